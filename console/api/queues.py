@@ -1,0 +1,108 @@
+"""Brokers, queues and health."""
+
+from __future__ import annotations
+
+from django.db import connection
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from console.api.serializers import (
+    BrokerSerializer,
+    HealthSerializer,
+    QueueDetailSerializer,
+    QueueSerializer,
+    queue_list_data,
+)
+from messaging import leader, queue_queries, task_queries
+from messaging.models import Queue
+
+
+def parse_bool(value: str | None, field: str) -> bool | None:
+    if value is None or value == "":
+        return None
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise ValidationError({field: "use true or false"})
+
+
+def parse_float(value: str | None, field: str, default: float, maximum: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValidationError({field: "must be a number"}) from None
+    if not 0 < number <= maximum:
+        raise ValidationError({field: f"must be between 0 and {maximum:g}"})
+    return number
+
+
+def get_queue_or_404(queue_id: str) -> Queue:
+    queue = queue_queries.queue_by_id(queue_id)
+    if queue is None:
+        raise NotFound(f"no queue with id {queue_id!r}")
+    return queue
+
+
+class BrokerList(APIView):
+    @extend_schema(responses=BrokerSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(BrokerSerializer(queue_queries.broker_states(), many=True).data)
+
+
+class QueueList(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("broker", str, description="broker name"),
+            OpenApiParameter("name", str, description="case-insensitive substring of the queue name"),
+            OpenApiParameter("dlq", bool, description="true: only dead-letter queues; false: none"),
+        ],
+        responses=QueueSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        rows = queue_queries.queues(
+            broker=request.query_params.get("broker") or None,
+            name=request.query_params.get("name") or None,
+            dlq=parse_bool(request.query_params.get("dlq"), "dlq"),
+        )
+        return Response(queue_list_data(rows))
+
+
+class QueueDetail(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("since", OpenApiTypes.NUMBER, description="seconds of history (default 3600)")],
+        responses=QueueDetailSerializer,
+    )
+    def get(self, request: Request, queue_id: str) -> Response:
+        queue = get_queue_or_404(queue_id)
+        since = parse_float(request.query_params.get("since"), "since", 3600.0, 90 * 86400.0)
+        history = queue_queries.history(queue, since)
+        data = QueueDetailSerializer(queue, context={"history": history}).data
+        # Celery task wait before start (p50/p95 over the last 15 minutes), null without task events.
+        data.update(task_queries.queue_wait(queue))
+        return Response(data)
+
+
+class Health(APIView):
+    """200 when the console itself works (database reachable); broker states are reported, not
+    required: a console that can say "broker down" is healthy. Like every endpoint it needs a token
+    (a load balancer uses a viewer token). ``monitor`` says which monitor process is active and
+    since when (leader election), and this process's own part."""
+
+    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer})
+    def get(self, request: Request) -> Response:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            brokers = {b.name: b.status for b in queue_queries.broker_states()}
+            monitor = leader.describe()
+        except Exception as exc:  # the database is the console's own health
+            return Response({"status": "error", "brokers": {}, "detail": type(exc).__name__}, status=503)
+        return Response({"status": "ok", "brokers": brokers, "monitor": monitor})

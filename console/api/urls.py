@@ -1,0 +1,41 @@
+from django.urls import path
+
+from console.api import actions, alerts, audit, in_flight, messages, queues, tasks, workers
+
+urlpatterns = [
+    path("brokers", queues.BrokerList.as_view(), name="api-brokers"),
+    path("brokers/<str:broker>/in-flight", in_flight.StuckInFlight.as_view(), name="api-in-flight"),
+    path("brokers/<str:broker>/in-flight/restore", in_flight.RestoreInFlight.as_view(), name="api-in-flight-restore"),
+    path("brokers/<str:broker>/connections/close", in_flight.CloseConnection.as_view(), name="api-close-connection"),
+    path("queues", queues.QueueList.as_view(), name="api-queues"),
+    path("queues/<str:queue_id>", queues.QueueDetail.as_view(), name="api-queue"),
+    path("alert-rules", alerts.AlertRuleList.as_view(), name="api-alert-rules"),
+    path("alert-rules/<int:rule_id>", alerts.AlertRuleDetail.as_view(), name="api-alert-rule"),
+    path("alerts", alerts.AlertList.as_view(), name="api-alerts"),
+    path("alerts/<int:alert_id>", alerts.AlertDetail.as_view(), name="api-alert"),
+    path("alerts/<int:alert_id>/acknowledge", alerts.AlertAcknowledge.as_view(), name="api-alert-acknowledge"),
+    path("queues/<str:queue_id>/messages", messages.QueueMessages.as_view(), name="api-queue-messages"),
+    path(
+        # <path:>: a message id is the publisher's task id, "/" included.
+        "queues/<str:queue_id>/messages/<path:message_id>/raw",
+        messages.QueueMessageRaw.as_view(),
+        name="api-queue-message-raw",
+    ),
+    path("queues/<str:queue_id>/requeue", messages.QueueRequeue.as_view(), name="api-queue-requeue"),
+    path("queues/<str:queue_id>/move", messages.QueueMove.as_view(), name="api-queue-move"),
+    path("queues/<str:queue_id>/delete", messages.QueueDelete.as_view(), name="api-queue-delete"),
+    path("queues/<str:queue_id>/purge", messages.QueuePurge.as_view(), name="api-queue-purge"),
+    path("actions", actions.ActionList.as_view(), name="api-actions"),
+    path("actions/<str:action_id>", actions.ActionDetail.as_view(), name="api-action"),
+    path("actions/<str:action_id>/cancel", actions.ActionCancel.as_view(), name="api-action-cancel"),
+    path("actions/<str:action_id>/resume", actions.ActionResume.as_view(), name="api-action-resume"),
+    path("audit", audit.AuditList.as_view(), name="api-audit"),
+    path("health", queues.Health.as_view(), name="api-health"),
+    path("workers", workers.WorkerList.as_view(), name="api-workers"),
+    path("workers/<str:hostname>", workers.WorkerDetail.as_view(), name="api-worker"),
+    path("workers/<str:hostname>/control", workers.WorkerControl.as_view(), name="api-worker-control"),
+    path("events", workers.EventStreamList.as_view(), name="api-events"),
+    path("tasks", tasks.TaskList.as_view(), name="api-tasks"),
+    path("tasks/<str:task_id>", tasks.TaskDetail.as_view(), name="api-task"),
+    path("tasks/<str:task_id>/revoke", tasks.TaskRevoke.as_view(), name="api-task-revoke"),
+]

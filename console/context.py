@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from console.roles import role_of
+
+
+def navigation(request: HttpRequest) -> dict:
+    role = role_of(getattr(request, "user", None))
+    context = {"role": role, "is_operator": role in ("operator", "admin"), "is_admin": role == "admin"}
+    if role is not None:
+        # The firing-count badge's first value; alerts.js keeps it live from alert events.
+        from messaging.alerts.store import firing_count
+
+        context["alerts_firing"] = firing_count()
+    return context

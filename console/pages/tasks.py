@@ -1,0 +1,219 @@
+"""Task and worker pages. Thin: filter, ask ``messaging.task_queries``, render; operator actions go
+through ``messaging.celery.operations`` and answer with a small fragment (htmx) or a redirect."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from console.roles import ADMIN, OPERATOR, can_read_bodies, has_role
+from messaging import task_queries
+from messaging.brokers.base import BrokerError
+from messaging.celery import control, operations
+from messaging.models import TaskRecord, Worker
+from messaging.stream import strip_content
+
+PAGE_SIZE = 50
+WINDOWS = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
+# Content longer than this shows its beginning, with the whole value behind "show all".
+PREVIEW_CHARS = 300
+
+
+@vary_on_headers("HX-Request")
+def tasks_list(request: HttpRequest) -> HttpResponse:
+    params = request.GET
+    state = params.get("state", "")[:16].upper()
+    state = state if state in TaskRecord.STATES else ""
+    window = params.get("window", "")
+    filters = {
+        "state": state,
+        "name": params.get("name", "")[:255],
+        "queue": params.get("queue", "")[:255],
+        "worker": params.get("worker", "")[:255],
+        "window": window if window in WINDOWS else "",
+        "q": params.get("q", "")[:500],
+    }
+    try:
+        page = max(int(params.get("page", "1")), 1)
+    except ValueError:
+        page = 1
+    page = min(page, 10_000)
+    since = timezone.now() - timedelta(seconds=WINDOWS[window]) if window in WINDOWS else None
+    rows = task_queries.tasks(
+        task_queries.TaskFilters(
+            state=state or None,
+            name=filters["name"] or None,
+            queue=filters["queue"] or None,
+            worker=filters["worker"] or None,
+            since=since,
+            search=filters["q"] or None,
+            search_content=can_read_bodies(request.user),
+        )
+    )
+    count, exact = task_queries.capped_count(rows)
+    offset = (page - 1) * PAGE_SIZE
+    tasks = list(rows[offset : offset + PAGE_SIZE])
+    query = urlencode({k: v for k, v in filters.items() if v})
+    context = {
+        "nav": "tasks",
+        "tasks": tasks,
+        "count": count,
+        "count_exact": exact,
+        "page": page,
+        "has_next": offset + len(tasks) < count,
+        "filters": filters,
+        "states": TaskRecord.STATES,
+        "windows": list(WINDOWS),
+        "query": query,
+        "reads_bodies": can_read_bodies(request.user),
+        "live": page == 1,
+    }
+    if params.get("fragment") == "table":
+        return render(request, "pages/tasks.html#task-table", context)
+    return render(request, "pages/tasks.html", context)
+
+
+def _task_or_404(task_id: str) -> TaskRecord:
+    task = task_queries.task_by_id(task_id[:255])
+    if task is None:
+        raise Http404("no such task")
+    return task
+
+
+def _content(value: str) -> dict:
+    return {"value": value, "preview": value[:PREVIEW_CHARS], "long": len(value) > PREVIEW_CHARS, "size": len(value)}
+
+
+@vary_on_headers("HX-Request")
+def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
+    task = _task_or_404(task_id)
+    reads = can_read_bodies(request.user)
+    events = sorted((e for e in task.events if isinstance(e, dict)), key=lambda e: e.get("at") or 0)
+    if not reads:  # the timeline keeps no arguments; none reach a viewer even if some got there
+        events = [strip_content(e) for e in events]
+    context = {
+        "nav": "tasks",
+        "task": task,
+        "events": events,
+        "reads_bodies": reads,
+        "content": {
+            "args": _content(task.args) if reads else None,
+            "kwargs": _content(task.kwargs) if reads else None,
+            "result": _content(task.result) if reads else None,
+            "exception": _content(task.exception),
+            "traceback": _content(task.traceback),
+        },
+        "may_revoke": has_role(request.user, OPERATOR) and task.state not in ("SUCCESS", "FAILURE", "REVOKED"),
+    }
+    if request.GET.get("fragment") == "detail":
+        return render(request, "pages/task.html#task-detail", context)
+    return render(request, "pages/task.html", context)
+
+
+@require_POST
+def task_revoke(request: HttpRequest, task_id: str) -> HttpResponse:
+    if not has_role(request.user, OPERATOR):
+        raise PermissionDenied("operators revoke tasks")
+    task = _task_or_404(task_id)
+    terminate = request.POST.get("terminate") == "true"
+    try:
+        acknowledged = operations.revoke_task(request.user, task, terminate)
+        message, ok = f"Revoke sent; acknowledged by {len(acknowledged)} worker(s).", True
+    except (BrokerError, operations.NotConfigured) as exc:
+        message, ok = f"Revoke failed: {exc}", False
+    return render(request, "pages/task.html#action-result", {"message": message, "ok": ok})
+
+
+@vary_on_headers("HX-Request")
+def workers_list(request: HttpRequest) -> HttpResponse:
+    context = {
+        "nav": "workers",
+        "workers": list(task_queries.workers()[:1000]),
+        "streams": task_queries.event_streams(),
+    }
+    if request.GET.get("fragment") == "table":
+        return render(request, "pages/workers.html#worker-table", context)
+    return render(request, "pages/workers.html", context)
+
+
+def _worker_or_404(broker: str, hostname: str) -> Worker:
+    worker = Worker.objects.filter(broker=broker[:64], hostname=hostname[:255]).first()
+    if worker is None:
+        raise Http404("no such worker")
+    return worker
+
+
+def _strip_args(tasks, reads: bool):
+    """Rows for the worker page's task tables. Celery's scheduled entries keep the task under
+    "request" ({eta, priority, request}): flattened, so their id, name and args show (and are
+    hidden from viewers like the others'). A link only where the id makes a valid task URL."""
+    if not isinstance(tasks, list):
+        return None
+    rows = []
+    for entry in tasks:
+        if not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("request"), dict) and "id" not in entry:
+            entry = {**entry["request"], "eta": entry.get("eta")}
+        row = entry if reads else strip_content(entry)
+        task_id = row.get("id")
+        try:
+            url = reverse("task", args=[task_id]) if isinstance(task_id, str) and task_id else None
+        except NoReverseMatch:
+            url = None
+        rows.append({**row, "url": url})
+    return rows
+
+
+@vary_on_headers("HX-Request")
+def worker_detail(request: HttpRequest, broker: str, hostname: str) -> HttpResponse:
+    worker = _worker_or_404(broker, hostname)
+    reads = can_read_bodies(request.user)
+    context = {
+        "nav": "workers",
+        "worker": worker,
+        "reads_bodies": reads,
+        "task_lists": [
+            ("Active", _strip_args(worker.active_tasks, reads)),
+            ("Reserved (prefetched)", _strip_args(worker.reserved, reads)),
+            ("Scheduled (ETA)", _strip_args(worker.scheduled, reads)),
+        ],
+        "is_admin": has_role(request.user, ADMIN),
+        "recent": list(task_queries.tasks(task_queries.TaskFilters(worker=worker.hostname))[:20]),
+    }
+    if request.GET.get("fragment") == "detail":
+        return render(request, "pages/worker.html#worker-detail", context)
+    return render(request, "pages/worker.html", context)
+
+
+@require_POST
+def worker_control(request: HttpRequest, broker: str, hostname: str) -> HttpResponse:
+    if not has_role(request.user, ADMIN):
+        raise PermissionDenied("admins control workers")
+    worker = _worker_or_404(broker, hostname)
+    body: dict = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+    for key in ("n", "max", "min"):
+        if body.get(key, "").strip().lstrip("-").isdigit():
+            body[key] = int(body[key])
+    for key in ("soft", "hard"):
+        if key in body:
+            try:
+                body[key] = float(body[key]) if body[key] != "" else None
+            except ValueError:
+                pass
+    try:
+        result = operations.control_worker(request.user, worker, body)
+        message, ok = f"{result.command.name}: {result.outcome}", result.ok or result.command.name == "shutdown"
+    except control.CommandError as exc:
+        message, ok = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()), False
+    except (BrokerError, operations.NotConfigured) as exc:
+        message, ok = f"failed: {exc}", False
+    return render(request, "pages/worker.html#action-result", {"message": message, "ok": ok})

@@ -1,0 +1,32 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from console.pages import account, actions, alerts, in_flight, tasks, views
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("queues/<int:queue_id>/", views.queue_detail, name="queue"),
+    path("alerts/", alerts.alerts_page, name="alerts"),
+    path("alerts/rules/", alerts.rules_page, name="alert-rules"),
+    path("alerts/rules/<int:rule_id>/", alerts.rule_edit, name="alert-rule"),
+    path("alerts/<int:alert_id>/", alerts.alert_detail, name="alert"),
+    path("alerts/<int:alert_id>/acknowledge", alerts.acknowledge, name="alert-acknowledge"),
+    path("queues/<int:queue_id>/messages/", actions.queue_messages, name="queue-messages"),
+    path("queues/<int:queue_id>/actions/", actions.queue_action_list, name="queue-actions"),
+    path("queues/<int:queue_id>/act/", actions.queue_action, name="queue-act"),
+    path("audit/", actions.audit_page, name="audit"),
+    path("brokers/<str:broker>/in-flight/", in_flight.in_flight_page, name="in-flight"),
+    path("brokers/<str:broker>/in-flight/restore/", in_flight.restore, name="in-flight-restore"),
+    path("brokers/<str:broker>/in-flight/close/", in_flight.close_connection, name="in-flight-close"),
+    path("tasks/", tasks.tasks_list, name="tasks"),
+    # <path:>: a task id is whatever the publisher chose, "/" included.
+    path("tasks/<path:task_id>/revoke/", tasks.task_revoke, name="task-revoke"),
+    path("tasks/<path:task_id>/", tasks.task_detail, name="task"),
+    path("workers/", tasks.workers_list, name="workers"),
+    path("workers/<str:broker>/<str:hostname>/", tasks.worker_detail, name="worker"),
+    path("workers/<str:broker>/<str:hostname>/control/", tasks.worker_control, name="worker-control"),
+    path("account/tokens/", account.tokens_page, name="account-tokens"),
+    path("account/tokens/<int:token_id>/revoke/", account.revoke_token, name="account-token-revoke"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

@@ -1,0 +1,85 @@
+"""Pages: check access (middleware), ask the domain, render. Fragments come from the same templates."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.db.models import F
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.vary import vary_on_headers
+
+from console.pages.actions import queue_sections_context
+from messaging import queue_queries
+from messaging.models import BrokerState
+
+MAX_ROWS = 2000
+COLUMNS = [
+    ("broker", "Broker"),
+    ("name", "Queue"),
+    ("depth", "Ready"),
+    ("unacked", "In flight"),
+    ("consumers", "Consumers"),
+    ("publish_rate", "In"),
+    ("consume_rate", "Out"),
+    ("oldest_age_s", "Oldest"),
+    ("time_to_drain_s", "Drain"),
+    ("trend", "Trend"),
+]
+SORTABLE = {col for col, _ in COLUMNS}
+
+
+def _sort_key(sort: str) -> list[str]:
+    field = sort.lstrip("-")
+    if field not in SORTABLE:
+        return ["broker", "vhost", "name"]
+    expression = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+    return [expression, "name"]
+
+
+@vary_on_headers("HX-Request")
+def overview(request: HttpRequest) -> HttpResponse:
+    filters = {
+        "name": request.GET.get("name", "")[:200],
+        "broker": request.GET.get("broker", "")[:64],
+        "sort": request.GET.get("sort", "")[:32],
+    }
+    dlq_only = request.GET.get("dlq") == "true"
+    rows = queue_queries.queues(
+        broker=filters["broker"] or None, name=filters["name"] or None, dlq=True if dlq_only else None
+    )
+    rows = rows.order_by(*_sort_key(filters["sort"]))
+    total = rows.count()
+    queues = list(rows[:MAX_ROWS])
+    brokers = queue_queries.broker_states()
+    base_query = {k: v for k, v in filters.items() if v and k != "sort"}
+    if dlq_only:
+        base_query["dlq"] = "true"
+    context = {
+        "nav": "dlq" if dlq_only else "overview",
+        "queues": queues,
+        "total": total,
+        "truncated": total > len(queues),
+        "brokers": brokers,
+        "broker_names": [b.name for b in brokers],
+        "filters": filters,
+        "dlq_only": dlq_only,
+        "columns": COLUMNS,
+        "query": urlencode({**base_query, **({"sort": filters["sort"]} if filters["sort"] else {})}),
+        "sort_query": urlencode(base_query),
+    }
+    fragment = request.GET.get("fragment")
+    if fragment == "table":
+        return render(request, "pages/overview.html#queue-table", context)
+    if fragment == "brokers":
+        return render(request, "pages/overview.html#broker-cards", context)
+    return render(request, "pages/overview.html", context)
+
+
+def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = queue_queries.queue_by_id(str(queue_id))
+    if queue is None:
+        raise Http404("no such queue")
+    broker = BrokerState.objects.filter(name=queue.broker).first()
+    context = {"queue": queue, "broker": broker, "nav": "overview", **queue_sections_context(queue)}
+    return render(request, "pages/queue.html", context)

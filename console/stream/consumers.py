@@ -1,0 +1,164 @@
+"""``/ws/stream``: JSON events for scripts and the console's own pages.
+
+The client sends ``{"subscribe": [topics]}`` (and may send ``{"unsubscribe": [...]}``); the server
+sends one JSON object per event. Each client has a bounded :class:`ClientBuffer` flushed by its
+own task, so a slow client only ever costs its buffer: its updates are coalesced, then dropped
+oldest first, and it is told ``{"type": "stream.dropped", "data": {"count": n}}``. (The socket
+in front of the buffer is kept small too: console/stream/protocol.py.)
+
+Batches arrive through the channel layer's groups (``stream_batch``), or, with the in-memory
+layer, straight from the publisher in this process (``take_events``, see messaging/stream.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from console.roles import can_read_bodies, role_of
+from console.stream.buffer import ClientBuffer
+from console.stream.protocol import SEND_MANY
+from messaging.stream import TOPICS, group_for, is_in_process, subscribe_locally, unsubscribe_locally
+
+log = logging.getLogger(__name__)
+
+MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
+
+
+@database_sync_to_async
+def _access(user) -> tuple[str | None, bool]:
+    return role_of(user), can_read_bodies(user)
+
+
+class StreamConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.role, self.reads_bodies = await _access(self.scope.get("user"))
+        if self.role is None:
+            # 4401: no credentials, 4403: credentials without a role. Accept-then-close lets
+            # browsers read the code.
+            await self.accept()
+            code = 4401 if not getattr(self.scope.get("user"), "is_authenticated", False) else 4403
+            await self.close(code=code)
+            return
+        self.topics: set[str] = set()
+        self.buffer = ClientBuffer(settings.SWITCHYARD_STREAM_CLIENT_BUFFER)
+        self.wakeup = asyncio.Event()
+        self.flusher = asyncio.create_task(self._flush_loop())
+        await self.accept()
+        await self._send_json(
+            {
+                "topic": "stream",
+                "type": "stream.hello",
+                "data": {"topics": list(TOPICS), "role": self.role},
+                "ts": time.time(),
+            }
+        )
+
+    async def disconnect(self, code: int) -> None:
+        flusher = getattr(self, "flusher", None)
+        if flusher is not None:
+            flusher.cancel()
+        for topic in getattr(self, "topics", ()):
+            await self._leave(topic)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if getattr(self, "role", None) is None:
+            return
+        if text_data is None or len(text_data) > MAX_CLIENT_MESSAGE_BYTES:
+            await self._error("send one JSON object of at most 64 KiB")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self._error("not JSON")
+            return
+        if not isinstance(message, dict):
+            await self._error('send an object such as {"subscribe": ["queues"]}')
+            return
+        await self._change_subscriptions(message)
+
+    async def _change_subscriptions(self, message: dict[str, Any]) -> None:
+        wanted, unwanted = message.get("subscribe", []), message.get("unsubscribe", [])
+        if not isinstance(wanted, list) or not isinstance(unwanted, list):
+            await self._error("subscribe and unsubscribe take lists of topics")
+            return
+        unknown = [t for t in wanted + unwanted if t not in TOPICS]
+        if unknown:
+            await self._error(f"unknown topics {unknown!r}; topics are {list(TOPICS)}")
+            return
+        for topic in wanted:
+            if topic not in self.topics:
+                await self._join(topic)
+                self.topics.add(topic)
+        for topic in unwanted:
+            if topic in self.topics:
+                await self._leave(topic)
+                self.topics.discard(topic)
+        await self._send_json(
+            {"topic": "stream", "type": "stream.subscribed", "data": {"topics": sorted(self.topics)}, "ts": time.time()}
+        )
+
+    async def _join(self, topic: str) -> None:
+        if is_in_process(self.channel_layer):
+            subscribe_locally(topic, self)
+        else:
+            await self.channel_layer.group_add(group_for(topic), self.channel_name)
+
+    async def _leave(self, topic: str) -> None:
+        if is_in_process(self.channel_layer):
+            unsubscribe_locally(topic, self)
+        else:
+            await self.channel_layer.group_discard(group_for(topic), self.channel_name)
+
+    async def stream_batch(self, message: dict[str, Any]) -> None:
+        """A batch from the channel layer (several processes): see :meth:`take_events`."""
+        self.take_events(message.get("events", []))
+
+    def take_events(self, events: list[dict[str, Any]]) -> None:
+        """Buffer a published batch and return at once (never wait on the client)."""
+        for event in events:
+            if event.get("topic") in self.topics:
+                self.buffer.add(event)
+        self.wakeup.set()
+
+    async def _flush_loop(self) -> None:
+        interval = settings.SWITCHYARD_STREAM_FLUSH_INTERVAL
+        try:
+            while True:
+                await self.wakeup.wait()
+                self.wakeup.clear()
+                events, dropped = self.buffer.drain()
+                texts = [event["text"] if self.reads_bodies else event["viewer_text"] for event in events]
+                if dropped:
+                    notice = {"topic": "stream", "type": "stream.dropped", "data": {"count": dropped}}
+                    texts.insert(0, json.dumps({**notice, "ts": time.time()}))
+                await self._send_texts(texts)
+                await asyncio.sleep(interval)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.warning("stream: client flush failed; closing", exc_info=True)
+            await self.close()
+
+    async def _send_texts(self, texts: list[str]) -> None:
+        """Each text as its own WebSocket message; in one write where the server offers it."""
+        if not texts:
+            return
+        if SEND_MANY in self.scope.get("extensions", {}):
+            await self.base_send({"type": SEND_MANY, "texts": texts})
+            return
+        for text in texts:
+            await self.send(text_data=text)
+
+    async def _error(self, detail: str) -> None:
+        await self._send_json({"topic": "stream", "type": "stream.error", "data": {"error": detail}, "ts": time.time()})
+
+    async def _send_json(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(payload, default=str))

@@ -1,0 +1,17 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from console.api.errors import json_not_found, json_server_error  # noqa: F401  (used by handlers)
+from console.api.metrics import Metrics
+from console.pages import urls as page_urls
+
+urlpatterns = [
+    path("api/v1/", include("console.api.urls")),
+    path("metrics", Metrics.as_view(), name="metrics"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", include(page_urls)),
+]
+
+handler404 = "console.pages.errors.not_found"
+handler500 = "console.pages.errors.server_error"
+handler403 = "console.pages.errors.forbidden"
