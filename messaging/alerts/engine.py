@@ -1,0 +1,99 @@
+"""Alerts inside the monitor: evaluation after each sample, timers, and the webhook worker.
+
+Evaluation runs in one dedicated thread (never on the event loop, and never two at once), so a
+slow database round never delays sampling, and webhooks are sent by :class:`DeliveryWorker`'s own
+threads, so a hanging receiver delays neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.db import close_old_connections
+from django.utils import timezone
+
+from messaging.alerts import housekeeping, store, task_figures
+from messaging.alerts.notify import DeliveryWorker
+from messaging.monitor import run_fenced
+from messaging.stream import publish_async
+
+log = logging.getLogger(__name__)
+
+RETENTION_EVERY_S = 600.0
+
+
+def _in_thread(func: Callable[..., Any], *args: Any) -> Any:
+    close_old_connections()
+    try:
+        return func(*args)
+    finally:
+        close_old_connections()
+
+
+class AlertEngine:
+    def __init__(self, monitor: Any) -> None:
+        self.monitor = monitor
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts")
+        self.deliveries = DeliveryWorker()
+        self.last_duration_s: float | None = None
+        self.started_at = timezone.now()
+
+    @property
+    def interval(self) -> float:
+        return float(self.monitor.interval)
+
+    async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
+        """``func`` in the alert thread. When the monitor is elected, inside a transaction that
+        checks its fence first: a deposed leader neither moves alerts nor queues webhooks, so no
+        notification is sent twice across a failover."""
+        fence = getattr(self.monitor, "fence", None)
+        if fence is not None:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, run_fenced, fence, func, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, _in_thread, func, *args)
+
+    async def after_sample(self, broker: str, events: list[dict[str, Any]]) -> None:
+        started = time.monotonic()
+        alert_events = await self._run(store.evaluate_broker, broker, self.interval)
+        self.last_duration_s = time.monotonic() - started
+        await publish_async("alerts", alert_events)
+
+    def background_jobs(self) -> list[Callable[[asyncio.Event], Awaitable[None]]]:
+        return [self._timers, self.deliveries.run]
+
+    async def _timers(self, stop: asyncio.Event) -> None:
+        """Every interval: monitor staleness and polled task figures; now and then: retention."""
+        brokers = [b.name for b in self.monitor.brokers]
+        last_retention = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    await self._tick(brokers)
+                    if time.monotonic() - last_retention > RETENTION_EVERY_S:
+                        last_retention = time.monotonic()
+                        counts = await self._run(housekeeping.prune_history)
+                        if any(counts.values()):
+                            log.info("alerts: history retention %s", counts)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("alerts: timed evaluation failed; retrying next interval")
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.interval)
+                except TimeoutError:
+                    pass
+        finally:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _tick(self, brokers: list[str]) -> None:
+        events = await self._run(store.evaluate_staleness, brokers, self.interval, self.started_at)
+        provider = task_figures.task_figures_provider()
+        if provider is not None:
+            figures = await self._run(provider)
+            if figures is not None:
+                events += await self._run(store.evaluate_tasks, figures, None, False)
+        await publish_async("alerts", events)

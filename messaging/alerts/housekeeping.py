@@ -1,0 +1,34 @@
+"""Alert housekeeping outside evaluation: acknowledgement and history retention."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from messaging.models import Alert
+
+
+def acknowledge(alert: Alert, username: str) -> Alert:
+    """Mark an open alert as seen by ``username``; it stays pending or firing."""
+    now = timezone.now()
+    Alert.objects.filter(pk=alert.pk).update(acknowledged_by=username, acknowledged_at=now)
+    alert.acknowledged_by, alert.acknowledged_at = username, now
+    return alert
+
+
+def prune_history(now: datetime | None = None) -> dict[str, int]:
+    """Remove resolved alerts (and their deliveries) past ``SWITCHYARD_ALERT_RETENTION_DAYS`` and
+    beyond ``SWITCHYARD_ALERT_HISTORY_MAX`` rows."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.SWITCHYARD_ALERT_RETENTION_DAYS)
+    expired, _ = Alert.objects.filter(resolved_at__lt=cutoff).delete()
+    excess = 0
+    keep = settings.SWITCHYARD_ALERT_HISTORY_MAX
+    boundary = (
+        Alert.objects.filter(resolved_at__isnull=False).order_by("-resolved_at").values_list("resolved_at", flat=True)
+    )[keep : keep + 1]
+    if boundary:
+        excess, _ = Alert.objects.filter(resolved_at__lte=boundary[0]).delete()
+    return {"expired": expired, "excess": excess}

@@ -1,0 +1,72 @@
+"""The one place alerts send outbound HTTP. Tests aim it at real local HTTP servers.
+
+:func:`post_json` never raises for network faults: it returns what happened, and whether trying
+again may help (5xx, 429, timeouts, connection errors) or not (other 4xx, a malformed URL).
+Redirects are not followed (a webhook that redirects is misconfigured, and following would let a
+receiver steer the console at another host).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from messaging.brokers.base import scrub_secret
+
+USER_AGENT = "Switchyard-Alerts/1"
+MAX_RESPONSE_EXCERPT = 200
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    ok: bool
+    status: int | None
+    error: str
+    retryable: bool
+
+
+def post_json(url: str, payload: dict[str, Any], timeout_s: float) -> HttpResult:
+    """POST ``payload`` as JSON to ``url`` within ``timeout_s`` (connect and each read)."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    try:
+        response = requests.post(
+            url,
+            data=body,
+            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
+            timeout=(timeout_s, timeout_s),
+            allow_redirects=False,
+            stream=True,
+        )
+    except requests.Timeout:
+        return HttpResult(False, None, f"no answer within {timeout_s:g}s", True)
+    except requests.ConnectionError as exc:
+        return HttpResult(False, None, scrub_secret(f"connection failed: {_reason(exc)}", url), True)
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, ValueError) as exc:
+        return HttpResult(False, None, scrub_secret(f"invalid URL: {exc}", url), False)
+    except requests.RequestException as exc:
+        return HttpResult(False, None, scrub_secret(f"request failed: {type(exc).__name__}", url), True)
+    try:
+        excerpt = response.raw.read(MAX_RESPONSE_EXCERPT, decode_content=True) or b""
+    except Exception:
+        excerpt = b""
+    finally:
+        response.close()
+    status = response.status_code
+    if 200 <= status < 300:
+        return HttpResult(True, status, "", False)
+    text = excerpt.decode("utf-8", "replace").strip().replace("\n", " ")
+    error = scrub_secret(f"HTTP {status}" + (f": {text}" if text else ""), url)
+    return HttpResult(False, status, error, status >= 500 or status == 429)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    # requests nests urllib3's messages; the last clause is the one an operator can act on.
+    for marker in ("Failed to establish a new connection: ", "Connection refused", "Name or service not known"):
+        if marker in text:
+            tail = text.split(marker, 1)[1] if marker.endswith(": ") else marker
+            return tail.rstrip("'\")")[:200] or marker
+    return text[:200]

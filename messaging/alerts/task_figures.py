@@ -1,0 +1,29 @@
+"""Task figures (workers online, task failure rate) as alert rules see them, and the provider the
+monitor polls for them (registered by the Celery side: ``messaging/celery/figures.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TaskFigures:
+    """Figures from Celery events. ``None`` is unknown (no event seen, integration off)."""
+
+    workers_online: int | None = None
+    task_failure_rate: float | None = None
+
+
+TaskFiguresProvider = Callable[[], TaskFigures | None]
+_task_provider: TaskFiguresProvider | None = None
+
+
+def set_task_figures_provider(provider: TaskFiguresProvider | None) -> None:
+    """Register the function the monitor polls for task figures (the Celery event side)."""
+    global _task_provider
+    _task_provider = provider
+
+
+def task_figures_provider() -> TaskFiguresProvider | None:
+    return _task_provider

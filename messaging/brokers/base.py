@@ -1,0 +1,336 @@
+"""The one interface every broker adapter implements.
+
+An adapter is built from a :class:`BrokerConfig` and talks to exactly one broker. The monitor calls
+:meth:`Broker.sample` once per interval; operator actions call the message methods. Nothing outside
+``messaging/brokers/`` opens a connection to a broker.
+
+Every figure an adapter cannot know is ``None``: "could not look" must never read as zero.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class BrokerError(Exception):
+    """A broker could not do what was asked.
+
+    ``permanent`` is True when retrying cannot help (bad credentials, unknown queue, refused
+    command); False for faults that may pass (connection refused, timeout, broker restarting).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Unsupported(BrokerError):
+    """The adapter cannot do this at all (e.g. close client connections on Redis): a request
+    to fix, not a broker outage."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+class QueueNotFound(BrokerError):
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"queue {queue!r} does not exist", permanent=True)
+        self.queue = queue
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """One configured broker. ``url`` may hold a password: show it only through ``redacted_url``."""
+
+    name: str
+    url: str
+    queues: tuple[str, ...] = ()
+    management_url: str | None = None
+    dead_letter_queues: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    # Capture Celery events (and inspect/control workers) through this broker.
+    celery_events: bool = True
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split("://", 1)[0].lower() if "://" in self.url else ""
+
+
+@dataclass
+class QueueStats:
+    """What one sample knows about one queue. ``None`` means unknown, never zero."""
+
+    name: str
+    vhost: str = ""
+    depth: int | None = None
+    unacked: int | None = None
+    consumers: int | None = None
+    publish_rate: float | None = None
+    consume_rate: float | None = None
+    # Head-of-line: an exact publish time when the head message carries one, else a digest of the
+    # head message so the monitor can tell how long the same message has been at the head.
+    head_published_at: float | None = None
+    head_digest: str | None = None
+    # Dead-letter routing from queue arguments or policy (RabbitMQ); the DLQ resolver uses them.
+    dead_letter_exchange: str | None = None
+    dead_letter_routing_key: str | None = None
+    queue_type: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BrokerSample:
+    """One round of sampling a broker: its queues, and what the adapter could and could not see."""
+
+    queues: list[QueueStats]
+    # Exchange -> [(routing_key, queue)] as far as the adapter knows them; used for DLQ mapping.
+    bindings: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # Said to the operator when the sample is partial (e.g. "management API unreachable: ...").
+    warning: str | None = None
+    # Messages in flight on the broker as a whole when it cannot attribute them to queues.
+    unacked_total: int | None = None
+    # Vhost -> exchange -> [(routing_key, queue)] when the adapter sees several vhosts (RabbitMQ
+    # sampled without a vhost in its URL); ``bindings`` then holds only the default vhost's.
+    bindings_by_vhost: dict[str, dict[str, list[tuple[str, str]]]] = field(default_factory=dict)
+
+
+@dataclass
+class RawMessage:
+    """One message as it sits in a queue, undecoded. ``raw`` is the exact stored value (Redis) or
+    the payload plus properties the broker returned (RabbitMQ); decoding lives in
+    ``messaging.decoding`` and never unpickles."""
+
+    raw: bytes
+    position: int
+    queue: str
+    body: bytes
+    headers: dict[str, Any]
+    properties: dict[str, Any]
+    content_type: str | None
+    content_encoding: str | None
+    redelivered: bool = False
+    priority_key: str | None = None
+    # Size of the message as stored; with ``truncated`` the broker returned only part of the body
+    # (RabbitMQ's management API cuts payloads at the adapter's truncate limit).
+    size_bytes: int | None = None
+    truncated: bool = False
+
+
+class Broker(abc.ABC):
+    """A connection to one broker. Adapters state their loss and duplication guarantees."""
+
+    transport: str = ""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Return if the broker answers; raise :class:`BrokerError` with the reason otherwise."""
+
+    @abc.abstractmethod
+    def sample(self, known_queues: Iterable[str] = ()) -> BrokerSample:
+        """Discover queues and measure them, in a handful of round trips whatever their number.
+
+        ``known_queues`` (queues seen before) are measured even when discovery does not find
+        them; where the broker cannot tell an empty queue from a deleted one (Redis), such a
+        queue is reported only while it holds messages. Configured queues are always reported.
+        Raises :class:`BrokerError` when the broker cannot be reached.
+        """
+
+    @abc.abstractmethod
+    def peek(self, queue: str, offset: int = 0, limit: int = 50) -> tuple[int, list[RawMessage]]:
+        """Return ``(count, messages)`` from the oldest end without consuming anything."""
+
+    def close(self) -> None:
+        """Release connections. Safe to call more than once."""
+
+    # -- operator actions (messaging.action_runner drives these) -------------------------------
+
+    def open_move(self, plan: MovePlan) -> MoveSession:
+        """Start moving (or, with ``plan.target`` None, deleting) the selected messages of
+        ``plan.source``. The session processes at most ``plan.budget`` messages from the oldest
+        end, in batches (:meth:`MoveSession.step`). Adapters state their loss and duplication
+        guarantees; none may lose a message. Raises :class:`BrokerError`."""
+        raise Unsupported(f"{self.transport or 'this'} adapter cannot move messages")
+
+    def count(self, queue: str) -> int | None:
+        """Messages ready in the queue now, or None when the adapter cannot tell cheaply."""
+        return None
+
+    def queue_exists(self, queue: str) -> bool | None:
+        """True or False when the broker can tell, None when it cannot (Redis: an empty list and
+        a missing queue look the same, so a known binding or a non-empty list counts)."""
+        return None
+
+    def stuck_in_flight(self, older_than_s: float, limit: int = 200) -> list[InFlight]:
+        """Messages (Redis) or consumers (RabbitMQ: ``tag`` is the connection name, ``task_id``
+        None) holding unacknowledged messages for longer than ``older_than_s``."""
+        return []
+
+    def restore_in_flight(self, tag: str) -> str | None:
+        """Return one held message to its queue now; the queue, or None if it was settled
+        meanwhile. Raises :class:`BrokerError` when the adapter cannot."""
+        raise Unsupported(f"{self.transport or 'this'} adapter cannot restore in-flight messages")
+
+    def close_connection(self, name: str) -> None:
+        """Close a client connection so the broker requeues what it held (RabbitMQ)."""
+        raise Unsupported(f"{self.transport or 'this'} adapter cannot close client connections")
+
+
+@dataclass
+class MovePlan:
+    """What a move or delete session does. ``selector`` decides per message (it sees the
+    undecoded :class:`RawMessage`); ``transform`` rewrites a moved message's headers (provenance)
+    and returns the headers to add, or None to keep it unchanged. ``progress_key`` names the
+    action's durable progress record on the broker where the adapter keeps one (Redis), and
+    ``owner`` the claim token that fences a stale runner off."""
+
+    source: str
+    target: str | None
+    budget: int
+    selector: Callable[[RawMessage], bool]
+    transform: Callable[[RawMessage], dict[str, Any] | None] | None = None
+    dry_run: bool = False
+    progress_key: str = ""
+    owner: str = ""
+    # Per-message target (a requeue returns each message where it died); falls back to
+    # ``target``; a selected message with neither stays where it is and counts as unroutable.
+    target_of: Callable[[RawMessage], str | None] | None = None
+    # Stop once this many messages were taken (a selection of ids).
+    max_moves: int | None = None
+    deleting: bool = False
+    # Totals of earlier runs kept by the caller (adapters without a durable record on the broker
+    # start from them), and a callback told how many published messages are not yet acknowledged
+    # at the source (the most an interruption can duplicate).
+    resume_from: MoveProgress | None = None
+    on_in_doubt: Callable[[int], None] | None = None
+    # Set when the move needs no per-message decision the adapter cannot make itself (see
+    # :class:`BulkMove`); adapters that do not use it ignore it.
+    bulk: BulkMove | None = None
+    # Durable memory of what was moved, for brokers that may re-deliver a message whose source
+    # ack they lost (RabbitMQ after a crash): ``record_moved`` stores the identities of a batch
+    # confirmed at its target (durably before it returns, and the batch is then no longer in
+    # doubt); ``moved_before`` says how many copies of each identity earlier runs recorded.
+    record_moved: Callable[[list[str]], None] | None = None
+    moved_before: Callable[[list[str]], dict[str, int]] | None = None
+
+    def destination(self, message: RawMessage) -> str | None:
+        found = self.target_of(message) if self.target_of else None
+        return found or self.target
+
+
+@dataclass(frozen=True)
+class BulkMove:
+    """The caller's promise that ``selector`` takes every message of the scanned prefix (no ids,
+    no filter, not a dry run) and ``transform`` adds these same ``headers`` to every message.
+    With ``by_origin``, ``target_of`` is the dead-letter origin
+    (:func:`messaging.decoding.dead_lettered_from`) and ``MovePlan.target`` its fallback;
+    otherwise every message goes to ``MovePlan.target``. An adapter may then move messages
+    without decoding them in the client (Redis: one server-side script per chunk)."""
+
+    headers: dict[str, Any]
+    by_origin: bool = False
+
+
+@dataclass
+class MoveProgress:
+    """Totals since the action started (including runs before a crash, where the adapter keeps
+    them durably). ``scanned`` counts messages looked at, ``moved`` those moved or deleted (or,
+    in a dry run, that would be), ``missing`` those selected but gone before they could be taken
+    (consumed meanwhile), ``duplicated`` those that may exist twice after an interruption,
+    ``already_moved`` the copies a broker re-delivered at the source after a run had moved them
+    (its restart lost the acks): acknowledged there, not moved twice, not counted as scanned."""
+
+    scanned: int = 0
+    moved: int = 0
+    missing: int = 0
+    duplicated: int = 0
+    unroutable: int = 0
+    already_moved: int = 0
+    finished: bool = False
+
+
+class MoveSession(abc.ABC):
+    @abc.abstractmethod
+    def step(self, batch_size: int) -> MoveProgress:
+        """Process one batch; ``finished`` once the budget is spent or the queue is exhausted."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the session; messages looked at but not taken go back untouched."""
+
+
+@dataclass
+class InFlight:
+    """A message held by a consumer. ``tag`` identifies it for :meth:`restore_in_flight`."""
+
+    tag: str
+    queue: str | None
+    age_s: float | None
+    task: str | None = None
+    task_id: str | None = None
+    consumer: str | None = None
+    unacked: int | None = None
+
+
+def scrub_secret(text: str, url: str) -> str:
+    """``text`` (e.g. an error message) with the password of ``url`` hidden, however quoted.
+
+    Over-redaction is accepted: a short password may hide other text too, never the reverse.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    if "://" in url:
+        text = text.replace(url, redact_url(url))
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password)} if password else ():
+        text = text.replace(secret, "****")
+    return text
+
+
+_SECRET_PARAM = re.compile(
+    r"(?i)(.*[_-])?(token|key|apikey|secret|password|passwd|pwd|sig|signature|auth|credentials?)"
+)  # noqa: E501
+
+
+def _redact_query(query: str) -> str:
+    """Query parameters that look like credentials (``?token=``, ``?api_key=``, ``?sig=``) hidden."""
+    pairs = []
+    for pair in query.split("&"):
+        name, sep, value = pair.partition("=")
+        pairs.append(f"{name}=****" if sep and value and _SECRET_PARAM.fullmatch(name) else pair)
+    return "&".join(pairs)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for pages, logs and API answers."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.query:
+        parts = parts._replace(query=_redact_query(parts.query))
+    if parts.password is None:
+        return urlunsplit(parts)
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:****@{host}" if user else f":****@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,266 @@
+"""RabbitMQ adapter: the management HTTP API first, AMQP passive declares when it cannot answer.
+
+URL ``amqp://user:pass@host:port/vhost``. With a vhost in the URL (``//`` or ``/%2F`` for ``/``)
+only that vhost is sampled; without one (``amqp://host`` or ``amqp://host/``) every vhost the
+user can see is, and AMQP connections (fallback, ping) open ``/`` as Kombu does. The management
+URL is ``config.management_url`` or ``http://<host>:15672`` with the AMQP credentials.
+
+Guarantees:
+- :meth:`sample` and :meth:`ping` only read: two GETs (queues, bindings) plus an overview GET at
+  most every ten minutes, or passive declares. Nothing is created, changed or consumed.
+- :meth:`peek` is NOT free; see its docstring.
+- Rates: RabbitMQ omits ``message_stats`` until a queue has seen traffic. When the server
+  collects rates (``rates_mode`` is not ``none`` and stats are not disabled) a missing figure
+  means nothing happened and reads 0.0; otherwise rates are None (unknown). ``consume_rate`` is
+  ``deliver_get`` (deliveries to consumers, with or without ack, plus basic.get).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from messaging.brokers.base import (
+    Broker,
+    BrokerConfig,
+    BrokerError,
+    BrokerSample,
+    QueueNotFound,
+    QueueStats,
+    RawMessage,
+)
+from messaging.brokers.http import HttpClient, HttpError, path_segment
+from messaging.brokers.rabbitmq_amqp import check_connect, parse_amqp_url, passive_declares
+from messaging.brokers.rabbitmq_moves import RabbitMQMoves
+
+QUEUE_COLUMNS = (
+    "name,vhost,type,messages_ready,messages_unacknowledged,consumers,arguments,"
+    "effective_policy_definition,head_message_timestamp,"
+    "message_stats.publish_details.rate,message_stats.deliver_get_details.rate"
+)
+BINDING_COLUMNS = "source,vhost,destination,destination_type,routing_key"
+PEEK_TRUNCATE_BYTES = 50_000
+STATS_MODE_TTL_S = 600.0
+
+
+class RabbitMQBroker(RabbitMQMoves, Broker):
+    """One RabbitMQ node or cluster, one vhost or all the user can see."""
+
+    transport = "rabbitmq"
+
+    def __init__(self, config: BrokerConfig) -> None:
+        super().__init__(config)
+        self.address = parse_amqp_url(config.url)
+        management_url = config.management_url or f"http://{_netloc(self.address.host)}:15672"
+        self.http = HttpClient(management_url, auth=(self.address.user, self.address.password))
+        self._rates_known: tuple[float, bool] | None = None
+
+    # -- interface ---------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """The management API's overview, else an AMQP connection; BrokerError when neither."""
+        try:
+            self.http.get_json("/api/overview", params={"columns": "rabbitmq_version"})
+            return
+        except HttpError as exc:
+            if not exc.unreachable:
+                raise
+            management = str(exc)
+        try:
+            check_connect(self.address, self.config.url)
+        except BrokerError as exc:
+            raise BrokerError(f"management API unreachable ({management}); {exc}") from None
+
+    def sample(self, known_queues: Iterable[str] = ()) -> BrokerSample:
+        """Every queue of the vhost(s): depth (ready), unacked, consumers, rates, head timestamp,
+        dead-letter arguments (queue arguments win over policy, as in RabbitMQ).
+
+        When the management API is unreachable (refused, timeout, 5xx) the known and configured
+        queues are passively declared instead: depth and consumers only, and ``warning`` says
+        so. Only queues RabbitMQ has are reported (a known queue it lacks does not exist; the
+        fallback's warning names it). Raises :class:`BrokerError` when neither answers, or the
+        API refuses the request (e.g. 401, unknown vhost: permanent).
+        """
+        vhost = self.address.vhost
+        suffix = "" if vhost is None else "/" + path_segment(vhost)
+        try:
+            rows = self.http.get_json("/api/queues" + suffix, params={"columns": QUEUE_COLUMNS})
+            links = self.http.get_json("/api/bindings" + suffix, params={"columns": BINDING_COLUMNS})
+        except HttpError as exc:
+            if not exc.unreachable:
+                raise
+            return self._sample_by_passive_declares(known_queues, str(exc))
+        rates_known = self._rates_collected()
+        by_vhost = bindings_by_vhost(links or [])
+        return BrokerSample(
+            queues=[queue_stats(row, rates_known) for row in rows or []],
+            bindings=by_vhost.get(self.address.connect_vhost, {}),
+            bindings_by_vhost=by_vhost,
+        )
+
+    def peek(
+        self, queue: str, offset: int = 0, limit: int = 50, vhost: str | None = None
+    ) -> tuple[int, list[RawMessage]]:
+        """Up to ``limit`` messages after ``offset`` from the head, via the management API.
+
+        NOT free: RabbitMQ has no browse. ``offset + limit`` messages are taken (basic.get) and
+        requeued (``ack_requeue_true``), so while it runs consumers do not see them, afterwards
+        their order may change, ``redelivered`` becomes true, and on quorum queues each peek
+        counts toward the delivery limit (a message can be dead-lettered by looking at it).
+        Nothing is lost or duplicated. Payloads are cut at 50,000 bytes (``truncated``).
+        ``count`` is the ready count at the first get, exact at that instant. ``vhost``
+        defaults to the URL's (``/`` when it names none). Raises :class:`QueueNotFound`.
+        """
+        if offset < 0 or limit < 0:
+            raise ValueError("offset and limit must not be negative")
+        path = f"/api/queues/{path_segment(vhost or self.address.connect_vhost)}/"
+        path += path_segment(queue)
+        try:
+            info = self.http.get_json(path, params={"columns": "messages_ready"})
+            if limit == 0:
+                return int(info.get("messages_ready") or 0), []
+            body = {
+                "count": offset + limit,
+                "ackmode": "ack_requeue_true",
+                "encoding": "base64",
+                "truncate": PEEK_TRUNCATE_BYTES,
+            }
+            got = self.http.post_json(path + "/get", body) or []
+        except HttpError as exc:
+            if exc.status == 404:
+                raise QueueNotFound(queue) from None
+            raise
+        count = got[0]["message_count"] + 1 if got else int(info.get("messages_ready") or 0)
+        messages = [raw_message(item, queue, position) for position, item in enumerate(got)]
+        return count, messages[offset:]
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _sample_by_passive_declares(self, known_queues: Iterable[str], reason: str) -> BrokerSample:
+        names = list(dict.fromkeys([*known_queues, *self.config.queues]))
+        try:
+            stats, missing = passive_declares(self.address, self.config.url, names)
+        except BrokerError as exc:
+            raise BrokerError(f"management API unreachable ({reason}); {exc}", permanent=exc.permanent) from None
+        warning = (
+            f"management API unreachable ({reason}); counts from AMQP passive declares of {len(names)} known queues"
+        )
+        if missing:
+            warning += f" ({len(missing)} not found: {', '.join(missing[:5])})"
+        return BrokerSample(queues=stats, warning=warning)
+
+    def _rates_collected(self) -> bool:
+        """Whether the server collects message rates (so a missing rate means 0.0)."""
+        now = time.monotonic()
+        if self._rates_known and now - self._rates_known[0] < STATS_MODE_TTL_S:
+            return self._rates_known[1]
+        try:
+            overview = self.http.get_json("/api/overview", params={"columns": "rates_mode,disable_stats"})
+        except HttpError:
+            return False  # unknown for now; ask again next time
+        known = overview.get("rates_mode", "none") != "none" and not overview.get("disable_stats")
+        self._rates_known = (now, known)
+        return known
+
+
+def queue_stats(row: dict[str, Any], rates_known: bool) -> QueueStats:
+    """One ``/api/queues`` row as :class:`QueueStats`."""
+    arguments = _as_dict(row.get("arguments"))
+    policy = _as_dict(row.get("effective_policy_definition"))
+    stats = row.get("message_stats")
+    return QueueStats(
+        name=row["name"],
+        vhost=row.get("vhost", ""),
+        depth=row.get("messages_ready"),
+        unacked=row.get("messages_unacknowledged"),
+        consumers=row.get("consumers"),
+        publish_rate=_rate(stats, "publish_details", rates_known),
+        consume_rate=_rate(stats, "deliver_get_details", rates_known),
+        head_published_at=_number(row.get("head_message_timestamp")),
+        dead_letter_exchange=_first_str(arguments.get("x-dead-letter-exchange"), policy.get("dead-letter-exchange")),
+        dead_letter_routing_key=_first_str(
+            arguments.get("x-dead-letter-routing-key"), policy.get("dead-letter-routing-key")
+        ),
+        queue_type=row.get("type"),
+        arguments=arguments,
+    )
+
+
+def bindings_by_vhost(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[tuple[str, str]]]]:
+    """``/api/bindings`` rows as vhost -> exchange -> [(routing_key, queue)], queues only."""
+    out: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    for row in rows:
+        if row.get("destination_type") != "queue":
+            continue
+        exchanges = out.setdefault(row.get("vhost", ""), {})
+        exchanges.setdefault(row.get("source", ""), []).append((row.get("routing_key", ""), row["destination"]))
+    return out
+
+
+def raw_message(item: dict[str, Any], queue: str, position: int) -> RawMessage:
+    """One answer of ``POST /api/queues/<vhost>/<name>/get`` as :class:`RawMessage`.
+
+    ``raw`` is canonical JSON of what identifies the message (payload, properties, exchange,
+    routing key), leaving out what a peek itself changes (``redelivered``, ``message_count``).
+    """
+    properties = dict(_as_dict(item.get("properties")))
+    headers = _as_dict(properties.pop("headers", None))
+    payload = item.get("payload") or ""
+    if item.get("payload_encoding") == "base64":
+        try:
+            body = base64.b64decode(payload)
+        except (binascii.Error, ValueError):
+            body = payload.encode()
+    else:
+        body = payload.encode("utf-8", "surrogatepass")
+    properties["delivery_info"] = {
+        "exchange": item.get("exchange", ""),
+        "routing_key": item.get("routing_key", ""),
+    }
+    identity = {k: item.get(k) for k in ("payload", "payload_encoding", "exchange", "routing_key")}
+    identity["properties"] = item.get("properties")
+    size = item.get("payload_bytes")
+    return RawMessage(
+        raw=json.dumps(identity, sort_keys=True, separators=(",", ":")).encode(),
+        position=position,
+        queue=queue,
+        body=body,
+        headers=headers,
+        properties=properties,
+        content_type=properties.get("content_type"),
+        content_encoding=properties.get("content_encoding"),
+        redelivered=bool(item.get("redelivered")),
+        size_bytes=size,
+        truncated=isinstance(size, int) and size > len(body),
+    )
+
+
+def _rate(stats: Any, detail: str, rates_known: bool) -> float | None:
+    if not rates_known:
+        return None
+    value = _as_dict(_as_dict(stats).get(detail)).get("rate")
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    # Erlang's empty proplist comes out of the API as [] rather than {}.
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _first_str(*values: Any) -> str | None:
+    return next((v for v in values if isinstance(v, str)), None)
+
+
+def _netloc(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

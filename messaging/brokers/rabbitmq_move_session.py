@@ -1,0 +1,392 @@
+"""One move (or delete) of messages on RabbitMQ, batch by batch, as the shovel's ``on-confirm``.
+
+Opened by ``RabbitMQMoves.open_move`` (``rabbitmq_moves.py``). Guarantees:
+
+- no loss: messages are consumed with manual acknowledgement, published to the target with
+  publisher confirms, and acknowledged at the source only after the broker confirmed the whole
+  batch and ``plan.record_moved`` stored their identities (:func:`move_identity`) durably. A
+  nacked or returned (unroutable) publish leaves the source message in place;
+- re-deliveries: RabbitMQ can hand back a message whose source ack it had: the ack of a batch
+  still in the socket when the connection died, or acks a SIGKILLed node had not yet written to
+  disk (a classic queue writes them to its journal in bulk: a crash can bring back thousands,
+  flagged ``redelivered`` like every message recovered after an unclean stop). A redelivered
+  message whose identity an earlier run recorded (``plan.moved_before``; each recorded copy
+  matches once per run) is acknowledged without being published again and counted in
+  ``already_moved``, not against the budget. The caller drops the identities once the action
+  ends for good: a node killed within seconds of that end can still hand back the last acks'
+  messages (the journal is written when the queue goes idle; 5 s after the last ack a SIGKILL
+  brought none back), and a new action would move them again;
+- duplication: only a batch confirmed at the target whose identities were not yet recorded when
+  the run died can be published twice: at most one batch. ``plan.on_in_doubt`` is told the batch
+  size before publishing and ``record_moved`` clears it in the same transaction, so the caller
+  counts exactly what may have doubled;
+- byte-identical copies (same body, headers but the broker's per-delivery ones, properties) have
+  one identity, so they cannot be told apart: if an earlier run moved one copy and a later run
+  meets its twin flagged redelivered (any earlier delivery or a node restart sets the flag), the
+  twin is taken for the moved copy's re-delivery and acknowledged: the pair ends as one copy at
+  the target, counted in ``already_moved``. Messages that differ in anything (a Celery task id, a
+  ``message_id``, an ``x-death`` count or time) never match;
+- unselected messages are held unacknowledged while the scan goes on and returned at the end
+  (closing the channel requeues them, at their original position on classic queues), so the
+  scan never sees a message twice and never goes past the ``budget`` messages present at
+  confirmation: each batch is a consumer whose prefetch is what is left of the budget, at most.
+  The next batch's consumer starts while the target confirms the current one; if the action then
+  stops between batches (cancelled, its process stopping), they go back unprocessed, redelivered;
+- a dry run consumes nothing for good: every message goes back when the session closes (but,
+  like browsing, marks messages redelivered and counts toward a quorum queue's delivery limit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from typing import Any
+
+import amqp
+import orjson
+
+from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession, RawMessage
+
+CONFIRM_TIMEOUT_S = 30.0
+IDLE_ROUNDS = 3
+PASSED_PROPERTIES = (
+    "content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
+    "expiration", "message_id", "timestamp", "type", "app_id",
+)  # fmt: skip
+# Headers the broker sets on each delivery: a re-delivered copy differs in them.
+DELIVERY_HEADERS = frozenset({"x-delivery-count", "x-stream-offset"})
+
+
+class RabbitMQMoveSession(MoveSession):
+    def __init__(self, broker: Any, plan: MovePlan) -> None:
+        self.broker, self.plan = broker, plan
+        earlier = plan.resume_from or MoveProgress()
+        # Messages looked at but not taken went back when the last run's channel closed: only
+        # those moved count against the budget.
+        self.progress = MoveProgress(
+            scanned=earlier.moved,
+            moved=earlier.moved,
+            missing=earlier.missing,
+            duplicated=earlier.duplicated,
+            already_moved=earlier.already_moved,
+        )
+        self.buffer: list[amqp.Message] = []
+        self.held = 0
+        self.idle_rounds = 0
+        self._consumer: tuple[str, int] | None = None  # (tag, prefetch) of the batch consuming
+        self._prefetch = 0
+        self._consumers = 0
+        self._matched: Counter[str] = Counter()
+        self._seq = 0
+        self._confirmed: set[int] = set()
+        self._confirmed_upto = 0
+        self._refused: set[int] = set()
+        self.conn = broker._connect(f"switchyard-action {plan.progress_key}")
+        try:
+            self.channel = self.conn.channel()
+            if not plan.dry_run and not plan.deleting:
+                self.channel.confirm_select()
+                self.channel.events["basic_ack"].add(self._on_ack)
+                self.channel.events["basic_nack"].add(self._on_nack)
+                self.channel.events["basic_return"].add(self._on_return)
+                if plan.target:
+                    self.channel.queue_declare(plan.target, durable=True, auto_delete=False)
+            self.channel.queue_declare(plan.source, passive=True)
+        except (OSError, amqp.exceptions.AMQPError) as exc:
+            self.close()
+            raise broker._error("open a move", exc) from None
+
+    def step(self, batch_size: int) -> MoveProgress:
+        try:
+            return self._step(batch_size)
+        except (TimeoutError, OSError, amqp.exceptions.AMQPError) as exc:
+            raise self.broker._error("move", exc) from None
+
+    # -- consuming -----------------------------------------------------------------------------
+
+    def _consume(self, want: int) -> None:
+        """Start the consumer of the next batch: its prefetch (fixed when it starts) is ``want``,
+        and nothing of it is acknowledged before :meth:`_take` cancels it, so it delivers at most
+        ``want`` messages."""
+        if self._prefetch != want:
+            self.channel.basic_qos(0, want, False)
+            self._prefetch = want
+        self._consumers += 1
+        # No consume-ok wait (a round trip per batch): a refusal closes the channel, which the
+        # next read raises.
+        tag = f"switchyard-move-{self._consumers}"
+        self.channel.basic_consume(self.plan.source, tag, callback=self.buffer.append, no_ack=False, nowait=True)
+        self._consumer = (tag, want)
+
+    def _take(self, want: int) -> list[amqp.Message]:
+        """Up to ``want`` messages (those of a consumer started ahead, if one is), its consumer
+        cancelled after. Held messages stay unacknowledged and are never delivered to us again."""
+        if self._consumer is None:
+            self._consume(want)
+        tag, prefetch = self._consumer
+        deadline = time.monotonic() + 1.0
+        try:
+            while len(self.buffer) < prefetch and time.monotonic() < deadline:
+                try:
+                    self.conn.drain_events(timeout=0.2)
+                except TimeoutError:
+                    if self.buffer:
+                        break
+        finally:
+            self._consumer = None
+            if len(self.buffer) >= prefetch:
+                # It has delivered all it can (none of it acknowledged): no cancel-ok to wait for.
+                self.channel.basic_cancel(tag, nowait=True)
+                self.channel.callbacks.pop(tag, None)
+            else:
+                # Deliveries may still be on their way: the cancel-ok comes after the last one.
+                self.channel.basic_cancel(tag)
+        batch, self.buffer = self.buffer, []
+        return batch
+
+    def _recognise(self, batch: list[amqp.Message]) -> tuple[list[amqp.Message], list[amqp.Message], dict[int, str]]:
+        """The batch split into messages to process and copies already moved by an earlier run
+        (redelivered, their identity recorded and not yet matched in this run), and the
+        identities computed (by delivery tag)."""
+        plan = self.plan
+        identities: dict[int, str] = {}
+        if plan.dry_run or plan.moved_before is None:
+            return batch, [], identities
+        redelivered = [m for m in batch if m.delivery_info.get("redelivered")]
+        if not redelivered:
+            return batch, [], identities
+        for message in redelivered:
+            identities[message.delivery_tag] = move_identity(message)
+        recorded = plan.moved_before(sorted(set(identities.values())))
+        fresh, seen = [], []
+        for message in batch:
+            identity = identities.get(message.delivery_tag)
+            if identity is not None and recorded.get(identity, 0) > self._matched[identity]:
+                self._matched[identity] += 1
+                seen.append(message)
+            else:
+                fresh.append(message)
+        return fresh, seen, identities
+
+    # -- one batch -----------------------------------------------------------------------------
+
+    def _step(self, batch_size: int) -> MoveProgress:
+        p, plan = self.progress, self.plan
+        remaining = plan.budget - p.scanned
+        if remaining <= 0 or (plan.max_moves is not None and p.moved >= plan.max_moves):
+            p.finished = True
+            return p
+        batch = self._take(min(batch_size, remaining))
+        if not batch:
+            self.idle_rounds += 1
+            if self.idle_rounds >= IDLE_ROUNDS:
+                p.finished = True
+            return p
+        self.idle_rounds = 0
+        batch, seen, identities = self._recognise(batch)
+        p.already_moved += len(seen)
+        taken: list[tuple[amqp.Message, str | None, RawMessage]] = []
+        for message in batch:
+            p.scanned += 1
+            raw = raw_message(message, plan.source, p.scanned)
+            if not plan.selector(raw):
+                self.held += 1
+                continue
+            target = None if plan.deleting else plan.destination(raw)
+            if not plan.deleting and (target is None or target == plan.source):
+                p.unroutable += 1
+                self.held += 1
+                continue
+            taken.append((message, target, raw))
+        if plan.dry_run:
+            p.moved += len(taken)
+            self.held += len(taken)
+        elif plan.deleting:
+            self._record([m for m, _, _ in taken], identities)
+            self._ack([m for m, _, _ in taken] + seen)
+        else:
+            self._move(taken, seen, identities, batch_size)
+        if p.scanned >= plan.budget or (plan.max_moves is not None and p.moved >= plan.max_moves):
+            p.finished = True
+        return p
+
+    def _move(
+        self,
+        taken: list[tuple[amqp.Message, str | None, RawMessage]],
+        seen: list[amqp.Message],
+        identities: dict[int, str],
+        batch_size: int,
+    ) -> None:
+        p, plan = self.progress, self.plan
+        if not taken:
+            self._ack(seen)
+            return
+        if plan.on_in_doubt:
+            plan.on_in_doubt(len(taken))
+        sequences = []
+        for message, target, raw in taken:
+            if plan.record_moved is not None and message.delivery_tag not in identities:
+                identities[message.delivery_tag] = move_identity(message)  # of the message as it came
+            added = plan.transform(raw) if plan.transform else None
+            self.channel.basic_publish(republished(message, added), exchange="", routing_key=target, mandatory=True)
+            self._seq += 1
+            sequences.append(self._seq)
+        # The broker delivers the next batch while this one is confirmed.
+        self._consume_ahead(batch_size, len(taken))
+        self._wait_for_confirms(sequences)
+        confirmed = []
+        for (message, _, _), seq in zip(taken, sequences):
+            if seq in self._refused:
+                p.missing += 1
+                self.held += 1
+            else:
+                confirmed.append(message)
+        self._record(confirmed, identities)
+        self._ack(confirmed + seen)
+
+    def _consume_ahead(self, batch_size: int, taking: int) -> None:
+        """Start the next batch's consumer while the target confirms this one, when the action
+        will want one (within the budget, ids left to find)."""
+        p, plan = self.progress, self.plan
+        want = min(batch_size, plan.budget - p.scanned)
+        if want > 0 and (plan.max_moves is None or p.moved + taking < plan.max_moves):
+            self._consume(want)
+
+    def _record(self, messages: list[amqp.Message], identities: dict[int, str]) -> None:
+        """Store the identities of ``messages`` (moved, or to delete) before their source acks:
+        from then on a copy re-delivered at the source is recognised, and the batch is no longer
+        in doubt, and counts as moved (the recorder counts it durably too). Without a recorder the
+        batch stays in doubt until the acks have settled."""
+        self.progress.moved += len(messages)
+        if self.plan.record_moved is not None:
+            self.plan.record_moved([identities.get(m.delivery_tag) or move_identity(m) for m in messages])
+
+    def _ack(self, messages: list[amqp.Message]) -> None:
+        if not messages:
+            return
+        if self.held:
+            # Held messages sit among the delivery tags: acknowledge one by one, never them.
+            for message in messages:
+                self.channel.basic_ack(message.delivery_tag)
+        else:
+            # Nothing held: every unacknowledged delivery up to the last of these is one of them
+            # (the next batch's deliveries come after it).
+            self.channel.basic_ack(max(m.delivery_tag for m in messages), multiple=True)
+        if self.plan.record_moved is None:
+            self._settle()
+            if self.plan.on_in_doubt and not self.plan.deleting:
+                self.plan.on_in_doubt(0)
+
+    def _settle(self) -> None:
+        """A synchronous round trip: every ack sent before it has reached the broker."""
+        self.channel.basic_qos(0, self._prefetch or 1, False)
+
+    # -- publisher confirms --------------------------------------------------------------------
+
+    def _wait_for_confirms(self, sequences: list[int]) -> None:
+        """Until the broker confirmed or refused every one of ``sequences`` (ascending)."""
+        deadline = time.monotonic() + CONFIRM_TIMEOUT_S
+        waiting = 0  # sequences before it are settled: confirms come mostly in order, check each once
+        while waiting < len(sequences):
+            if self._acked(sequences[waiting]) or sequences[waiting] in self._refused:
+                waiting += 1
+                continue
+            if time.monotonic() > deadline:
+                raise BrokerError("the target did not confirm the batch in time")
+            try:
+                self.conn.drain_events(timeout=1.0)
+            except TimeoutError:
+                continue
+
+    def _acked(self, seq: int) -> bool:
+        return seq <= self._confirmed_upto or seq in self._confirmed
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            self._confirmed_upto = max(self._confirmed_upto, delivery_tag)
+        else:
+            self._confirmed.add(delivery_tag)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            self._refused.update(s for s in range(self._confirmed_upto + 1, delivery_tag + 1) if not self._acked(s))
+        else:
+            self._refused.add(delivery_tag)
+
+    def _on_return(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
+        # An unroutable publish is returned, then confirmed; its source message must stay. The
+        # broker returns in publish order before the confirms, so the oldest publish not yet
+        # confirmed is the one returned.
+        pending = [
+            s for s in range(self._confirmed_upto + 1, self._seq + 1) if not self._acked(s) and s not in self._refused
+        ]
+        self._refused.add(pending[0] if pending else self._seq)
+
+    def close(self) -> None:
+        # Closing the channel returns every held (unacknowledged) message to the queue.
+        _quietly(self.conn.close)
+
+
+def move_identity(message: amqp.Message) -> str:
+    """The identity that recognises a re-delivered copy of a moved message: 128 bits of BLAKE2b
+    over the body, the headers (but those the broker sets per delivery) and the properties that
+    are republished, so a Celery task id, ``message_id`` and ``correlation_id`` are in it. A
+    re-delivery carries the stored bytes again, so header order is the same; only byte-identical
+    copies share an identity."""
+    properties = message.properties
+    headers = properties.get("application_headers") or {}
+    described = (
+        sorted((k, v) for k, v in headers.items() if k not in DELIVERY_HEADERS),
+        [(k, properties.get(k)) for k in PASSED_PROPERTIES],
+    )
+    body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+    digest = hashlib.blake2b(body, digest_size=16)
+    try:
+        # orjson, not repr(): repr of the headers was a sixth of a RabbitMQ move's own time.
+        digest.update(orjson.dumps(described, default=_tagged))
+    except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits
+        digest.update(b"repr:" + repr(described).encode())
+    return digest.hexdigest()
+
+
+def _tagged(value: Any) -> list[str]:
+    """A header value JSON has no type for (bytes, Decimal...), tagged with its type so that it
+    never writes the same as a string."""
+    return [f"<{type(value).__name__}>", value.hex() if isinstance(value, bytes) else repr(value)]
+
+
+def raw_message(message: amqp.Message, queue: str, position: int) -> RawMessage:
+    properties = dict(message.properties)
+    headers = properties.pop("application_headers", None) or {}
+    body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+    return RawMessage(
+        raw=body,
+        position=position,
+        queue=queue,
+        body=body,
+        headers=dict(headers),
+        properties=properties,
+        content_type=properties.get("content_type"),
+        content_encoding=properties.get("content_encoding"),
+        redelivered=bool(message.delivery_info.get("redelivered")),
+    )
+
+
+def republished(message: amqp.Message, added: dict[str, Any] | None) -> amqp.Message:
+    """The delivered message made ready to publish again, in place (copying every message cost
+    more than the rest of the move): same body and properties (never ``user_id``: the broker
+    checks it against the publishing user), headers plus ``added``."""
+    properties = message.properties
+    for name in [k for k in properties if k not in PASSED_PROPERTIES and k != "application_headers"]:
+        del properties[name]
+    if added:
+        properties["application_headers"] = {**(properties.get("application_headers") or {}), **added}
+    return message
+
+
+def _quietly(close: Any) -> None:
+    try:
+        close()
+    except Exception:  # noqa: S110 - closing a dead connection has nothing to report
+        pass

@@ -1,0 +1,127 @@
+"""Moving and deleting messages on RabbitMQ for operator actions: the adapter's side (connect,
+count, in-flight consumers); the move itself is ``rabbitmq_move_session.py``, whose docstring says
+what it guarantees about loss and duplication.
+
+The RabbitMQ adapter (``rabbitmq.py``) mixes :class:`RabbitMQMoves` in; it needs only
+``self.config`` (``url``, optional ``management_url``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import amqp
+
+from messaging.brokers.base import BrokerError, InFlight, MovePlan, MoveSession, scrub_secret
+from messaging.brokers.rabbitmq_move_session import CONFIRM_TIMEOUT_S, RabbitMQMoveSession
+
+
+def amqp_params(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    vhost = unquote(parts.path[1:]) if parts.path and parts.path != "/" else "/"
+    return {
+        "host": f"{parts.hostname or 'localhost'}:{parts.port or 5672}",
+        "userid": unquote(parts.username or "guest"),
+        "password": unquote(parts.password or "guest"),
+        "virtual_host": vhost or "/",
+    }
+
+
+class RabbitMQMoves:
+    """Operator-action methods of the RabbitMQ adapter (see the module docstring)."""
+
+    config: Any
+    http: Any  # the adapter's HttpClient
+    transport = "rabbitmq"
+
+    # -- AMQP ----------------------------------------------------------------------------------
+
+    def _connect(self, name: str = "switchyard") -> amqp.Connection:
+        params = amqp_params(self.config.url)
+        conn = amqp.Connection(
+            **params, connect_timeout=5, read_timeout=CONFIRM_TIMEOUT_S, client_properties={"connection_name": name}
+        )
+        try:
+            conn.connect()
+        except (OSError, amqp.exceptions.AMQPError) as exc:
+            raise self._error("connect", exc) from None
+        return conn
+
+    def _error(self, doing: str, exc: BaseException) -> BrokerError:
+        permanent = isinstance(exc, amqp.exceptions.AccessRefused | amqp.exceptions.NotAllowed)
+        text = scrub_secret(f"rabbitmq {doing} failed: {exc or type(exc).__name__}", self.config.url)
+        return BrokerError(text, permanent=permanent)
+
+    def _passive(self, queue: str) -> tuple[int, int] | None:
+        """(ready messages, consumers), or None when the queue does not exist."""
+        conn = self._connect("switchyard-count")
+        try:
+            channel = conn.channel()
+            try:
+                _, ready, consumers = channel.queue_declare(queue, passive=True)
+            except amqp.exceptions.NotFound:
+                return None
+            return ready, consumers
+        except (OSError, amqp.exceptions.AMQPError) as exc:
+            raise self._error("passive declare", exc) from None
+        finally:
+            _quietly(conn.close)
+
+    def count(self, queue: str) -> int | None:
+        found = self._passive(queue)
+        return found[0] if found else None
+
+    def queue_exists(self, queue: str) -> bool | None:
+        return self._passive(queue) is not None
+
+    def open_move(self, plan: MovePlan) -> MoveSession:
+        return RabbitMQMoveSession(self, plan)
+
+    # -- management API ------------------------------------------------------------------------
+
+    def _management(self, method: str, path: str) -> Any:
+        """One management API call through the adapter's HTTP client (``messaging/brokers/http.py``)."""
+        return self.http.request(method, path)
+
+    def stuck_in_flight(self, older_than_s: float, limit: int = 200) -> list[InFlight]:
+        """Consumers holding unacknowledged messages, per connection (``tag`` = connection name).
+        RabbitMQ does not say how long a message has been held: ``age_s`` is how long the
+        channel has been idle when it says so, else None; ``older_than_s`` is not applied."""
+        vhost = quote(amqp_params(self.config.url)["virtual_host"], safe="")
+        channels = self._management(
+            "GET",
+            f"/api/vhosts/{vhost}/channels?columns=name,connection_details,messages_unacknowledged,idle_since,consumer_count",
+        )
+        consumers = self._management("GET", f"/api/consumers/{vhost}")
+        queues_by_channel: dict[str, set[str]] = {}
+        for consumer in consumers or []:
+            channel = (consumer.get("channel_details") or {}).get("name")
+            queues_by_channel.setdefault(channel, set()).add((consumer.get("queue") or {}).get("name"))
+        found = []
+        for channel in channels or []:
+            unacked = channel.get("messages_unacknowledged") or 0
+            if not unacked:
+                continue
+            queues = sorted(q for q in queues_by_channel.get(channel.get("name"), ()) if q)
+            found.append(
+                InFlight(
+                    tag=(channel.get("connection_details") or {}).get("name") or "",
+                    queue=", ".join(queues) or None,
+                    age_s=None,
+                    consumer=channel.get("name"),
+                    unacked=unacked,
+                )
+            )
+        return found[:limit]
+
+    def close_connection(self, name: str) -> None:
+        """DELETE /api/connections/<name>: the broker requeues every message it held."""
+        self._management("DELETE", f"/api/connections/{quote(name, safe='')}")
+
+
+def _quietly(close: Any) -> None:
+    try:
+        close()
+    except Exception:  # noqa: S110 - closing a dead connection has nothing to report
+        pass

@@ -1,0 +1,444 @@
+"""Redis adapter, reading Kombu's Redis layout (kombu/transport/redis.py, Kombu 5.x).
+
+Layout:
+- a queue is a list named by the queue (after ``global_keyprefix``); publishers LPUSH, consumers
+  BRPOP, so the oldest message is at index -1;
+- priorities live in sub-queues ``name + sep + str(step)`` for ``priority_steps`` (default
+  ``[0, 3, 6, 9]``, step 0 being the bare name). Kombu files a message of priority p under the
+  largest step <= p and consumers read the steps in ascending order (BRPOP lists step 0 of every
+  queue first, ``_get`` loops the steps), so on Redis priority 0 comes out first. The "next out"
+  message is therefore the oldest message of the lowest non-empty step, whatever the
+  ``queue_order_strategy`` (that option orders queues, not sub-queues);
+- bindings are sets ``_kombu.binding.<exchange>`` of ``routing_key + sep + pattern + sep + queue``;
+- in-flight messages are the hash ``unacked`` (delivery tag -> JSON ``[message, exchange,
+  routing_key]``) with the zset ``unacked_index``.
+
+Guarantees: :meth:`sample`, :meth:`peek` and :meth:`ping` only read (SCAN, SMEMBERS, two read-only
+Lua scripts, PING): they never change, move or consume a message. Nothing is unpickled.
+:meth:`sample` costs ``1 + keyspace/scan_count`` SCAN calls, one SMEMBERS pipeline and one
+pipeline of script calls (one per ``script_chunk_queues`` queues, so no single script stalls Redis)
+however many queues there are, plus one SCRIPT LOAD after a Redis restart. Each chunk is an atomic
+read; chunks are consecutive, not simultaneous.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis as redis_py
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from messaging.brokers import redis_lua, redis_write_lua
+from messaging.brokers.base import (
+    Broker,
+    BrokerConfig,
+    BrokerError,
+    BrokerSample,
+    InFlight,
+    MovePlan,
+    MoveSession,
+    QueueStats,
+    RawMessage,
+    redact_url,
+    scrub_secret,
+)
+from messaging.brokers.envelope import decode_envelope
+from messaging.brokers.kombu_routes import Routes
+from messaging.brokers.redis_moves import RedisMoveSession, age_of, restored_value
+
+PUBLISHED_AT_HEADER = "x-switchyard-published-at"
+BINDING_PREFIX = "_kombu.binding."
+#: Exchanges whose queues Kombu serves over PUB/SUB on Redis (remote control and Celery events):
+#: their queues never hold a list, so discovery skips them unless they are known queues.
+PUBSUB_EXCHANGES = frozenset({"celery.pidbox", "celeryev"})
+#: Celery's remote-control replies: one short-lived queue per inspecting client (Switchyard's own
+#: inspector among them). They are plumbing, not work: discovery skips them too.
+CONTROL_REPLY_EXCHANGES = frozenset({"reply.celery.pidbox"})
+#: The Switchyard DLQ integration LPUSHes failures to ``<queue>.dlq`` without a binding, so
+#: sampling also looks for that key beside every queue and reports it when it holds messages.
+DLQ_SUFFIX = ".dlq"
+#: Options read from the URL's query string (and removed before redis-py sees the URL).
+URL_OPTIONS = ("global_keyprefix",)
+
+
+class RedisBroker(Broker):
+    """One Redis server (one database) used as a Kombu/Celery broker.
+
+    Options (``config.options``, or the URL query for ``global_keyprefix``): ``global_keyprefix``,
+    ``sep``, ``priority_steps``, ``unacked_key``, ``socket_timeout`` (s, default 5),
+    ``scan_count`` (default 10,000), ``unacked_attribution_limit`` (default 10,000),
+    ``script_chunk_queues`` (default 1,000).
+    """
+
+    transport = "redis"
+
+    def __init__(self, config: BrokerConfig) -> None:
+        super().__init__(config)
+        url, url_options = _split_url_options(config.url)
+        options = {**url_options, **config.options}
+        self.prefix: str = options.get("global_keyprefix", "") or ""
+        self.sep: str = options.get("sep", "\x06\x16")
+        self.steps: list[int] = sorted(int(s) for s in options.get("priority_steps", [0, 3, 6, 9]))
+        self.unacked_key: str = options.get("unacked_key", "unacked")
+        self.unacked_index_key: str = options.get("unacked_index_key", "unacked_index")
+        self.scan_count = int(options.get("scan_count", 10_000))
+        self.attribution_limit = int(options.get("unacked_attribution_limit", 10_000))
+        self.chunk_size = max(1, int(options.get("script_chunk_queues", 1000)))
+        try:
+            self.client = redis_py.Redis.from_url(
+                url,
+                socket_connect_timeout=2.0,
+                socket_timeout=float(options.get("socket_timeout", 5.0)),
+                # No silent retries: a down broker must be reported within the timeouts.
+                retry=Retry(NoBackoff(), 0),
+                health_check_interval=30,
+                client_name="switchyard",
+            )
+        except ValueError as exc:
+            raise BrokerError(self._reason(exc), permanent=True) from None
+        self._sample_sha = self.client.register_script(redis_lua.SAMPLE).sha
+        self._peek_script = self.client.register_script(redis_lua.PEEK)
+        self._move_script = self.client.register_script(redis_write_lua.MOVE)
+        self._bulk_move_script = self.client.register_script(redis_write_lua.BULK_MOVE)
+        self._restore_script = self.client.register_script(redis_write_lua.RESTORE_UNACKED)
+
+    # -- interface ---------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """PING with a 2 s connect and read timeout; raises a transient :class:`BrokerError`."""
+        pool = self.client.connection_pool
+        with self._errors("ping"):
+            conn = pool.get_connection()
+            try:
+                conn.send_command("PING")
+                conn.read_response(timeout=2.0)
+            finally:
+                pool.release(conn)
+
+    def sample(self, known_queues: Iterable[str] = ()) -> BrokerSample:
+        """Depth, head-of-line and in-flight figures of every known or bound queue.
+
+        Depth sums the priority sub-queues; a queue without a key has depth 0 (Kombu deletes an
+        empty list, so that is a real zero). ``head_digest`` is the sha1 of the next message out;
+        ``head_published_at`` the oldest ``x-switchyard-published-at`` among sub-queue heads.
+        In-flight messages are attributed to queues through exchange, routing key and bindings
+        when there are at most ``unacked_attribution_limit`` of them; otherwise per-queue
+        ``unacked`` is None and only ``unacked_total`` is set. ``consumers`` and rates are None:
+        Redis cannot know them.
+        """
+        with self._errors("sample"):
+            tables = self._binding_tables()
+            bound = _bound_names(tables)
+            names = list(dict.fromkeys([*known_queues, *self.config.queues, *bound]))
+            # Configured and bound queues exist even when empty; a queue only remembered from an
+            # earlier sample (and a candidate DLQ) is reported only while its list holds messages,
+            # so short-lived queues do not linger at "0" forever.
+            known = set(self.config.queues) | set(bound)
+            candidates = [n + DLQ_SUFFIX for n in names if n + DLQ_SUFFIX not in set(names)]
+            measured = names + candidates
+            per_queue, unacked_total, groups = self._measure(measured)
+        stats = []
+        for i, name in enumerate(measured):
+            depth, digest, published = per_queue[3 * i : 3 * i + 3]
+            if name not in known and depth == 0:
+                continue
+            stats.append(
+                QueueStats(
+                    name=name,
+                    depth=None if depth < 0 else depth,
+                    head_digest=digest.decode() if digest else None,
+                    head_published_at=float(published) if published else None,
+                )
+            )
+        warning = _attribute_unacked(stats, groups, Routes(tables))
+        return BrokerSample(
+            queues=stats,
+            bindings={ex: [(rk, q) for rk, _, q in rows] for ex, rows in tables.items()},
+            unacked_total=unacked_total if isinstance(unacked_total, int) else None,
+            warning=warning,
+        )
+
+    def peek(self, queue: str, offset: int = 0, limit: int = 50) -> tuple[int, list[RawMessage]]:
+        """``(count, messages)`` oldest first, in the order consumers would receive them.
+
+        One atomic read-only script (LLEN + LRANGE): nothing is consumed, order and redelivery
+        flags are untouched. ``RawMessage.raw`` is the exact stored value (for an exact LREM
+        later) and ``priority_key`` the full Redis key it sits in. A queue that does not exist
+        and an empty one look the same on Redis: ``(0, [])``.
+        """
+        if offset < 0 or limit < 0:
+            raise ValueError("offset and limit must not be negative")
+        sub_queues = self._sub_queues(queue)
+        with self._errors("peek"):
+            reply = self._peek_script(keys=[self._key(k) for k in sub_queues], args=[offset, limit])
+        messages = []
+        for n, i in enumerate(range(1, len(reply), 2)):
+            raw = reply[i + 1]
+            envelope = decode_envelope(raw)
+            messages.append(
+                RawMessage(
+                    raw=raw,
+                    position=offset + n,
+                    queue=queue,
+                    body=envelope.body,
+                    headers=envelope.headers,
+                    properties=envelope.properties,
+                    content_type=envelope.content_type,
+                    content_encoding=envelope.content_encoding,
+                    redelivered=envelope.redelivered,
+                    priority_key=self.prefix + sub_queues[reply[i] - 1],
+                    size_bytes=len(raw),
+                )
+            )
+        return reply[0], messages
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- operator actions ----------------------------------------------------------------------
+
+    def open_move(self, plan: MovePlan) -> MoveSession:
+        """A batch-atomic move or delete; guarantees in :mod:`messaging.brokers.redis_moves`."""
+        return RedisMoveSession(self, plan)
+
+    def count(self, queue: str) -> int | None:
+        """Messages waiting in the queue (all priority sub-queues), exactly, now."""
+        return self.peek(queue, 0, 0)[0]
+
+    def queue_exists(self, queue: str) -> bool | None:
+        """True when the queue holds messages or a Kombu binding names it; else None (an empty
+        Redis queue has no key, so absence proves nothing)."""
+        with self._errors("look up queue"):
+            if any(self.client.exists(self._key(k)) for k in self._sub_queues(queue)):
+                return True
+            tables = self._binding_tables()
+        if any(q == queue for rows in tables.values() for _, _, q in rows):
+            return True
+        return None
+
+    def stuck_in_flight(self, older_than_s: float, limit: int = 200) -> list[InFlight]:
+        """Entries of Kombu's ``unacked`` hash delivered more than ``older_than_s`` ago (by their
+        ``unacked_index`` score), oldest first, with the queue a restore would return them to."""
+        cutoff = time.time() - older_than_s
+        with self._errors("list in-flight messages"):
+            rows = self.client.zrangebyscore(
+                self._key(self.unacked_index_key), "-inf", cutoff, start=0, num=limit, withscores=True
+            )
+            values = self.client.hmget(self._key(self.unacked_key), [tag for tag, _ in rows]) if rows else []
+            routes = Routes(self._binding_tables())
+        found = []
+        for (tag, score), value in zip(rows, values):
+            if value is None:
+                continue
+            queue, task, task_id = self._in_flight_origin(value, routes)
+            found.append(InFlight(tag=_text(tag), queue=queue, age_s=age_of(score), task=task, task_id=task_id))
+        return found
+
+    def restore_in_flight(self, tag: str) -> str | None:
+        """Put one unacked message back at the consuming end of its queue, atomically as Kombu's
+        ``restore_by_tag`` does (HDEL + ZREM + RPUSH in one script, only if the entry is still
+        the one read). Returns the queue, or None when it was acked or restored meanwhile.
+        Raises :class:`BrokerError` when the entry cannot be routed to one queue."""
+        with self._errors("restore in-flight message"):
+            value = self.client.hget(self._key(self.unacked_key), tag)
+            if value is None:
+                return None
+            tables = self._binding_tables()
+            queue, _, _ = self._in_flight_origin(value, Routes(tables))
+            try:
+                payload = json.loads(value)
+            except ValueError:
+                payload = None
+            pushed = restored_value(payload)
+            if queue is None or pushed is None:
+                raise BrokerError(f"in-flight message {tag!r} cannot be routed to one queue", permanent=True)
+            key = self._key(self._q_for_priority(queue, payload[0]))
+            keys = [self._key(self.unacked_key), self._key(self.unacked_index_key), key]
+            done = self._restore_script(keys=keys, args=[tag, value, pushed])
+        return queue if done else None
+
+    def _in_flight_origin(self, value: bytes, routes: Routes) -> tuple[str | None, str | None, str | None]:
+        try:
+            message, exchange, routing_key = json.loads(value)
+            headers = message.get("headers") or {}
+        except (ValueError, TypeError, AttributeError):
+            return None, None, None
+        queue = routes.queue_for(str(exchange or ""), str(routing_key or ""), set())
+        task = headers.get("task") if isinstance(headers.get("task"), str) else None
+        task_id = headers.get("id") if isinstance(headers.get("id"), str) else None
+        return queue, task, task_id
+
+    def _q_for_priority(self, queue: str, message: dict[str, Any]) -> str:
+        """Kombu's ``_q_for_pri``: the sub-queue of the largest step <= the message's priority."""
+        try:
+            priority = max(0, min(int(message["properties"]["priority"]), 255))
+        except (TypeError, ValueError, KeyError):
+            priority = 0
+        step = max((s for s in self.steps if s <= priority), default=0)
+        return f"{queue}{self.sep}{step}" if step else queue
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def _sub_queues(self, queue: str) -> list[str]:
+        """The queue's keys (without prefix) in the order consumers read them."""
+        return [f"{queue}{self.sep}{step}" if step else queue for step in self.steps]
+
+    def _key(self, name: str) -> bytes:
+        return (self.prefix + name).encode("utf-8", "surrogateescape")
+
+    def _binding_tables(self) -> dict[str, list[tuple[str, str, str]]]:
+        """Exchange -> [(routing_key, pattern, queue)] from every ``_kombu.binding.*`` set."""
+        match = _glob_escape(self.prefix + BINDING_PREFIX) + "*"
+        keys: list[bytes] = []
+        cursor = 0
+        while True:
+            cursor, batch = self.client.scan(cursor, match=match, count=self.scan_count)
+            keys.extend(batch)
+            if not cursor:
+                break
+        if not keys:
+            return {}
+        head = len(self._key(BINDING_PREFIX))
+        with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.smembers(key)
+            members = pipe.execute(raise_on_error=False)
+        tables: dict[str, list[tuple[str, str, str]]] = {}
+        for key, rows in zip(keys, members, strict=True):
+            if isinstance(rows, Exception):  # not a set: not Kombu's
+                continue
+            exchange = _text(key[head:])
+            parsed = [tuple(_text(m).split(self.sep)) for m in rows]
+            tables[exchange] = sorted(r for r in parsed if len(r) == 3)  # type: ignore[misc]
+        return tables
+
+    def _measure(self, names: list[str]) -> tuple[list[Any], Any, Any]:
+        """Run the sample script over ``names`` in chunks, all in one pipelined round trip.
+
+        Chunks keep each script short (Redis serves nobody else while a script runs); the first
+        call also reads the ``unacked`` hash. After a Redis restart the script is loaded and
+        the pipeline sent once more.
+        """
+        steps = len(self.steps)
+        unacked = self._key(self.unacked_key)
+        header = f'"{PUBLISHED_AT_HEADER}"'
+        chunks = [names[i : i + self.chunk_size] for i in range(0, len(names), self.chunk_size)]
+        chunks = chunks or [[]]
+        for attempt in (1, 2):
+            with self.client.pipeline(transaction=False) as pipe:
+                for n, chunk in enumerate(chunks):
+                    keys = [self._key(k) for name in chunk for k in self._sub_queues(name)]
+                    keys.append(unacked)
+                    args = [steps, self.attribution_limit, header, int(n == 0)]
+                    pipe.evalsha(self._sample_sha, len(keys), *keys, *args)
+                replies = pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, redis_py.exceptions.NoScriptError) for r in replies):
+                self._sample_sha = self.client.script_load(redis_lua.SAMPLE)
+                continue
+            break
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        per_queue = [value for reply in replies for value in reply[0]]
+        return per_queue, replies[0][1], replies[0][2]
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def _reason(self, exc: BaseException) -> str:
+        text = str(exc) or type(exc).__name__
+        return scrub_secret(f"{redact_url(self.config.url)}: {text}", self.config.url)
+
+    def _errors(self, doing: str) -> _RedisErrors:
+        return _RedisErrors(self, doing)
+
+
+class _RedisErrors:
+    """Turns redis-py exceptions into :class:`BrokerError` with a password-free reason."""
+
+    def __init__(self, broker: RedisBroker, doing: str) -> None:
+        self.broker, self.doing = broker, doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc is None or isinstance(exc, BrokerError):
+            return False
+        if isinstance(exc, (redis_py.ConnectionError, redis_py.TimeoutError, OSError)):
+            permanent = isinstance(exc, redis_py.AuthenticationError)
+        elif isinstance(exc, redis_py.RedisError):
+            permanent = True
+        else:
+            return False
+        reason = self.broker._reason(exc)
+        raise BrokerError(f"redis {self.doing} failed: {reason}", permanent=permanent) from None
+
+
+def _attribute_unacked(stats: list[QueueStats], groups: Any, routes: Routes) -> str | None:
+    """Give each queue its in-flight count from the script's (exchange, key, count) groups."""
+    if groups is None:
+        return None
+    by_name = {s.name: s for s in stats}
+    for s in stats:
+        s.unacked = 0
+    lost = 0
+    for i in range(0, len(groups), 3):
+        exchange, routing_key, count = groups[i : i + 3]
+        queue = None
+        if exchange is not None and routing_key is not None:
+            queue = routes.queue_for(_json_text(exchange), _json_text(routing_key), by_name)
+        if queue in by_name:
+            by_name[queue].unacked += count  # type: ignore[operator]
+        else:
+            lost += count
+    if lost:
+        return f"{lost} in-flight messages could not be attributed to a queue"
+    return None
+
+
+def _bound_names(tables: dict[str, list[tuple[str, str, str]]]) -> list[str]:
+    """Queues named by Kombu's binding tables, less Celery's plumbing (events, remote control)."""
+    names: dict[str, None] = {}
+    for exchange, rows in tables.items():
+        if exchange not in PUBSUB_EXCHANGES and exchange not in CONTROL_REPLY_EXCHANGES:
+            names.update(dict.fromkeys(q for _, _, q in rows if q))
+    return list(names)
+
+
+def _split_url_options(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without Switchyard's query options, and those options."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url, {}
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in pairs if k in URL_OPTIONS}
+    rest = urlencode([(k, v) for k, v in pairs if k not in URL_OPTIONS])
+    return urlunsplit(parts._replace(query=rest)), ours
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "surrogateescape")
+
+
+def _json_text(escaped: bytes) -> str:
+    """A JSON string's content as Lua cut it out (still escaped), decoded."""
+    try:
+        return json.loads(b'"' + escaped + b'"')
+    except ValueError:
+        return _text(escaped)

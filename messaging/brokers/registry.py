@@ -1,0 +1,40 @@
+"""URL scheme -> adapter class. Adding a transport is one module and one line here."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from messaging.brokers.base import Broker, BrokerConfig
+
+ADAPTERS: dict[str, str] = {
+    "redis": "messaging.brokers.redis.RedisBroker",
+    "rediss": "messaging.brokers.redis.RedisBroker",
+    "amqp": "messaging.brokers.rabbitmq.RabbitMQBroker",
+    "amqps": "messaging.brokers.rabbitmq.RabbitMQBroker",
+    "pyamqp": "messaging.brokers.rabbitmq.RabbitMQBroker",
+}
+
+
+class UnknownTransport(ValueError):
+    pass
+
+
+def supported_schemes() -> list[str]:
+    return sorted(ADAPTERS)
+
+
+def check_scheme(scheme: str) -> None:
+    """Raise :class:`UnknownTransport` unless an adapter serves ``scheme`` (imports nothing)."""
+    if scheme not in ADAPTERS:
+        raise UnknownTransport(f"unknown broker URL scheme {scheme!r}; supported: {', '.join(supported_schemes())}")
+
+
+def adapter_class(scheme: str) -> type[Broker]:
+    check_scheme(scheme)
+    dotted = ADAPTERS[scheme]
+    module_name, class_name = dotted.rsplit(".", 1)
+    return getattr(import_module(module_name), class_name)
+
+
+def broker_for(config: BrokerConfig) -> Broker:
+    return adapter_class(config.scheme)(config)

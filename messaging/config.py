@@ -1,0 +1,105 @@
+"""Which brokers to watch: the TOML file named by ``SWITCHYARD_CONFIG``, else one broker from
+``SWITCHYARD_BROKER_URL`` / ``CELERY_BROKER_URL``. Errors name the file or variable at fault."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from messaging.brokers.base import BrokerConfig
+from messaging.brokers.registry import UnknownTransport, check_scheme
+
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+_BROKER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class SwitchyardConfig:
+    brokers: tuple[BrokerConfig, ...]
+    sample_interval: float | None = None
+    source: str = ""
+
+
+def load_config(environ: dict[str, str] | None = None) -> SwitchyardConfig:
+    environ = dict(os.environ if environ is None else environ)
+    path = environ.get("SWITCHYARD_CONFIG")
+    if path:
+        return _load_file(path)
+    for variable in ("SWITCHYARD_BROKER_URL", "CELERY_BROKER_URL"):
+        url = environ.get(variable)
+        if url:
+            return SwitchyardConfig(brokers=(_broker("default", {"url": url}, variable),), source=variable)
+    default = _broker("default", {"url": DEFAULT_BROKER_URL}, "the default broker URL")
+    return SwitchyardConfig(brokers=(default,), source="default")
+
+
+def _load_file(path: str) -> SwitchyardConfig:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"SWITCHYARD_CONFIG={path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"SWITCHYARD_CONFIG={path}: cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"SWITCHYARD_CONFIG={path}: malformed TOML: {exc}") from None
+
+    interval = data.get("sample_interval")
+    if interval is not None and (not isinstance(interval, (int, float)) or interval <= 0):
+        raise ConfigError(f"{path}: sample_interval must be a positive number, got {interval!r}")
+    tables = data.get("brokers", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: [brokers] must be a table of named brokers")
+    brokers = tuple(_broker(name, table, f"{path} [brokers.{name}]") for name, table in tables.items())
+    if not brokers:
+        fallback = load_config({k: v for k, v in os.environ.items() if k != "SWITCHYARD_CONFIG"})
+        brokers = fallback.brokers
+    return SwitchyardConfig(brokers=brokers, sample_interval=interval, source=path)
+
+
+def _broker(name: str, table: Any, where: str) -> BrokerConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    if not _BROKER_NAME.match(name):
+        raise ConfigError(f"{where}: broker names use letters, digits, '.', '_' and '-' only")
+    url = table.get("url")
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(f"{where}: 'url' must be a broker URL such as redis://host:6379/0")
+    scheme = url.split("://", 1)[0].lower()
+    try:
+        check_scheme(scheme)
+    except UnknownTransport as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    queues = table.get("queues", [])
+    if not isinstance(queues, list) or not all(isinstance(q, str) and q for q in queues):
+        raise ConfigError(f"{where}: 'queues' must be a list of queue names")
+    management_url = table.get("management_url")
+    if management_url is not None and not isinstance(management_url, str):
+        raise ConfigError(f"{where}: 'management_url' must be a string")
+    dead_letter = table.get("dead_letter_queues", {})
+    if not isinstance(dead_letter, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in dead_letter.items()
+    ):
+        raise ConfigError(f"{where}: 'dead_letter_queues' must map queue names to DLQ names")
+    options = table.get("transport_options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}: 'transport_options' must be a table")
+    celery_events = table.get("celery_events", True)
+    if not isinstance(celery_events, bool):
+        raise ConfigError(f"{where}: 'celery_events' must be true or false")
+    return BrokerConfig(
+        name=name,
+        url=url,
+        queues=tuple(queues),
+        management_url=management_url,
+        dead_letter_queues=dict(dead_letter),
+        options=dict(options),
+        celery_events=celery_events,
+    )

@@ -1,0 +1,379 @@
+"""Turning a queued message into what an operator reads. Pure functions, no I/O.
+
+Guarantees: nothing here unpickles, evaluates or executes message content; every input (binary,
+truncated JSON, a 10 MB body, a body full of ``<script>``) gives a result, never an exception.
+Text comes back as plain strings for autoescaping templates and JSON; binary comes back as
+base64 in the API and as escaped text/hex on pages. Pickle, YAML and msgpack bodies are shown as
+what they are, "not decoded".
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from messaging.brokers.base import RawMessage
+
+#: Bodies longer than this are cut for display; the raw download gives operators all of it.
+DISPLAY_LIMIT = 256 * 1024
+#: Headers that repeat the arguments: hidden with the arguments from roles that may not read them.
+CONTENT_HEADERS = frozenset({"argsrepr", "kwargsrepr"})
+PICKLE_TYPES = frozenset({"application/x-python-serialize", "application/python-pickle"})
+NOT_DECODED_TYPES = {
+    "application/x-python-serialize": "pickle, not decoded",
+    "application/python-pickle": "pickle, not decoded",
+    "application/x-yaml": "YAML, not decoded",
+    "application/x-msgpack": "msgpack, not decoded",
+}
+
+
+@dataclass
+class Death:
+    """The newest dead-lettering record, RabbitMQ's ``x-death`` shape or the Celery integration's."""
+
+    reason: str | None = None
+    queue: str | None = None
+    exchange: str | None = None
+    routing_keys: list[str] = field(default_factory=list)
+    count: int | None = None
+    time: float | None = None
+    first_queue: str | None = None
+    exception_type: str | None = None
+    exception_message: str | None = None
+    traceback: str | None = None
+
+
+@dataclass
+class DecodedMessage:
+    id: str
+    position: int
+    kind: str  # celery-v2, celery-v1, json, text, binary, or a "not decoded" format
+    task: str | None
+    task_id: str | None
+    args: Any
+    kwargs: Any
+    headers: dict[str, Any]
+    body: str | None
+    body_encoding: str  # "utf-8" or "base64"
+    content_type: str | None
+    size_bytes: int
+    truncated: bool
+    redelivered: bool
+    death: Death | None
+    retries: int | None = None
+    eta: str | None = None
+    origin: str | None = None
+    published_at: float | None = None
+    requeued_by: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def for_role(self, can_read_bodies: bool) -> DecodedMessage:
+        """This message as a role may see it: without arguments, body and content-bearing
+        headers (``argsrepr``/``kwargsrepr``) and without the exception text when it may not."""
+        if can_read_bodies:
+            return self
+        death = self.death
+        if death is not None:
+            death = Death(**{**asdict(death), "exception_message": None, "traceback": None})
+        headers = {k: v for k, v in self.headers.items() if k not in CONTENT_HEADERS and k != "x-death"}
+        return DecodedMessage(
+            **{**asdict(self), "args": None, "kwargs": None, "body": None, "headers": headers, "death": death}
+        )
+
+
+def message_id(raw: RawMessage) -> str:
+    """The Celery task id where there is one, else the AMQP ``message_id``, else a digest of the
+    body and headers (stable across peeks; a RabbitMQ redelivery does not change it)."""
+    task_id = _celery_task_id(raw) or _v1_task_id(raw)
+    if task_id:
+        return task_id
+    mid = raw.properties.get("message_id")
+    if isinstance(mid, str) and mid:
+        return mid
+    return "sha1:" + digest(raw)
+
+
+def digest(raw: RawMessage) -> str:
+    h = hashlib.sha1(usedforsecurity=False)
+    h.update(raw.body)
+    h.update(json.dumps(raw.headers, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def decode(raw: RawMessage) -> DecodedMessage:
+    content_type = (raw.content_type or "").split(";")[0].strip().lower() or None
+    headers = dict(raw.headers)
+    body_bytes = raw.body
+    size = raw.size_bytes if getattr(raw, "size_bytes", None) else len(raw.raw or body_bytes)
+    task = _str(headers.get("task"))
+    task_id = _str(headers.get("id"))
+    args = kwargs = None
+    retries = _int(headers.get("retries"))
+    eta = _str(headers.get("eta"))
+    origin = _str(headers.get("origin"))
+    parsed: Any = None
+    kind = "binary"
+    if content_type in NOT_DECODED_TYPES:
+        kind = NOT_DECODED_TYPES[content_type]
+    else:
+        text = _utf8(body_bytes)
+        if text is not None:
+            kind = "text"
+            if content_type in (None, "application/json") or text[:1] in ("[", "{"):
+                parsed = _json(text)
+                if parsed is not _NOTHING:
+                    kind = "json"
+    if kind == "json" and task and isinstance(parsed, list) and len(parsed) >= 2:
+        kind = "celery-v2"
+        args, kwargs = _bounded_value(parsed[0]), _bounded_value(parsed[1])
+    elif kind == "json" and isinstance(parsed, dict) and isinstance(parsed.get("task"), str) and "id" in parsed:
+        kind = "celery-v1"
+        task, task_id = parsed["task"], _str(parsed.get("id"))
+        args, kwargs = _bounded_value(parsed.get("args")), _bounded_value(parsed.get("kwargs"))
+        retries = _int(parsed.get("retries"))
+        eta = _str(parsed.get("eta"))
+    body, encoding, truncated = _display_body(body_bytes, kind)
+    return DecodedMessage(
+        id=task_id or message_id(raw),
+        position=raw.position,
+        kind=kind,
+        task=task,
+        task_id=task_id,
+        args=args,
+        kwargs=kwargs,
+        headers=_json_safe(headers),
+        body=body,
+        body_encoding=encoding,
+        content_type=raw.content_type,
+        size_bytes=size,
+        truncated=truncated or bool(getattr(raw, "truncated", False)),
+        redelivered=raw.redelivered,
+        death=death_record(headers),
+        retries=retries,
+        eta=eta,
+        origin=origin,
+        published_at=_float(headers.get("x-switchyard-published-at")),
+        requeued_by=_str(headers.get("x-switchyard-requeued-by")),
+    )
+
+
+def death_record(headers: dict[str, Any]) -> Death | None:
+    """The newest ``x-death`` entry (RabbitMQ lists newest first), or None."""
+    deaths = headers.get("x-death")
+    first_queue = _str(headers.get("x-first-death-queue"))
+    if not isinstance(deaths, list) or not deaths or not isinstance(deaths[0], dict):
+        return (
+            Death(queue=first_queue, first_queue=first_queue, reason=_str(headers.get("x-first-death-reason")))
+            if first_queue
+            else None
+        )
+    d = deaths[0]
+    keys = d.get("routing-keys")
+    return Death(
+        reason=_str(d.get("reason")),
+        queue=_str(d.get("queue")),
+        exchange=_str(d.get("exchange")),
+        routing_keys=[str(k) for k in keys] if isinstance(keys, list) else [],
+        count=_int(d.get("count")),
+        time=_time(d.get("time")),
+        first_queue=first_queue or _str(deaths[-1].get("queue") if isinstance(deaths[-1], dict) else None),
+        exception_type=_str(d.get("exception-type")),
+        exception_message=_str(d.get("exception-message")),
+        traceback=_str(d.get("traceback")),
+    )
+
+
+def dead_lettered_from(raw: RawMessage) -> str | None:
+    """The queue a requeue returns this message to: the queue of its newest death, else the
+    first death's queue (what :func:`death_record` says, without building the whole record: a
+    requeue asks this of every message it moves)."""
+    headers = raw.headers
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        newest = _str(deaths[0].get("queue"))
+        if newest:
+            return newest
+        first = _str(headers.get("x-first-death-queue"))
+        if first:
+            return first
+        return _str(deaths[-1].get("queue")) if isinstance(deaths[-1], dict) else None
+    return _str(headers.get("x-first-death-queue"))
+
+
+def exception_type(raw: RawMessage) -> str | None:
+    death = death_record(raw.headers)
+    return death.exception_type if death else None
+
+
+def published_at(raw: RawMessage) -> float | None:
+    stamped = _float(raw.headers.get("x-switchyard-published-at"))
+    if stamped is not None:
+        return stamped
+    return _time(raw.properties.get("timestamp"))
+
+
+def task_name(raw: RawMessage) -> str | None:
+    name = _str(raw.headers.get("task"))
+    if name:
+        return name
+    text = _utf8(raw.body[:4096]) if raw.body[:1] == b"{" else None
+    if text is None:
+        return None
+    parsed = _json(_utf8(raw.body) or "")
+    return _str(parsed.get("task")) if isinstance(parsed, dict) else None
+
+
+def _celery_task_id(raw: RawMessage) -> str | None:
+    task_id = _str(raw.headers.get("id"))
+    if task_id and raw.headers.get("task"):
+        return task_id
+    corr = raw.properties.get("correlation_id")
+    if isinstance(corr, str) and corr and raw.headers.get("task"):
+        return corr
+    return None
+
+
+def _v1_task_id(raw: RawMessage) -> str | None:
+    """Celery protocol 1 keeps the id in the JSON body."""
+    if raw.body[:1] != b"{" or raw.headers.get("task"):
+        return None
+    content_type = (raw.content_type or "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return None
+    parsed = _json(_utf8(raw.body) or "")
+    if isinstance(parsed, dict) and isinstance(parsed.get("task"), str) and "id" in parsed:
+        return _str(parsed.get("id"))
+    return None
+
+
+def escaped_bytes(data: bytes) -> str:
+    """Binary as printable text: ASCII kept, everything else as \\xNN (for display only)."""
+    return data.decode("ascii", "backslashreplace").encode("ascii", "backslashreplace").decode("ascii")
+
+
+def hex_dump(data: bytes, limit: int = 4096) -> str:
+    chunk = data[:limit]
+    lines = [f"{i:08x}  {chunk[i : i + 16].hex(' ')}" for i in range(0, len(chunk), 16)]
+    return "\n".join(lines)
+
+
+_NOTHING = object()
+
+
+def _display_body(data: bytes, kind: str) -> tuple[str | None, str, bool]:
+    truncated = len(data) > DISPLAY_LIMIT
+    shown = data[:DISPLAY_LIMIT]
+    if kind in ("json", "text", "celery-v1", "celery-v2"):
+        text = _utf8(shown) or shown.decode("utf-8", "ignore")
+        return text, "utf-8", truncated
+    return base64.b64encode(shown).decode("ascii"), "base64", truncated
+
+
+def _utf8(data: bytes) -> str | None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    # Control characters other than whitespace mean binary that happens to be valid UTF-8.
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in text[:4096]):
+        return None
+    return text
+
+
+def _json(text: str) -> Any:
+    """Parsed JSON, or _NOTHING. NaN/Infinity stay strings (strict JSON renderers refuse the
+    floats); nesting too deep for the parser is "not JSON" rather than a RecursionError."""
+    try:
+        return json.loads(text, parse_constant=str)
+    except (ValueError, RecursionError):
+        return _NOTHING
+
+
+#: Arguments nested deeper than this are cut: deeper values would break every recursive consumer
+#: (dataclasses.asdict, JSON renderers, templates) long before Python's recursion limit.
+MAX_NESTING = 32
+
+
+def _bounded_value(value: Any) -> Any:
+    """Arguments as shown: nesting cut at MAX_NESTING levels and at most DISPLAY_LIMIT bytes of
+    JSON (the raw download has all of it)."""
+    bounded = _cut_nesting(value, 0)
+    try:
+        size = len(json.dumps(bounded, default=str))
+    except (ValueError, RecursionError):  # pragma: no cover - _cut_nesting already made it safe
+        return "… (not shown)"
+    if size > DISPLAY_LIMIT:
+        return f"… ({size} bytes of arguments, more than shown here: download the raw message)"
+    return bounded
+
+
+def _cut_nesting(value: Any, depth: int) -> Any:
+    if isinstance(value, dict | list):
+        if depth >= MAX_NESTING:
+            return f"… (nested deeper than {MAX_NESTING} levels)"
+        if isinstance(value, dict):
+            return {str(k): _cut_nesting(v, depth + 1) for k, v in value.items()}
+        return [_cut_nesting(v, depth + 1) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # 1e999 parses as infinity, which is not JSON
+    return value
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """Headers as JSON-ready values (py-amqp gives datetimes and bytes)."""
+    if depth > 20:
+        return "…"
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v, depth + 1) for v in value]
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, bytes | bytearray):
+        return escaped_bytes(bytes(value))
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN/Infinity are not JSON
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _time(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, dict) and "$date" in value:  # never mind exotic encodings
+        return None
+    return _float(value)

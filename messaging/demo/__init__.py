@@ -1,0 +1,1 @@
+"""A sample Celery app and workload so a new installation has something to watch (``manage.py demo``)."""

@@ -1,0 +1,243 @@
+"""The monitor: samples every broker on its own schedule, stores figures, publishes events.
+
+One asyncio task per broker, so a slow or dead broker never delays the others. Broker I/O and
+database writes run in worker threads; publishing happens on the event loop that owns the channel
+layer. Other parts plug in through :class:`MonitorHooks` (Celery activity, alert evaluation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DatabaseError, close_old_connections, transaction
+
+from messaging.brokers.base import Broker, BrokerError
+from messaging.brokers.registry import broker_for
+from messaging.config import SwitchyardConfig
+from messaging.history import enforce_retention
+from messaging.leader import Fence, LeadershipLost
+from messaging.queue_store import BrokerMemory, load_memory, record_down, record_sample
+from messaging.stream import publish_async
+
+log = logging.getLogger(__name__)
+
+RETENTION_EVERY_S = 300.0
+# A sample that takes longer than this many intervals counts as a failure (broker hung).
+SAMPLE_TIMEOUT_INTERVALS = 5
+MIN_SAMPLE_TIMEOUT_S = 10.0
+DOWN_LOG_EVERY_S = 60.0
+
+SampleListener = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+ActivitySource = Callable[[str], tuple[dict[str, int] | None, dict[str, int] | None]]
+
+
+@dataclass
+class MonitorHooks:
+    """Extension points. ``activity`` returns (consumed counts since the last call, consumer
+    counts) per queue of a broker from Celery events, or (None, None) when unknown."""
+
+    activity: ActivitySource | None = None
+    after_sample: list[SampleListener] = field(default_factory=list)
+    background: list[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
+
+
+def _run_db(func: Callable[..., Any], *args: Any) -> Any:
+    close_old_connections()
+    try:
+        return func(*args)
+    finally:
+        close_old_connections()
+
+
+def run_fenced(fence: Fence | None, func: Callable[..., Any], *args: Any) -> Any:
+    """``func`` in one transaction that first checks the fence (when elected): a monitor that lost
+    its lease writes nothing."""
+    if fence is None:
+        return _run_db(func, *args)
+
+    def fenced() -> Any:
+        with transaction.atomic():
+            fence.check()
+            return func(*args)
+
+    return _run_db(fenced)
+
+
+class Monitor:
+    """Samples, stores and publishes until stopped. With a ``fence`` (from leader election) every
+    round's writes check it first, and the monitor stops itself at the first
+    :class:`~messaging.leader.LeadershipLost`; plug-ins that write should call ``check_fence()``
+    in their own transactions too."""
+
+    def __init__(
+        self,
+        config: SwitchyardConfig,
+        interval: float,
+        hooks: MonitorHooks | None = None,
+        fence: Fence | None = None,
+    ) -> None:
+        self.config = config
+        self.fence = fence
+        self.interval = interval
+        self.hooks = hooks or MonitorHooks()
+        self.brokers: list[Broker] = [broker_for(c) for c in config.brokers]
+        self.memories = {b.name: BrokerMemory() for b in self.brokers}
+        self.rounds = 0
+        self.last_round_at: float | None = None
+        self._down_since: dict[str, float] = {}
+        self._down_logged_at: dict[str, float] = {}
+        self._io = ThreadPoolExecutor(max_workers=max(2, len(self.brokers)), thread_name_prefix="sample")
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-db")
+        self._stop: asyncio.Event | None = None
+
+    def check_fence(self) -> None:
+        """Raise :class:`LeadershipLost` if this monitor may no longer write (no-op when not elected);
+        call it inside the transaction of a write."""
+        if self.fence is not None:
+            self.fence.check()
+
+    def _lost(self, exc: LeadershipLost) -> None:
+        log.warning("monitor: stopping: %s", exc)
+        if self._stop is not None:
+            self._stop.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sample until ``stop`` is set (or, when elected, until the lease is lost)."""
+        self._stop = stop
+        log.info("monitor: watching %d broker(s) every %.1fs", len(self.brokers), self.interval)
+        tasks = [asyncio.create_task(self._broker_loop(b, stop), name=f"sample:{b.name}") for b in self.brokers]
+        tasks.append(asyncio.create_task(self._retention_loop(stop), name="retention"))
+        tasks += [asyncio.create_task(job(stop)) for job in self.hooks.background]
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for broker in self.brokers:
+                broker.close()
+            self._io.shutdown(wait=False, cancel_futures=True)
+            # A write already under way finishes before run() returns: whoever stops the monitor
+            # (a test flushing its database, a successor taking over) must not meet it later.
+            await asyncio.to_thread(self._db.shutdown, wait=True, cancel_futures=True)
+
+    async def _broker_loop(self, broker: Broker, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await self.sample_once(broker)
+            except asyncio.CancelledError:
+                raise
+            except LeadershipLost as exc:
+                self._lost(exc)
+                return
+            except Exception:
+                log.exception("monitor: round for broker %s failed; retrying next interval", broker.name)
+            delay = max(self.interval - (time.monotonic() - started), 0.05)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def sample_once(self, broker: Broker) -> list[dict[str, Any]]:
+        """One round for one broker: sample, store, publish what changed. Returns every queue's
+        current ``queue.sample`` event (and the broker's), as ``after_sample`` listeners get them."""
+        loop = asyncio.get_running_loop()
+        memory = self.memories[broker.name]
+        if not memory.loaded:
+            await loop.run_in_executor(self._db, _run_db, load_memory, memory, broker.name)
+        if self.fence is not None:
+            self.fence.check_local()
+        known = sorted(set(broker.config.queues) | set(memory.known_queue_names()))
+        started = time.monotonic()
+        timeout = max(self.interval * SAMPLE_TIMEOUT_INTERVALS, MIN_SAMPLE_TIMEOUT_S)
+        try:
+            sample = await asyncio.wait_for(loop.run_in_executor(self._io, broker.sample, known), timeout)
+        except (TimeoutError, BrokerError, OSError) as exc:
+            reason = str(exc) or f"no answer within {timeout:.0f}s"
+            self._log_down(broker.name, reason)
+            published = await self._write(
+                memory,
+                loop.run_in_executor(self._db, run_fenced, self.fence, record_down, broker.config, memory, reason),
+            )
+            events = published
+        else:
+            if self._down_since.pop(broker.name, None) is not None:
+                log.warning("monitor: broker %s is back up", broker.name)
+            duration = round(time.monotonic() - started, 4)
+            consumed, consumers = (None, None)
+            if self.hooks.activity is not None:
+                consumed, consumers = self.hooks.activity(broker.name)
+            outcome = await self._write(
+                memory,
+                loop.run_in_executor(
+                    self._db,
+                    run_fenced,
+                    self.fence,
+                    record_sample,
+                    broker.config,
+                    memory,
+                    sample,
+                    duration,
+                    consumed,
+                    consumers,
+                ),
+            )
+            published, events = outcome.published, outcome.all_events
+        self.rounds += 1
+        self.last_round_at = time.time()
+        if self.fence is not None:
+            await self.fence.extend()
+        await publish_async("queues", published)
+        for listener in self.hooks.after_sample:
+            try:
+                await listener(broker.name, events)
+            except Exception:
+                log.exception("monitor: after-sample hook %r failed", listener)
+        return events
+
+    @staticmethod
+    async def _write(memory: BrokerMemory, job: Awaitable[Any]) -> Any:
+        """Await a round's database write; if the database refused it (locked past the busy
+        timeout, connection dropped), the transaction rolled back: resynchronise the memory with
+        the database next round and let the loop retry (the error is logged there)."""
+        try:
+            return await job
+        except DatabaseError:
+            memory.forget_writes()
+            raise
+
+    def _log_down(self, broker: str, reason: str) -> None:
+        """Log a broker going down once, then at most every DOWN_LOG_EVERY_S while it stays down."""
+        now = time.monotonic()
+        last = self._down_logged_at.get(broker)
+        if broker not in self._down_since or last is None or now - last >= DOWN_LOG_EVERY_S:
+            still = " still" if broker in self._down_since else ""
+            log.warning("monitor: broker %s is%s down: %s", broker, still, reason)
+            self._down_logged_at[broker] = now
+        self._down_since.setdefault(broker, now)
+
+    async def _retention_loop(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                counts = await loop.run_in_executor(self._db, run_fenced, self.fence, enforce_retention)
+                if counts["folded"] or counts["expired"]:
+                    log.info("monitor: history retention %s", counts)
+            except asyncio.CancelledError:
+                raise
+            except LeadershipLost as exc:
+                self._lost(exc)
+                return
+            except Exception:
+                log.exception("monitor: history retention failed; retrying later")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=RETENTION_EVERY_S)
+            except TimeoutError:
+                pass

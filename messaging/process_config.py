@@ -1,0 +1,41 @@
+"""Which configuration this process runs with: the monitor's when it runs here, else the
+environment's. Actions, browsing and Celery control resolve brokers through it."""
+
+from __future__ import annotations
+
+import threading
+
+from messaging.brokers.base import Broker, BrokerConfig, BrokerError
+from messaging.config import SwitchyardConfig, load_config
+
+_lock = threading.Lock()
+_config: SwitchyardConfig | None = None
+
+
+def set_config(config: SwitchyardConfig | None) -> None:
+    global _config
+    with _lock:
+        _config = config
+
+
+def current_config() -> SwitchyardConfig:
+    global _config
+    with _lock:
+        if _config is None:
+            _config = load_config()
+        return _config
+
+
+def broker_config(name: str) -> BrokerConfig:
+    """The configured broker ``name``; :class:`BrokerError` (permanent) when there is none."""
+    for config in current_config().brokers:
+        if config.name == name:
+            return config
+    raise BrokerError(f"broker {name!r} is not configured in this process", permanent=True)
+
+
+def broker_named(name: str) -> Broker:
+    """A fresh adapter for the configured broker ``name``; the caller closes it."""
+    from messaging.brokers.registry import broker_for
+
+    return broker_for(broker_config(name))

@@ -1,0 +1,58 @@
+"""Reading queues and their history for pages and the API (no broker I/O: the monitor samples)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.utils import timezone
+
+from messaging.models import BrokerState, Queue, QueueSample
+
+
+def queues(
+    broker: str | None = None,
+    name: str | None = None,
+    dlq: bool | None = None,
+    include_absent: bool = False,
+) -> QuerySet[Queue]:
+    """Queues as last sampled. ``name`` matches a case-insensitive substring."""
+    rows = Queue.objects.select_related("dlq").prefetch_related(
+        Prefetch(
+            "dead_letter_sources", queryset=Queue.objects.only("id", "name", "dlq_id"), to_attr="_prefetched_sources"
+        )
+    )
+    rows = rows.annotate(
+        broker_sampled_at=Subquery(
+            BrokerState.objects.filter(name=OuterRef("broker"), status=BrokerState.UP).values("last_sampled_at")[:1]
+        )
+    )
+    if not include_absent:
+        rows = rows.filter(present=True)
+    if broker:
+        rows = rows.filter(broker=broker)
+    if name:
+        rows = rows.filter(name__icontains=name)
+    if dlq is not None:
+        rows = rows.filter(is_dlq=dlq)
+    return rows
+
+
+def queue_by_id(queue_id: str) -> Queue | None:
+    """The queue with this public id, or None (ids are decimal strings)."""
+    if not queue_id.isdigit() or len(queue_id) > 18:
+        return None
+    return queues(include_absent=True).filter(pk=int(queue_id)).first()
+
+
+def history(queue: Queue, since_s: float = 3600.0) -> list[QueueSample]:
+    start = timezone.now() - timedelta(seconds=since_s)
+    return list(
+        QueueSample.objects.filter(queue=queue, at__gte=start)
+        .order_by("at")
+        .only("at", "depth", "unacked", "consumers", "span_s", "depth_max")
+    )
+
+
+def broker_states() -> list[BrokerState]:
+    return list(BrokerState.objects.all())

@@ -1,0 +1,362 @@
+"""Turning one broker sample into database rows and stream events.
+
+Called by the monitor once per broker per round, in a worker thread. Keeps the broker's queue rows
+in memory between rounds so a round over 1,000 queues costs a few bulk statements, not 1,000.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats, redact_url
+from messaging.brokers.dlq import resolve_by_vhost
+from messaging.lag import LagFigures, Observation, QueueHistory, observe
+from messaging.models import BrokerState, Queue, QueueSample
+from messaging.stream import make_event
+
+# A raw history point is written when a figure changed, or at least this often for a quiet queue.
+HISTORY_HEARTBEAT_S = 60.0
+FIGURE_FIELDS = [
+    "depth",
+    "unacked",
+    "consumers",
+    "publish_rate",
+    "consume_rate",
+    "oldest_age_s",
+    "oldest_age_exact",
+    "time_to_drain_s",
+    "trend",
+    "sampled_at",
+    "present",
+    "last_seen_at",
+    "is_dlq",
+    "dlq",
+    "queue_type",
+    "head_digest",
+    "head_first_seen_at",
+]
+# The head's identity is stored with the figures but is not itself a change worth an event (a
+# changed head shows as a changed oldest_age_s anyway).
+CHANGE_FIELDS = [
+    name
+    for name in FIGURE_FIELDS
+    if name not in ("sampled_at", "last_seen_at", "dlq", "head_digest", "head_first_seen_at")
+] + ["dlq_id"]
+
+
+@dataclass
+class BrokerMemory:
+    """What the monitor keeps about one broker's queues between rounds (bounded by queue count)."""
+
+    queues: dict[tuple[str, str], Queue] = field(default_factory=dict)
+    histories: dict[tuple[str, str], QueueHistory] = field(default_factory=dict)
+    last_written: dict[int, tuple[float, tuple]] = field(default_factory=dict)
+    last_stored: dict[int, tuple] = field(default_factory=dict)
+    loaded: bool = False
+
+    def known_queue_names(self) -> list[str]:
+        return [name for (_vhost, name) in self.queues]
+
+    def forget_writes(self) -> None:
+        """A round's transaction rolled back (database locked, connection lost): what this memory
+        believes is stored may not be (rows it created, figures and history it marked written).
+        Reload the rows next round and write every figure again. The lag histories (keyed by
+        queue name, fed by the broker, not the database) are kept, so rates survive."""
+        self.queues.clear()
+        self.last_written.clear()
+        self.last_stored.clear()
+        self.loaded = False
+
+
+def queue_event(queue: Queue, broker_status: str = "up") -> dict[str, Any]:
+    return make_event(
+        "queues",
+        "queue.sample",
+        {
+            "id": queue.public_id,
+            "broker": queue.broker,
+            "vhost": queue.vhost,
+            "name": queue.name,
+            "depth": queue.depth,
+            "unacked": queue.unacked,
+            "consumers": queue.consumers,
+            "publish_rate": queue.publish_rate,
+            "consume_rate": queue.consume_rate,
+            "oldest_age_s": queue.oldest_age_s,
+            "oldest_age_exact": queue.oldest_age_exact,
+            "time_to_drain_s": queue.time_to_drain_s,
+            "trend": queue.trend,
+            "is_dlq": queue.is_dlq,
+            "dlq": queue.dlq.name if queue.dlq_id and queue.dlq else None,
+            "dlq_id": str(queue.dlq_id) if queue.dlq_id else None,
+            "present": queue.present,
+            "broker_status": broker_status,
+            "sampled_at": queue.sampled_at.timestamp() if queue.sampled_at else None,
+        },
+        key=f"queue:{queue.pk}",
+    )
+
+
+def broker_event(state: BrokerState) -> dict[str, Any]:
+    return make_event(
+        "queues",
+        "broker.status",
+        {
+            "name": state.name,
+            "transport": state.transport,
+            "status": state.status,
+            "error": state.error or None,
+            "warning": state.warning or None,
+            "checked_at": state.checked_at.timestamp() if state.checked_at else None,
+        },
+        key=f"broker:{state.name}",
+    )
+
+
+def load_memory(memory: BrokerMemory, broker: str) -> None:
+    if memory.loaded:
+        return
+    for queue in Queue.objects.filter(broker=broker).select_related("dlq"):
+        memory.queues[(queue.vhost, queue.name)] = queue
+    memory.loaded = True
+
+
+def record_broker_state(
+    config: BrokerConfig, *, error: str | None, warning: str | None, duration_s: float | None
+) -> BrokerState:
+    now = timezone.now()
+    status = BrokerState.DOWN if error else BrokerState.UP
+    state, _ = BrokerState.objects.get_or_create(
+        name=config.name,
+        defaults={"transport": config.scheme, "redacted_url": redact_url(config.url), "status_since": now},
+    )
+    if state.status != status:
+        state.status_since = now
+    state.status = status
+    state.transport = _transport_name(config.scheme)
+    state.redacted_url = redact_url(config.url)
+    state.error = error or ""
+    state.warning = warning or ""
+    state.checked_at = now
+    if not error:
+        state.last_sampled_at = now
+    state.sample_duration_s = duration_s
+    state.configured = True
+    state.save()
+    return state
+
+
+def _transport_name(scheme: str) -> str:
+    return "redis" if scheme.startswith("redis") else "rabbitmq"
+
+
+MEASURED_FIELDS = ("depth", "unacked", "consumers", "publish_rate", "consume_rate", "oldest_age_s", "time_to_drain_s")
+
+
+def forget_figures(queue: Queue) -> None:
+    """What was measured is no longer known (broker down, queue gone): null, never zero."""
+    for name in MEASURED_FIELDS:
+        setattr(queue, name, None)
+    queue.trend = ""
+    queue.oldest_age_exact = False
+
+
+def record_down(config: BrokerConfig, memory: BrokerMemory, error: str) -> list[dict[str, Any]]:
+    """The broker could not be sampled: every figure becomes unknown (null), history keeps its gap."""
+    with transaction.atomic():
+        state = record_broker_state(config, error=error, warning=None, duration_s=None)
+        load_memory(memory, config.name)
+        changed = []
+        for queue in memory.queues.values():
+            if queue.depth is None and queue.unacked is None and queue.trend == "":
+                continue
+            forget_figures(queue)
+            changed.append(queue)
+        store_figures(memory, changed)
+    return [broker_event(state)] + [queue_event(q, "down") for q in changed]
+
+
+@dataclass
+class SampleOutcome:
+    """``published``: what browsers need (the broker's state and the queues whose figures changed);
+    ``all_events``: every queue's current figures, for listeners that judge state over time."""
+
+    published: list[dict[str, Any]]
+    all_events: list[dict[str, Any]]
+
+
+def _stored_figures(queue: Queue) -> tuple:
+    return tuple(getattr(queue, name) for name in CHANGE_FIELDS)
+
+
+def store_figures(memory: BrokerMemory, queues: list[Queue]) -> list[Queue]:
+    """Write the figures of the queues whose figures changed since they were last stored, in one
+    ``executemany`` (Django's bulk_update spends seconds building CASE expressions for 1,000 rows).
+    ``sampled_at`` is not a change: the API reads the broker's last sample time instead."""
+    changed = [q for q in queues if memory.last_stored.get(q.pk) != _stored_figures(q)]
+    if not changed:
+        return changed
+    fields = [Queue._meta.get_field(name) for name in FIGURE_FIELDS]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    # Only quoted column names from the model go into the text; values are parameters.
+    sql = f"UPDATE {quote(Queue._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"  # noqa: S608
+    rows = [[f.get_db_prep_save(getattr(q, f.attname), connection) for f in fields] + [q.pk] for q in changed]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+    for queue in changed:
+        memory.last_stored[queue.pk] = _stored_figures(queue)
+    return changed
+
+
+def record_sample(
+    config: BrokerConfig,
+    memory: BrokerMemory,
+    sample: BrokerSample,
+    duration_s: float,
+    consumed_counts: dict[str, int] | None = None,
+    consumer_counts: dict[str, int] | None = None,
+) -> SampleOutcome:
+    """Store one successful sample; returns the events to publish and every queue's figures."""
+    now = timezone.now()
+    now_epoch = now.timestamp()
+    with transaction.atomic():
+        state = record_broker_state(config, error=None, warning=sample.warning, duration_s=duration_s)
+        load_memory(memory, config.name)
+        new_rows = [
+            Queue(broker=config.name, vhost=stats.vhost, name=stats.name, last_seen_at=now)
+            for stats in sample.queues
+            if (stats.vhost, stats.name) not in memory.queues
+        ]
+        if new_rows:
+            Queue.objects.bulk_create(new_rows, ignore_conflicts=True)
+            keys = {(q.vhost, q.name) for q in new_rows}
+            for queue in Queue.objects.filter(broker=config.name, name__in=[k[1] for k in keys]):
+                memory.queues.setdefault((queue.vhost, queue.name), queue)
+
+        dlq_of = _dead_letter_map(config, sample)
+        dlq_names = {(vhost, dlq) for (vhost, _source), dlq in dlq_of.items()}
+        seen_keys = set()
+        updated: list[Queue] = []
+        history_rows: list[QueueSample] = []
+        for stats in sample.queues:
+            key = (stats.vhost, stats.name)
+            seen_keys.add(key)
+            queue = memory.queues[key]
+            consumers = stats.consumers
+            if consumers is None and consumer_counts is not None:
+                consumers = consumer_counts.get(stats.name, 0)
+            consumed = consumed_counts.get(stats.name, 0) if consumed_counts is not None else None
+            history = memory.histories.get(key)
+            if history is None:
+                history = memory.histories[key] = history_from_row(queue, now_epoch)
+            figures = observe(
+                history,
+                Observation(
+                    at=now_epoch,
+                    depth=stats.depth,
+                    unacked=stats.unacked,
+                    broker_publish_rate=stats.publish_rate,
+                    broker_consume_rate=stats.consume_rate,
+                    head_published_at=stats.head_published_at,
+                    head_digest=stats.head_digest,
+                    consumed_since_last=consumed,
+                ),
+            )
+            dlq_name = dlq_of.get(key)
+            _apply(queue, stats, consumers, figures, now)
+            queue.head_digest = history.head_digest or ""
+            queue.head_first_seen_at = history.head_first_seen_at
+            queue.is_dlq = (stats.vhost, stats.name) in dlq_names or _is_dlq_by_name(stats.name)
+            queue.dlq = memory.queues.get((stats.vhost, dlq_name)) if dlq_name else None
+            updated.append(queue)
+            row = _history_row(memory, queue, now_epoch)
+            if row is not None:
+                history_rows.append(row)
+        for key, queue in memory.queues.items():
+            if key not in seen_keys and queue.present:
+                queue.present = False
+                forget_figures(queue)
+                updated.append(queue)
+                memory.histories.pop(key, None)
+        changed = store_figures(memory, updated)
+        if history_rows:
+            QueueSample.objects.bulk_create(history_rows, batch_size=500)
+    changed_ids = {q.pk for q in changed}
+    events = [queue_event(q) for q in updated]
+    published = [broker_event(state)] + [e for e, q in zip(events, updated) if q.pk in changed_ids]
+    return SampleOutcome(published=published, all_events=[published[0]] + events)
+
+
+def history_from_row(queue: Queue, now_epoch: float) -> QueueHistory:
+    """The lag memory a monitor starts with for a queue another monitor (or this process before a
+    restart) sampled: the head message and since when it was seen there, so the lower bound of
+    ``oldest_age_s`` carries on across a failover or restart instead of dropping to zero (which
+    would also resolve "oldest message too old" alerts). An unchanged head digest means the same
+    message: Redis digests the whole value, delivery tag included. Rates are not seeded: the
+    consumed counts they need start with this process."""
+    history = QueueHistory()
+    if queue.head_digest and queue.head_first_seen_at is not None and queue.head_first_seen_at <= now_epoch:
+        history.head_digest = queue.head_digest
+        history.head_first_seen_at = queue.head_first_seen_at
+    return history
+
+
+def _apply(queue: Queue, stats: QueueStats, consumers: int | None, figures: LagFigures, now: datetime) -> None:
+    queue.depth = stats.depth
+    queue.unacked = stats.unacked
+    queue.consumers = consumers
+    queue.publish_rate = _round(figures.publish_rate)
+    queue.consume_rate = _round(figures.consume_rate)
+    queue.oldest_age_s = _round(figures.oldest_age_s)
+    queue.oldest_age_exact = figures.oldest_age_exact
+    queue.time_to_drain_s = _round(figures.time_to_drain_s)
+    queue.trend = figures.trend
+    queue.sampled_at = now
+    queue.present = True
+    queue.last_seen_at = now
+    queue.queue_type = stats.queue_type or ""
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _history_row(memory: BrokerMemory, queue: Queue, now_epoch: float) -> QueueSample | None:
+    figures = (queue.depth, queue.unacked, queue.consumers)
+    last = memory.last_written.get(queue.pk)
+    if last is not None and last[1] == figures and now_epoch - last[0] < HISTORY_HEARTBEAT_S:
+        return None
+    memory.last_written[queue.pk] = (now_epoch, figures)
+    return QueueSample(
+        queue_id=queue.pk,
+        at=datetime.fromtimestamp(now_epoch, tz=UTC),
+        depth=queue.depth,
+        depth_max=queue.depth,
+        unacked=queue.unacked,
+        consumers=queue.consumers,
+        publish_rate=queue.publish_rate,
+        consume_rate=queue.consume_rate,
+        oldest_age_s=queue.oldest_age_s,
+    )
+
+
+DLQ_SUFFIXES = (".dlq", ".dead", "_dlq")
+
+
+def _is_dlq_by_name(name: str) -> bool:
+    return name.endswith(DLQ_SUFFIXES) or name.startswith("dlq.")
+
+
+def _dead_letter_map(config: BrokerConfig, sample: BrokerSample) -> dict[tuple[str, str], str]:
+    """(vhost, source queue) -> DLQ name."""
+    return {
+        (vhost, source): dlq
+        for vhost, mapping in resolve_by_vhost(sample, config.dead_letter_queues).items()
+        for source, dlq in mapping.items()
+    }

@@ -1,0 +1,172 @@
+"""Publishing events to open browsers and API clients through the channel layer.
+
+The monitor and the operator actions publish; the WebSocket consumers in ``console/stream``
+forward. Events travel in batches (one channel-layer message per topic per round) because a
+sample of 1,000 queues must not become 1,000 layer messages per client.
+
+Each event is ``{"topic", "type", "data", "ts", "key"}``; ``key`` names what a newer event of the
+same key supersedes (e.g. ``queue:17``) so slow clients can be given the latest state only.
+
+Events are encoded once, when published, into the exact text each kind of client receives (the
+full event for roles that may read message content, the event with content fields nulled for
+viewers), so no per-client work is left but buffering and sending.
+
+With the in-memory channel layer (one process: ``serve`` with the monitor in-process) the groups
+live in this process anyway, so consumers subscribe here (:func:`subscribe_locally`) and a
+publish hands each of them the one encoded batch. Going through the layer instead cost, for every
+subscriber, a deep copy of the batch, a queue put, a consumer wake-up and dispatch, and a scan of
+every channel for expired messages (``InMemoryChannelLayer._clean_expired``, on each send):
+with 200 clients that was most of the server's CPU. Any other layer (channels-redis, several
+processes) is used as before, through ``group_send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+log = logging.getLogger(__name__)
+
+TOPICS = ("queues", "workers", "tasks", "alerts", "actions", "audit")
+BATCH_MESSAGE_TYPE = "stream.batch"
+
+
+def group_for(topic: str) -> str:
+    return f"switchyard.{topic}"
+
+
+# Fields that carry message content: never sent to a viewer.
+CONTENT_FIELDS = frozenset({"args", "kwargs", "body", "argsrepr", "kwargsrepr", "result", "headers"})
+
+
+def strip_content(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (None if k in CONTENT_FIELDS else strip_content(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strip_content(v) for v in value]
+    return value
+
+
+def encode_for_clients(event: dict[str, Any]) -> dict[str, Any]:
+    """``{"topic", "key", "text", "viewer_text"}``: the event as sent to operators and to viewers."""
+    outgoing = {k: v for k, v in event.items() if k != "key"}
+    text = json.dumps(outgoing, default=str)
+    stripped = strip_content(outgoing.get("data"))
+    viewer_text = text if stripped == outgoing.get("data") else json.dumps({**outgoing, "data": stripped}, default=str)
+    return {"topic": event.get("topic"), "key": event.get("key"), "text": text, "viewer_text": viewer_text}
+
+
+def make_event(topic: str, event_type: str, data: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    return {"topic": topic, "type": event_type, "data": data, "ts": time.time(), "key": key}
+
+
+class LocalSubscriber(Protocol):
+    def take_events(self, events: list[dict[str, Any]]) -> None:
+        """Accept a published batch (shared with every other subscriber: read it, never change it).
+        Called on the subscriber's own event loop; must not block."""
+
+
+# topic -> subscriber -> the event loop it runs on. Weak keys: a consumer that vanished without
+# unsubscribing (a crashed connection task) is not kept alive, nor sent to, by the registry.
+_local_subscribers: dict[str, weakref.WeakKeyDictionary[LocalSubscriber, asyncio.AbstractEventLoop]] = {
+    topic: weakref.WeakKeyDictionary() for topic in TOPICS
+}
+
+
+def is_in_process(layer: Any) -> bool:
+    """True when ``layer`` keeps its groups in this process (the in-memory layer): its subscribers
+    are then reached directly, see :func:`subscribe_locally`."""
+    return isinstance(layer, InMemoryChannelLayer)
+
+
+def subscribe_locally(topic: str, subscriber: LocalSubscriber) -> None:
+    """Deliver ``topic``'s batches to ``subscriber`` on the running event loop (in-memory layer only)."""
+    _local_subscribers[topic][subscriber] = asyncio.get_running_loop()
+
+
+def unsubscribe_locally(topic: str, subscriber: LocalSubscriber) -> None:
+    _local_subscribers[topic].pop(subscriber, None)
+
+
+def _deliver_locally(topic: str, encoded: list[dict[str, Any]]) -> None:
+    here = _running_loop()
+    for subscriber, loop in list(_local_subscribers.get(topic, {}).items()):
+        if loop is here:
+            subscriber.take_events(encoded)
+        elif not loop.is_closed():
+            # Published from another thread's loop (a test driver, a helper thread): the
+            # subscriber's buffer belongs to its own loop.
+            loop.call_soon_threadsafe(subscriber.take_events, encoded)
+
+
+async def publish_async(topic: str, events: Iterable[dict[str, Any]]) -> None:
+    """Send events of one topic to every subscriber. Never raises: a full or broken channel layer
+    must not stop the monitor; the failure is logged."""
+    batch = list(events)
+    if not batch:
+        return
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        encoded = [encode_for_clients(event) for event in batch]
+        if is_in_process(layer):
+            _deliver_locally(topic, encoded)
+            return
+        await layer.group_send(group_for(topic), {"type": BATCH_MESSAGE_TYPE, "events": encoded})
+    except Exception:
+        log.warning("could not publish %d %s event(s) to the channel layer", len(batch), topic, exc_info=True)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+_home_loop: asyncio.AbstractEventLoop | None = None
+
+
+def set_home_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Name the event loop that owns the channel layer (the server's). The in-memory layer is not
+    thread-safe, so publishes from worker threads are handed to that loop."""
+    global _home_loop
+    _home_loop = loop
+
+
+def publish(topic: str, events: Iterable[dict[str, Any]]) -> None:
+    """Synchronous :func:`publish_async`, for code running in worker threads. Waits at most 5 s."""
+    batch = list(events)
+    loop = _home_loop
+    if loop is not None and loop.is_running():
+        if _running_loop() is loop:
+            loop.create_task(publish_async(topic, batch))
+            return
+        future = asyncio.run_coroutine_threadsafe(publish_async(topic, batch), loop)
+        try:
+            future.result(timeout=5)
+        except Exception:
+            log.warning("publishing %s events timed out", topic)
+        return
+    if _running_loop() is not None:
+        # Some other event loop runs in this thread (a test driver, an embedding app):
+        # async_to_sync refuses to nest, so publish from a helper thread.
+        helper = threading.Thread(target=async_to_sync(publish_async), args=(topic, batch), daemon=True)
+        helper.start()
+        helper.join(5)
+        return
+    async_to_sync(publish_async)(topic, batch)
+
+
+def publish_one(topic: str, event_type: str, data: dict[str, Any], key: str | None = None) -> None:
+    publish(topic, [make_event(topic, event_type, data, key)])

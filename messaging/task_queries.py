@@ -1,0 +1,120 @@
+"""Reading task and worker records for pages and the API (no broker I/O here)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from messaging.models import EventStream, Queue, TaskRecord, Worker
+
+# Counting a million filtered rows is slow: counts stop here and say so.
+COUNT_CAP = 10_000
+WAIT_WINDOW_S = 900.0
+WAIT_SAMPLE_MAX = 5000
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    state: str | None = None
+    name: str | None = None
+    queue: str | None = None
+    worker: str | None = None
+    broker: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    search: str | None = None
+    search_content: bool = False  # may the search look into args/kwargs (operators only)
+
+
+def tasks(filters: TaskFilters) -> QuerySet[TaskRecord]:
+    """Newest first (by the time of the task's first event)."""
+    rows = TaskRecord.objects.all()
+    if filters.state:
+        rows = rows.filter(state=filters.state.upper())
+    if filters.name:
+        rows = rows.filter(name=filters.name)
+    if filters.queue:
+        rows = rows.filter(queue=filters.queue)
+    if filters.worker:
+        rows = rows.filter(worker=filters.worker)
+    if filters.broker:
+        rows = rows.filter(broker=filters.broker)
+    if filters.since:
+        rows = rows.filter(created_at__gte=filters.since)
+    if filters.until:
+        rows = rows.filter(created_at__lt=filters.until)
+    if filters.search:
+        term = filters.search.strip()
+        match = Q(task_id=term) | Q(root_id=term) | Q(parent_id=term)
+        if filters.search_content and not _is_uuid(term):
+            match |= Q(args__contains=term) | Q(kwargs__contains=term)
+        rows = rows.filter(match)
+    return rows.order_by("-created_at", "-id")
+
+
+def _is_uuid(term: str) -> bool:
+    try:
+        uuid.UUID(term)
+    except ValueError:
+        return False
+    return True
+
+
+def capped_count(rows: QuerySet) -> tuple[int, bool]:
+    """(count, exact?): at most COUNT_CAP rows are counted."""
+    counted = rows.order_by()[: COUNT_CAP + 1].count()
+    return (COUNT_CAP, False) if counted > COUNT_CAP else (counted, True)
+
+
+def task_by_id(task_id: str) -> TaskRecord | None:
+    return TaskRecord.objects.filter(task_id=task_id).first()
+
+
+def workers(broker: str | None = None, status: str | None = None) -> QuerySet[Worker]:
+    rows = Worker.objects.all()
+    if broker:
+        rows = rows.filter(broker=broker)
+    if status:
+        rows = rows.filter(status=status)
+    return rows.order_by("status", "hostname")
+
+
+def workers_named(hostname: str, broker: str | None = None) -> list[Worker]:
+    rows = Worker.objects.filter(hostname=hostname)
+    if broker:
+        rows = rows.filter(broker=broker)
+    return list(rows[:2])
+
+
+def event_streams() -> list[EventStream]:
+    return list(EventStream.objects.all())
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, int(fraction * len(sorted_values) + 0.999999) - 1))
+    return sorted_values[index]
+
+
+def queue_wait(queue: Queue, window_s: float = WAIT_WINDOW_S) -> dict[str, float | int | None]:
+    """p50/p95 of the time tasks of this queue waited before starting, over the last window
+    (the newest WAIT_SAMPLE_MAX starts). Null when no task of the queue started in the window."""
+    since = timezone.now() - timedelta(seconds=window_s)
+    waits = list(
+        TaskRecord.objects.filter(broker=queue.broker, queue=queue.name, started_at__gte=since, wait_s__isnull=False)
+        .order_by("-started_at")
+        .values_list("wait_s", flat=True)[:WAIT_SAMPLE_MAX]
+    )
+    waits.sort()
+    return {
+        "wait_p50_s": percentile(waits, 0.50),
+        "wait_p95_s": percentile(waits, 0.95),
+        "wait_samples": len(waits),
+        "wait_window_s": window_s,
+    }
