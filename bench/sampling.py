@@ -1,0 +1,200 @@
+"""Sampling cost: one monitor round (broker sample + database write + events) over many queues.
+
+Run: .venv/bin/python -m bench.sampling [--queues 1000] [--redis-queues 10000] [--rounds 10] [--soak-s 0]
+Prints wall time and CPU per round for each broker, next to the bare adapter sample, and the
+process's memory over the run (with --soak-s, sampling continuously for that long).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def setup_django(db_path: Path) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def make_redis_queues(count: int, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis()
+    pipe = client.pipeline(transaction=False)
+    for n in range(count):
+        name = f"q{n:05d}"
+        pipe.sadd(f"{prefix}_kombu.binding.{name}", f"{name}\x06\x16\x06\x16{name}")
+        pipe.lpush(f"{prefix}{name}", json.dumps({"body": "e30=", "headers": {}, "properties": {}}))
+    pipe.execute()
+
+
+def drop_redis_queues(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis()
+    keys = list(client.scan_iter(match=f"{prefix}*", count=10000))
+    for start in range(0, len(keys), 1000):
+        client.unlink(*keys[start : start + 1000])
+
+
+def make_rabbit_vhost(count: int) -> str:
+    import amqp
+
+    from messaging.brokers.http import HttpClient, path_segment
+
+    http = HttpClient("http://guest:guest@127.0.0.1:15672")
+    vhost = f"swbench-{uuid.uuid4().hex[:8]}"
+    http.put_json(f"/api/vhosts/{path_segment(vhost)}")
+    http.put_json(f"/api/permissions/{path_segment(vhost)}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
+    connection = amqp.Connection(host="127.0.0.1:5672", userid="guest", password="guest", virtual_host=vhost)
+    connection.connect()
+    channel = connection.channel()
+    for n in range(count):
+        channel.queue_declare(f"q{n:05d}", durable=False, auto_delete=False)
+    connection.close()
+    return vhost
+
+
+def drop_rabbit_vhost(vhost: str) -> None:
+    from messaging.brokers.http import HttpClient, path_segment
+
+    HttpClient("http://guest:guest@127.0.0.1:15672").delete(f"/api/vhosts/{path_segment(vhost)}")
+
+
+def churn_redis(prefix: str, count: int) -> None:
+    """Change every queue's depth, so each round has to write every queue (the worst case)."""
+    import redis
+
+    client = redis.Redis()
+    pipe = client.pipeline(transaction=False)
+    for n in range(count):
+        pipe.lpush(f"{prefix}q{n:05d}", json.dumps({"body": "e30=", "headers": {}, "properties": {}}))
+    pipe.execute()
+
+
+def measure(config, rounds: int, soak_s: float, churn=None) -> dict:
+    from messaging.monitor import Monitor
+
+    monitor = Monitor(config, interval=2.0)
+    broker = monitor.brokers[0]
+    bare, full, cpu, soak_rss = [], [], [], []
+
+    async def run() -> None:
+        for _ in range(rounds):
+            if churn:
+                churn()
+            started = time.perf_counter()
+            broker.sample(())
+            bare.append(time.perf_counter() - started)
+            cpu_before = time.process_time()
+            started = time.perf_counter()
+            await monitor.sample_once(broker)
+            full.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_before)
+        if soak_s:
+            deadline = time.monotonic() + soak_s
+            while time.monotonic() < deadline:
+                if churn:
+                    churn()
+                await monitor.sample_once(broker)
+                soak_rss.append(rss_mb())
+                await asyncio.sleep(monitor.interval)
+
+    rss_before = rss_mb()
+    asyncio.run(run())
+    queues = len(monitor.memories[broker.name].queues)
+    broker.close()
+    return {
+        "queues": queues,
+        "bare_sample_p50_ms": round(statistics.median(bare) * 1000, 1),
+        "round_p50_ms": round(statistics.median(full[1:] or full) * 1000, 1),
+        "round_max_ms": round(max(full) * 1000, 1),
+        "first_round_ms": round(full[0] * 1000, 1),
+        "round_cpu_p50_ms": round(statistics.median(cpu[1:] or cpu) * 1000, 1),
+        "rss_mb_before": round(rss_before, 1),
+        "rss_mb_after": round(rss_mb(), 1),
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "soak_s": soak_s,
+        "soak_rounds": len(soak_rss),
+        "soak_rss_mb_first_last": [round(soak_rss[0], 1), round(soak_rss[-1], 1)] if soak_rss else None,
+        # RSS about once a minute of the soak (every 30th round at the 2 s interval).
+        "soak_rss_mb_series": [round(value, 1) for value in soak_rss[::30]],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--queues", type=int, default=1000)
+    parser.add_argument("--redis-queues", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--soak-s", type=float, default=0.0)
+    parser.add_argument("--only", choices=["redis", "rabbitmq"], default=None)
+    parser.add_argument("--churn", action="store_true", help="Redis: change every queue before each round")
+    args = parser.parse_args()
+
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="swbench-"))
+    setup_django(workdir / "bench.sqlite3")
+    from messaging.brokers.base import BrokerConfig
+    from messaging.config import SwitchyardConfig
+
+    results = {}
+    if args.only in (None, "redis"):
+        for count in sorted({args.queues, args.redis_queues}):
+            prefix = f"swbench-{uuid.uuid4().hex[:8]}:"
+            make_redis_queues(count, prefix)
+            try:
+                config = SwitchyardConfig(
+                    brokers=(
+                        BrokerConfig(
+                            name=f"redis{count}", url="redis://127.0.0.1:6379/0", options={"global_keyprefix": prefix}
+                        ),
+                    )
+                )
+                churn = (lambda p=prefix, c=count: churn_redis(p, c)) if args.churn else None
+                soak = args.soak_s if count == args.queues else 0
+                results[f"redis_{count}"] = measure(config, args.rounds, soak, churn)
+            finally:
+                drop_redis_queues(prefix)
+    if args.only in (None, "rabbitmq"):
+        vhost = make_rabbit_vhost(args.queues)
+        try:
+            from urllib.parse import quote
+
+            config = SwitchyardConfig(
+                brokers=(BrokerConfig(name="rabbit", url=f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"),)
+            )
+            results[f"rabbitmq_{args.queues}"] = measure(config, args.rounds, args.soak_s)
+        finally:
+            drop_rabbit_vhost(vhost)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
