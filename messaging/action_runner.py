@@ -43,10 +43,10 @@ from messaging.models import Action
 log = logging.getLogger(__name__)
 
 # Bigger batches amortise the per-batch costs (a DB progress row, a Lua call, a confirm wait);
-# RabbitMQ bounds what an interruption can duplicate by one batch (see rabbitmq_move_session). A Redis
-# step is one server-side chunk for bulk moves (at most 8 MB), or per-message scripts of at most
-# 2,000 messages each.
-BATCH_SIZE = {"redis": 10_000, "rabbitmq": 1000}
+# RabbitMQ pipelines its batches, so an interruption can duplicate two of them (see
+# rabbitmq_move_session): 500 keeps that at 1,000 messages. A Redis step is one server-side chunk
+# for bulk moves (at most 8 MB), or per-message scripts of at most 2,000 messages each.
+BATCH_SIZE = {"redis": 10_000, "rabbitmq": 500}
 PUBLISH_EVERY_S = 0.25
 
 
@@ -147,8 +147,10 @@ def _loop(
             action.refresh_from_db()
             return action
         if state["cancel_requested"]:
+            _settle(action, token, session)
             return _finish(action, token, Action.CANCELLED, "")
         if stop is not None and stop.is_set():
+            _settle(action, token, session)
             if release_on_stop:
                 return _release(action, token)
             return _finish(action, token, Action.FAILED, "interrupted: the console stopped", interrupted=True)
@@ -161,10 +163,20 @@ def _loop(
             publish_state(action)
             last_publish = time.monotonic()
         if action.rate:
-            # Pace to the rate: a batch of n messages takes at least n / rate seconds.
+            # Pace to the rate: a batch of n messages takes at least n / rate seconds. Nothing
+            # stays in flight while it waits (there is no confirm wait to hide then).
+            _settle(action, token, session)
             wait = batch / action.rate - (time.monotonic() - started)
             if wait > 0 and (stop.wait(wait) if stop is not None else time.sleep(wait)):
                 continue
+
+
+def _settle(action: Action, token: str, session: Any) -> None:
+    """Let the session finish the batch it still has in flight before the action stops between
+    batches, so stopping duplicates nothing."""
+    progress = session.settle()
+    if progress is not None:
+        _save(action, token, progress)
 
 
 def _save(action: Action, token: str, progress: MoveProgress) -> None:

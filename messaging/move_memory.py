@@ -16,9 +16,10 @@ from django.db.models import Count, F
 from messaging.models import Action, MovedMessage
 
 
-def recorder(action: Action, token: str) -> Callable[[list[str]], None]:
+def recorder(action: Action, token: str) -> Callable[..., None]:
     """Store the identities of a batch confirmed at its target (or about to be deleted), count it
-    in ``done`` and clear its in-doubt count, in one transaction committed before the source acks
+    in ``done`` and set the in-doubt count to what is still published but unsettled after it (a
+    later batch, ``in_doubt``), in one transaction committed before the source acks
     are sent: a run that dies before its next progress save still resumes from the exact count."""
     run = action.runs
 
@@ -27,12 +28,14 @@ def recorder(action: Action, token: str) -> Callable[[list[str]], None]:
     table = connection.ops.quote_name(MovedMessage._meta.db_table)
     insert = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s)"  # noqa: S608 - names from the model
 
-    def record(identities: list[str]) -> None:
+    def record(identities: list[str], in_doubt: int = 0) -> None:
         with transaction.atomic():
             if identities:
                 with connection.cursor() as cursor:
                     cursor.executemany(insert, [(action.pk, run, identity) for identity in identities])
-            Action.objects.filter(pk=action.pk, claim_token=token).update(in_doubt=0, done=F("done") + len(identities))
+            Action.objects.filter(pk=action.pk, claim_token=token).update(
+                in_doubt=in_doubt, done=F("done") + len(identities)
+            )
 
     return record
 

@@ -220,7 +220,9 @@ class MovePlan:
     # ack they lost (RabbitMQ after a crash): ``record_moved`` stores the identities of a batch
     # confirmed at its target (durably before it returns, and the batch is then no longer in
     # doubt); ``moved_before`` says how many copies of each identity earlier runs recorded.
-    record_moved: Callable[[list[str]], None] | None = None
+    # ``record_moved(identities, in_doubt=n)`` also sets the count still in doubt after it (a
+    # later batch already published), 0 by default.
+    record_moved: Callable[..., None] | None = None
     moved_before: Callable[[list[str]], dict[str, int]] | None = None
 
     def destination(self, message: RawMessage) -> str | None:
@@ -262,7 +264,16 @@ class MoveProgress:
 class MoveSession(abc.ABC):
     @abc.abstractmethod
     def step(self, batch_size: int) -> MoveProgress:
-        """Process one batch; ``finished`` once the budget is spent or the queue is exhausted."""
+        """Process one batch; ``finished`` once the budget is spent or the queue is exhausted.
+        A session may return with the last batch it published still unsettled (published, its
+        source not yet acknowledged: counted through ``MovePlan.on_in_doubt``); it settles it in
+        the next step, in the step that finishes, or in :meth:`settle`."""
+
+    def settle(self) -> MoveProgress | None:
+        """Finish the batch still in flight, if any (wait for its confirms, acknowledge its
+        source), before the caller stops between batches; the progress then, or None when
+        nothing was in flight."""
+        return None
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -16,10 +16,14 @@ Opened by ``RabbitMQMoves.open_move`` (``rabbitmq_moves.py``). Guarantees:
   ends for good: a node killed within seconds of that end can still hand back the last acks'
   messages (the journal is written when the queue goes idle; 5 s after the last ack a SIGKILL
   brought none back), and a new action would move them again;
-- duplication: only a batch confirmed at the target whose identities were not yet recorded when
-  the run died can be published twice: at most one batch. ``plan.on_in_doubt`` is told the batch
-  size before publishing and ``record_moved`` clears it in the same transaction, so the caller
-  counts exactly what may have doubled;
+- duplication: only messages published to the target whose identities were not yet recorded
+  when the run died can be published twice. Batches are pipelined (one is published while the
+  broker confirms the one before; see :meth:`RabbitMQMoveSession._move`), so that is at most two
+  batches: the one being settled and the one published after it. ``plan.on_in_doubt`` is told
+  both sizes before publishing and ``record_moved`` sets the count to what is left in doubt in the
+  same transaction, so the caller counts exactly what may have doubled. A run stopped between
+  batches (cancelled, its process stopping) settles its last batch first (:meth:`settle`):
+  nothing is left in doubt;
 - byte-identical copies (same body, headers but the broker's per-delivery ones, properties) have
   one identity, so they cannot be told apart: if an earlier run moved one copy and a later run
   meets its twin flagged redelivered (any earlier delivery or a node restart sets the flag), the
@@ -41,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import amqp
@@ -56,6 +61,16 @@ PASSED_PROPERTIES = (
 )  # fmt: skip
 # Headers the broker sets on each delivery: a re-delivered copy differs in them.
 DELIVERY_HEADERS = frozenset({"x-delivery-count", "x-stream-offset"})
+
+
+@dataclass
+class _Unsettled:
+    """A batch published to its target, not yet confirmed and acknowledged at the source."""
+
+    taken: list[tuple[amqp.Message, str | None, RawMessage]]
+    seen: list[amqp.Message]
+    identities: dict[int, str]
+    sequences: list[int]
 
 
 class RabbitMQMoveSession(MoveSession):
@@ -82,6 +97,7 @@ class RabbitMQMoveSession(MoveSession):
         self._confirmed: set[int] = set()
         self._confirmed_upto = 0
         self._refused: set[int] = set()
+        self._unsettled: _Unsettled | None = None
         self.conn = broker._connect(f"switchyard-action {plan.progress_key}")
         try:
             self.channel = self.conn.channel()
@@ -175,10 +191,12 @@ class RabbitMQMoveSession(MoveSession):
         p, plan = self.progress, self.plan
         remaining = plan.budget - p.scanned
         if remaining <= 0 or (plan.max_moves is not None and p.moved >= plan.max_moves):
+            self._settle_unsettled()
             p.finished = True
             return p
         batch = self._take(min(batch_size, remaining))
         if not batch:
+            self._settle_unsettled()
             self.idle_rounds += 1
             if self.idle_rounds >= IDLE_ROUNDS:
                 p.finished = True
@@ -208,8 +226,18 @@ class RabbitMQMoveSession(MoveSession):
         else:
             self._move(taken, seen, identities, batch_size)
         if p.scanned >= plan.budget or (plan.max_moves is not None and p.moved >= plan.max_moves):
+            self._settle_unsettled()
             p.finished = True
         return p
+
+    def settle(self) -> MoveProgress | None:
+        if self._unsettled is None:
+            return None
+        try:
+            self._settle_unsettled()
+        except (TimeoutError, OSError, amqp.exceptions.AMQPError) as exc:
+            raise self.broker._error("move", exc) from None
+        return self.progress
 
     def _move(
         self,
@@ -218,32 +246,58 @@ class RabbitMQMoveSession(MoveSession):
         identities: dict[int, str],
         batch_size: int,
     ) -> None:
-        p, plan = self.progress, self.plan
+        """Publish ``taken``, then settle the batch published before it: the broker confirms one
+        batch while the next is published, so the confirm wait (an fsync of the target queue) is
+        not paid per batch. The batch just published stays unsettled until the next step (or
+        :meth:`settle`): with the one before it, two batches are in doubt while it is published."""
+        plan = self.plan
+        previous = self._unsettled
         if not taken:
-            self._ack(seen)
+            self._settle_unsettled()  # before ``seen``: a multiple ack of theirs would cover it
+            self._ack(seen, still_in_doubt=0)
             return
+        in_flight = len(previous.taken) if previous else 0
         if plan.on_in_doubt:
-            plan.on_in_doubt(len(taken))
+            plan.on_in_doubt(in_flight + len(taken))
         sequences = []
-        for message, target, raw in taken:
-            if plan.record_moved is not None and message.delivery_tag not in identities:
-                identities[message.delivery_tag] = move_identity(message)  # of the message as it came
-            added = plan.transform(raw) if plan.transform else None
-            self.channel.basic_publish(republished(message, added), exchange="", routing_key=target, mandatory=True)
-            self._seq += 1
-            sequences.append(self._seq)
-        # The broker delivers the next batch while this one is confirmed.
-        self._consume_ahead(batch_size, len(taken))
-        self._wait_for_confirms(sequences)
+        with self.conn.corked():
+            for message, target, raw in taken:
+                if plan.record_moved is not None and message.delivery_tag not in identities:
+                    identities[message.delivery_tag] = move_identity(message)  # of the message as it came
+                added = plan.transform(raw) if plan.transform else None
+                self.channel.basic_publish(republished(message, added), exchange="", routing_key=target, mandatory=True)
+                self._seq += 1
+                sequences.append(self._seq)
+        self._unsettled = _Unsettled(taken, seen, identities, sequences)
+        # The broker delivers the next batch while the earlier ones are confirmed.
+        self._consume_ahead(batch_size, len(taken) + in_flight)
+        if previous is not None:
+            self._settle_batch(previous, still_in_doubt=len(taken))
+        if plan.max_moves is not None:
+            # A selection of ids stops at a count of moved messages: keep that count exact.
+            self._settle_unsettled()
+
+    def _settle_unsettled(self) -> None:
+        if self._unsettled is not None:
+            self._settle_batch(self._unsettled, still_in_doubt=0)
+
+    def _settle_batch(self, batch: _Unsettled, still_in_doubt: int) -> None:
+        """Wait for ``batch``'s confirms, record what the target took and acknowledge it at the
+        source; a refused publish leaves its source message in place. ``still_in_doubt``: the
+        messages of a later batch published meanwhile."""
+        p = self.progress
+        self._wait_for_confirms(batch.sequences)
+        if self._unsettled is batch:
+            self._unsettled = None
         confirmed = []
-        for (message, _, _), seq in zip(taken, sequences):
+        for (message, _, _), seq in zip(batch.taken, batch.sequences):
             if seq in self._refused:
                 p.missing += 1
                 self.held += 1
             else:
                 confirmed.append(message)
-        self._record(confirmed, identities)
-        self._ack(confirmed + seen)
+        self._record(confirmed, batch.identities, still_in_doubt)
+        self._ack(confirmed + batch.seen, still_in_doubt)
 
     def _consume_ahead(self, batch_size: int, taking: int) -> None:
         """Start the next batch's consumer while the target confirms this one, when the action
@@ -253,16 +307,17 @@ class RabbitMQMoveSession(MoveSession):
         if want > 0 and (plan.max_moves is None or p.moved + taking < plan.max_moves):
             self._consume(want)
 
-    def _record(self, messages: list[amqp.Message], identities: dict[int, str]) -> None:
+    def _record(self, messages: list[amqp.Message], identities: dict[int, str], still_in_doubt: int = 0) -> None:
         """Store the identities of ``messages`` (moved, or to delete) before their source acks:
         from then on a copy re-delivered at the source is recognised, and the batch is no longer
         in doubt, and counts as moved (the recorder counts it durably too). Without a recorder the
         batch stays in doubt until the acks have settled."""
         self.progress.moved += len(messages)
         if self.plan.record_moved is not None:
-            self.plan.record_moved([identities.get(m.delivery_tag) or move_identity(m) for m in messages])
+            identified = [identities.get(m.delivery_tag) or move_identity(m) for m in messages]
+            self.plan.record_moved(identified, in_doubt=still_in_doubt)
 
-    def _ack(self, messages: list[amqp.Message]) -> None:
+    def _ack(self, messages: list[amqp.Message], still_in_doubt: int = 0) -> None:
         if not messages:
             return
         if self.held:
@@ -276,7 +331,7 @@ class RabbitMQMoveSession(MoveSession):
         if self.plan.record_moved is None:
             self._settle()
             if self.plan.on_in_doubt and not self.plan.deleting:
-                self.plan.on_in_doubt(0)
+                self.plan.on_in_doubt(still_in_doubt)
 
     def _settle(self) -> None:
         """A synchronous round trip: every ack sent before it has reached the broker."""

@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import amqp
 
+from messaging.brokers.amqp_transport import BufferedConnection
 from messaging.brokers.base import BrokerError, InFlight, MovePlan, MoveSession, scrub_secret
 from messaging.brokers.rabbitmq_move_session import CONFIRM_TIMEOUT_S, RabbitMQMoveSession
 
@@ -39,7 +40,7 @@ class RabbitMQMoves:
 
     def _connect(self, name: str = "switchyard") -> amqp.Connection:
         params = amqp_params(self.config.url)
-        conn = amqp.Connection(
+        conn = BufferedConnection(
             **params, connect_timeout=5, read_timeout=CONFIRM_TIMEOUT_S, client_properties={"connection_name": name}
         )
         try:
