@@ -12,7 +12,8 @@ Prints ``lost`` (ids in neither queue), ``duplicated`` (extra copies in the targ
 ``left_in_dlq``, ``reported_duplicated`` (what the action says may have doubled) and
 ``already_moved`` (copies the node handed back after its restart that the action recognised and
 acknowledged without moving them twice); ``ok`` is true when nothing is lost or left, the ids of
-source plus target equal those published, and the duplicates are at most one batch and reported.
+source plus target equal those published, and the duplicates are at most two batches (pipelined)
+and reported.
 
 Before the action remembered what it moved (2026-11-22, 50,000 messages, killed at 10,000):
 RabbitMQ re-delivered the whole first 10,000 after the SIGKILL (a classic queue writes its acks to
@@ -112,7 +113,7 @@ def main() -> None:
                     "ok": lost == 0
                     and not left
                     and set(moved) == ids
-                    and duplicated <= BATCH_SIZE["rabbitmq"]
+                    and duplicated <= 2 * BATCH_SIZE["rabbitmq"]
                     and final.duplicated >= duplicated,
                     "boot_s": round(first_boot, 1),
                     "reboot_s": round(boot, 1),
