@@ -69,6 +69,7 @@ return 1
 #      ``(?=")``), and the members are inserted right after the brace of the top-level headers,
 #      as the client splice does.
 # A message that fails 1-3 ends the call and stays where it is, first in line, for the client path.
+# Step 3's match is made first: the searches of 1 and 2 start after it, where every key is.
 # Values are read with LRANGE in windows from the oldest end of each priority sub-queue (consumer
 # order), removed with LTRIM and pushed with one LPUSH per window, oldest first.
 # KEYS: [1] the action's progress hash, then the source's sub-queue keys in the order consumers
@@ -101,12 +102,16 @@ for i = 7, #ARGV do probes[#probes + 1] = ARGV[i] end
 local steps = (#KEYS - 1) / 2
 
 local function rewritten(v)
+  -- Every key of the envelope comes after the top-level headers brace (the values before it hold
+  -- no quote, by HEAD), so the searches start there and skip the body.
+  local _, head = find(v, HEAD)
+  if not head then return nil end
   for i = 1, #probes do
-    if find(v, probes[i], 1, true) then return nil end
+    if find(v, probes[i], head, true) then return nil end
   end
   if origin then
-    if find(v, '\\u00', 1, true) then return nil end
-    local from = 1
+    if find(v, '\\u00', head, true) then return nil end
+    local from = head
     while true do
       local at = find(v, 'queue"', from, true)
       if not at then break end
@@ -117,9 +122,7 @@ local function rewritten(v)
       end
     end
   end
-  local new, spliced = gsub(v, HEAD, splice, 1)
-  if spliced == 0 then return nil end
-  return new
+  return (gsub(v, HEAD, splice, 1))
 end
 
 local taken, bytes, stop = 0, 0, 'empty'

@@ -71,6 +71,16 @@ def odd_shapes(origin: str) -> list[bytes]:
     ]
 
 
+def key_text_in_body(origin: str) -> bytes:
+    """A dead letter whose (unencoded) body holds what the bulk script searches for in keys: an
+    added header's name, ``queue`` and a ``\\u00`` escape. Keys never sit in the body, so the
+    script takes it in bulk like any other."""
+    envelope = json.loads(dead_letter(origin))
+    envelope["body"] = "x-switchyard-requeued-by x-switchyard-action queue \x00 end"
+    envelope["content-encoding"] = "utf-8"
+    return json.dumps(envelope).encode()
+
+
 def fill(client, prefix: str, dlq: str, values: list[tuple[int, bytes]]) -> None:
     """LPUSH each (priority, value) into its sub-queue, in order (the first is the oldest)."""
     for priority, value in values:
@@ -113,6 +123,7 @@ def test_bulk_and_per_message_paths_write_the_same_bytes_to_the_same_queues(dlq_
     for i, value in enumerate(odd):
         values.insert(7 + 19 * i, (0, value))
     values.append((9, odd[0]))
+    values.insert(3, (0, key_text_in_body(source.name)))
     fill(client, prefix, dlq.name, values)
     action = actions.request_move(operator, dlq, kind=Action.REQUEUE, all=True)
     assert action.budget == len(values)
@@ -156,6 +167,24 @@ def test_bulk_and_per_message_paths_write_the_same_bytes_to_the_same_queues(dlq_
         dead = [v for p, v in values if sub_queue(dlq.name, p) == sub_queue(dlq.name, priority)]
         expected = [task_id(v) for v in dead if v not in (odd[4], odd[6], odd[7])]
         assert [task_id(v) for v in reversed(after[sub_queue(source.name, priority)])] == expected
+
+
+def test_key_like_text_in_a_body_does_not_stop_the_bulk_script(dlq_setup):
+    client, prefix, source, dlq, operator = dlq_setup
+    values = [key_text_in_body(source.name) for _ in range(5)]
+    assert b"\\u0000" in values[0]
+    push(client, prefix + dlq.name, values)
+    action = actions.request_move(operator, dlq, kind=Action.REQUEUE, all=True)
+    broker = broker_named("main")
+    try:
+        session = broker.open_move(build_plan(Action.objects.get(pk=action.pk), claim(action.pk), "redis"))
+        assert session._bulk(source.name, 100) == "empty"
+    finally:
+        broker.close()
+    assert session.progress.moved == 5
+    moved = [json.loads(v) for v in client.lrange(prefix + source.name, 0, -1)]
+    assert {m["body"] for m in moved} == {json.loads(values[0])["body"]}
+    assert all(m["headers"]["x-switchyard-action"] == action.pk for m in moved)
 
 
 def task_id(value: bytes) -> str | None:
