@@ -143,12 +143,20 @@ def publish_persistent_dead_letters(node: PrivateRabbit, source: str, dlq: str, 
     return ids
 
 
-def ready(node: PrivateRabbit, queue: str) -> int:
-    conn = rabbit_connect(node)
-    try:
-        return conn.channel().queue_declare(queue, passive=True)[1]
-    finally:
-        conn.close()
+def ready(node: PrivateRabbit, queue: str, recovery_s: float = 30.0) -> int:
+    """Messages ready in ``queue``. A node that just booted answers before it has recovered every
+    durable queue from disk: until then the queue is not found, so that is waited out."""
+    deadline = time.monotonic() + recovery_s
+    while True:
+        conn = rabbit_connect(node)
+        try:
+            return conn.channel().queue_declare(queue, passive=True)[1]
+        except amqp.exceptions.NotFound:
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            conn.close()
+        time.sleep(0.2)
 
 
 def drain(node: PrivateRabbit, queue: str) -> list[str]:
@@ -229,6 +237,7 @@ def test_rabbitmq_node_restarted_mid_requeue_loses_nothing_and_reports_duplicate
     assert 10_000 <= interrupted.done < COUNT
 
     boot = node.start()
+    ready(node, dlq_name)  # recovered from disk
     actions.resume(operator, interrupted)
     final = run_action(action.pk)
     assert final.state == Action.SUCCEEDED, final.error
@@ -241,7 +250,7 @@ def test_rabbitmq_node_restarted_mid_requeue_loses_nothing_and_reports_duplicate
         f"\nrabbitmq restart: moved {len(moved)}, duplicates {duplicates}, reported {final.duplicated}, "
         f"stopped at {interrupted.done}, node boot {boot:.1f}s"
     )
-    assert duplicates <= BATCH_SIZE["rabbitmq"]
+    assert duplicates <= 2 * BATCH_SIZE["rabbitmq"]  # two pipelined batches at most
     assert final.duplicated >= duplicates
 
 
@@ -254,7 +263,7 @@ def test_rabbitmq_node_killed_mid_requeue_hands_back_moved_messages_that_are_not
     source acks it had not written to disk (it re-delivers them: they are in the target already).
     The resumed action recognises them (``already_moved``) instead of moving them again or counting
     them against its budget: afterwards source plus target hold every id, the target each at most
-    twice for one batch at most (reported), and nothing is left in the DLQ."""
+    twice for two batches at most (reported), and nothing is left in the DLQ."""
     node = private_rabbit
     source, dlq_name = "orders", "orders.dlq"
     ids = publish_persistent_dead_letters(node, source, dlq_name, KILLED_COUNT)
@@ -282,7 +291,8 @@ def test_rabbitmq_node_killed_mid_requeue_hands_back_moved_messages_that_are_not
     )
     assert left == [], f"{len(left)} messages left in the DLQ"
     assert set(moved) == ids, f"{len(ids - set(moved))} messages lost"
-    assert duplicates <= BATCH_SIZE["rabbitmq"] and final.duplicated >= duplicates
+    # Batches are pipelined: two can be in doubt.
+    assert duplicates <= 2 * BATCH_SIZE["rabbitmq"] and final.duplicated >= duplicates
     assert final.done == KILLED_COUNT and final.failed == 0
     # The case under test happened (with under 32,768 journal entries a classic queue hands back
     # every ack since its last idle moment), and each copy handed back was either recognised or,
