@@ -25,7 +25,7 @@ def test_a_new_task_appears_on_the_tasks_page_live(live_console, logged_in_page,
         navigations = []
         page.on("framenavigated", lambda frame: navigations.append(frame.url))
         task_id = env.send(env.producer_app(), "demo.add", (1, 2))
-        row = page.wait_for_selector(f"tr[data-task-id='{task_id}']", timeout=15_000)
+        row = page.wait_for_selector(f"tr[data-task-id='{task_id}']", timeout=30_000)
         assert row.query_selector("[data-field='state']").text_content() in (
             "PENDING",
             "RECEIVED",
