@@ -19,15 +19,13 @@ from typing import Any
 
 import amqp
 from amqp.exceptions import UnexpectedFrame
-from amqp.transport import TCPTransport, Transport
+from amqp.transport import _UNAVAIL, TCPTransport, Transport  # _UNAVAIL: still connected after these
 
 READ_CHUNK = 256 * 1024
 # A corked batch goes out once it holds this much, so a large batch never sits whole in memory.
 WRITE_FLUSH_BYTES = 1024 * 1024
 FRAME_END = 0xCE
 _RETRIED = (errno.EAGAIN, errno.EINTR)
-# Errors after which py-amqp still counts the socket as connected (its transport's _UNAVAIL).
-_UNAVAILABLE = {errno.EAGAIN, errno.EINTR, errno.ENOENT, errno.EWOULDBLOCK}
 
 
 class BufferedTCPTransport(TCPTransport):
@@ -82,7 +80,7 @@ class BufferedTCPTransport(TCPTransport):
                     if initial and self.raise_on_initial_eintr:
                         raise TimeoutError() from None
                     continue
-                if exc.errno not in _UNAVAILABLE:
+                if exc.errno not in _UNAVAIL:
                     self.connected = False
                 raise
             if not received:
