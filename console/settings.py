@@ -170,6 +170,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "console.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON bodies are checked for size and nesting before they are decoded (console/api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "console.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -200,6 +206,8 @@ SWITCHYARD_SAMPLE_INTERVAL = env_float("SWITCHYARD_SAMPLE_INTERVAL", 2.0, minimu
 SWITCHYARD_HISTORY_RAW_HOURS = env_float("SWITCHYARD_HISTORY_RAW_HOURS", 24.0, minimum=0.01)
 SWITCHYARD_HISTORY_ROLLUP_DAYS = env_float("SWITCHYARD_HISTORY_ROLLUP_DAYS", 30.0, minimum=0.01)
 SWITCHYARD_STREAM_FLUSH_INTERVAL = env_float("SWITCHYARD_STREAM_FLUSH_INTERVAL", 0.25, minimum=0.01)
+# Largest JSON request body the API decodes (bytes); larger ones are refused with 400.
+SWITCHYARD_MAX_JSON_BODY_BYTES = env_int("SWITCHYARD_MAX_JSON_BODY_BYTES", 2_621_440, minimum=1024)
 SWITCHYARD_STREAM_CLIENT_BUFFER = env_int("SWITCHYARD_STREAM_CLIENT_BUFFER", 1000, minimum=10)
 SWITCHYARD_TASK_RETENTION_COUNT = env_int("SWITCHYARD_TASK_RETENTION_COUNT", 1_000_000, minimum=100)
 # Leader election of the monitor (several `monitor`/`serve` processes, one active): the lock lives in

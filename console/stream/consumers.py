@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from console.json_limits import json_nesting_error
 from console.roles import can_read_bodies, role_of
 from console.stream.buffer import ClientBuffer
 from console.stream.protocol import SEND_MANY
@@ -73,6 +74,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         if text_data is None or len(text_data) > MAX_CLIENT_MESSAGE_BYTES:
             await self._error("send one JSON object of at most 64 KiB")
+            return
+        nesting = json_nesting_error(text_data)
+        if nesting:
+            await self._error(nesting)
             return
         try:
             message = json.loads(text_data)
