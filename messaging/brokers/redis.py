@@ -277,12 +277,21 @@ class RedisBroker(Broker):
 
     def _q_for_priority(self, queue: str, message: dict[str, Any]) -> str:
         """Kombu's ``_q_for_pri``: the sub-queue of the largest step <= the message's priority."""
+        return queue + self.step_suffix(self.priority_step(message.get("properties")) or 0)
+
+    def priority_step(self, properties: Any) -> int | None:
+        """The priority step Kombu files a message with these properties under (the largest step
+        <= its priority, clamped to 0-255), or None when it carries no priority Kombu could read
+        (Kombu's publish would then use step 0; a move keeps the step the message sits in)."""
         try:
-            priority = max(0, min(int(message["properties"]["priority"]), 255))
+            priority = max(0, min(int(properties["priority"]), 255))
         except (TypeError, ValueError, KeyError):
-            priority = 0
-        step = max((s for s in self.steps if s <= priority), default=0)
-        return f"{queue}{self.sep}{step}" if step else queue
+            return None
+        return max((s for s in self.steps if s <= priority), default=0)
+
+    def step_suffix(self, step: int) -> str:
+        """What Kombu appends to a queue's name for its sub-queue of ``step`` (nothing for 0)."""
+        return f"{self.sep}{step}" if step else ""
 
     # -- layout --------------------------------------------------------------------------------
 

@@ -17,11 +17,12 @@ Bulk moves. A requeue or move of every message (the plan's :class:`BulkMove`: no
 not a dry run, the same provenance headers for each) to a known target other than the source
 runs inside Redis, one ``BULK_MOVE`` script per chunk of at most the runner's batch and
 ``BULK_BYTES``: the script pops the oldest messages of each priority sub-queue in consumer order,
-splices the headers into each value's text and pushes it to the same sub-queue of the target, and
-advances the progress hash, all in one atomic step. Nothing travels to the client and back. It
-gives the same bytes and the same target as the per-message path (``redis_write_lua.BULK_MOVE``
-says how it decides without decoding); the first message it does not recognise (not Kombu's
-layout, an added header already there, a dead-letter origin that may differ from the target) ends
+splices the headers into each value's text and pushes it to the target's sub-queue for the
+message's priority (where Kombu would file it), and advances the progress hash, all in one atomic
+step. Nothing travels to the client and back. It gives the same bytes and the same target as the
+per-message path (``redis_write_lua.BULK_MOVE`` says how it decides without decoding); the first
+message it does not recognise (not Kombu's layout, an added header already there, a dead-letter
+origin that may differ from the target, a priority the text does not settle) ends
 the chunk and stays first in line, and one per-message batch follows. Bulk moves stop for good
 once a message was left in place at the oldest end (the script only takes from that end).
 - loss: none. A message leaves the source only in the script that pushes it to the target; with
@@ -153,7 +154,11 @@ class RedisMoveSession(MoveSession):
             if target is None or target == plan.source:
                 unroutable += 1
                 continue
-            keys += [source_key, broker._key(target + sub_queue[len(plan.source) :])]
+            # Filed by its priority, as Kombu's publish and restore do; a message without one
+            # Kombu could read keeps the step it sits in.
+            step = broker.priority_step(message.properties)
+            suffix = sub_queue[len(plan.source) :] if step is None else broker.step_suffix(step)
+            keys += [source_key, broker._key(target + suffix)]
             added = plan.transform(message) if plan.transform else None
             pairs += [message.raw, with_headers(message.raw, added, bool(message.headers)) if added else message.raw]
         mode = "delete" if plan.deleting else "move"
@@ -178,7 +183,8 @@ class RedisMoveSession(MoveSession):
         # With by_origin the script checks each message's origin is the target or absent: the
         # target is then the per-message path's answer either way (origin, else the fallback).
         origin = json.dumps(target) if bulk.by_origin else ""
-        args = [plan.owner, want, BULK_BYTES, PROGRESS_TTL_S, members_text(bulk.headers), origin]
+        steps = ",".join(str(step) for step in broker.steps)
+        args = [plan.owner, want, BULK_BYTES, PROGRESS_TTL_S, members_text(bulk.headers), origin, steps]
         reply = self._run(broker._bulk_move_script, keys, [*args, *absence_probes(bulk.headers)])
         stop = reply[5].decode()
         if stop == "empty":

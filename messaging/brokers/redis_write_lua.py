@@ -67,17 +67,24 @@ return 1
 #   3. the splice: the value must start as ``redis_splice.KOMBU_HEAD`` says (``%b""`` is "from a
 #      quote to the next quote" as the regex's ``"[^"]*"``, ``%f["]`` "a quote follows" as its
 #      ``(?=")``), and the members are inserted right after the brace of the top-level headers,
-#      as the client splice does.
-# A message that fails 1-3 ends the call and stays where it is, first in line, for the client path.
+#      as the client splice does;
+#   4. the target sub-queue: the message's priority step, as the per-message path finds it in the
+#      decoded properties (Kombu files by priority, and the integration's DLQ holds every priority
+#      in its bare list). The value must hold ``"priority"`` at most once, after the one
+#      ``"properties": {``, followed by ``: `` and an integer: then that integer is the top-level
+#      properties' priority (Kombu writes ``properties`` last, and its other values are strings
+#      and ``delivery_info``); without it the message keeps the step it sits in, as on that path.
+# A message that fails 1-4 ends the call and stays where it is, first in line, for the client path.
 # Step 3's match is made first: the searches of 1 and 2 start after it, where every key is.
 # Values are read with LRANGE in windows from the oldest end of each priority sub-queue (consumer
-# order), removed with LTRIM and pushed with one LPUSH per window, oldest first.
+# order), removed with LTRIM and pushed with one LPUSH per window and target sub-queue, oldest first.
 # KEYS: [1] the action's progress hash, then the source's sub-queue keys in the order consumers
 #       read them, then the target's sub-queue keys for the same priority steps.
 # ARGV: [1] claim token (fencing, as MOVE), [2] take at most this many messages, [3] stop after
 #       this many bytes pushed, [4] TTL of the progress hash, [5] the members to add (JSON text,
 #       no trailing comma), [6] the target's name as JSON text when origins must be checked
-#       (else ''), [7..] texts whose presence sends a message to the client path.
+#       (else ''), [7] the priority steps in KEYS order, comma-separated, [8..] texts whose
+#       presence sends a message to the client path.
 # Returns {scanned, moved, missing, unroutable, taken, stop}: progress totals, the messages moved
 # by this call, and why it stopped: 'full' (ARGV[2] or ARGV[3] reached), 'empty' (the source has
 # no more messages), 'other' (the next message needs the client path).
@@ -97,15 +104,37 @@ local origin = false
 if ARGV[6] ~= '' then
   origin = '^: ' .. gsub(ARGV[6], '[%^%$%(%)%%%.%[%]%*%+%-%?]', '%%%0') .. '[,}]'
 end
+local priority_steps = {}
+for step in string.gmatch(ARGV[7], '%d+') do priority_steps[#priority_steps + 1] = tonumber(step) end
 local probes = {}
-for i = 7, #ARGV do probes[#probes + 1] = ARGV[i] end
+for i = 8, #ARGV do probes[#probes + 1] = ARGV[i] end
 local steps = (#KEYS - 1) / 2
 
-local function rewritten(v)
+-- The index (in KEYS order) of the sub-queue the message's priority files it under; ``here``
+-- (the one it sits in) when it has no priority; nil when the text does not say for sure.
+local function target_step(v, head, here)
+  local props = find(v, '"properties": {', head, true)
+  if not props or find(v, '"properties": {', props + 1, true) then return nil end
+  local at = find(v, '"priority"', head, true)
+  if not at then return here end
+  if at < props or find(v, '"priority"', at + 1, true) then return nil end
+  local n = string.match(v, '^: (%-?%d+)[,}]', at + 10)
+  if not n then return nil end
+  n = math.max(0, math.min(tonumber(n), 255))
+  local index = nil
+  for i, step in ipairs(priority_steps) do
+    if step <= n then index = i end
+  end
+  return index
+end
+
+local function rewritten(v, here)
   -- Every key of the envelope comes after the top-level headers brace (the values before it hold
   -- no quote, by HEAD), so the searches start there and skip the body.
   local _, head = find(v, HEAD)
   if not head then return nil end
+  local into = target_step(v, head, here)
+  if not into then return nil end
   for i = 1, #probes do
     if find(v, probes[i], head, true) then return nil end
   end
@@ -122,33 +151,37 @@ local function rewritten(v)
       end
     end
   end
-  return (gsub(v, HEAD, splice, 1))
+  return (gsub(v, HEAD, splice, 1)), into
 end
 
 local taken, bytes, stop = 0, 0, 'empty'
 for s = 1, steps do
-  local source, target = KEYS[1 + s], KEYS[1 + steps + s]
+  local source = KEYS[1 + s]
   while stop == 'empty' do
     local window = math.min(want - taken, 100)
     local values = redis.call('LRANGE', source, -window, -1)
-    local out = {}
+    local outs, count = {}, 0
     for j = #values, 1, -1 do
-      local new = rewritten(values[j])
+      local new, into = rewritten(values[j], s)
       if not new then
         stop = 'other'
         break
       end
-      out[#out + 1] = new
+      outs[into] = outs[into] or {}
+      outs[into][#outs[into] + 1] = new
+      count = count + 1
       bytes = bytes + #new
-      if taken + #out >= want or bytes >= max_bytes then
+      if taken + count >= want or bytes >= max_bytes then
         stop = 'full'
         break
       end
     end
-    if #out > 0 then
-      redis.call('LTRIM', source, 0, -(#out + 1))
-      redis.call('LPUSH', target, unpack(out))
-      taken = taken + #out
+    if count > 0 then
+      redis.call('LTRIM', source, 0, -(count + 1))
+      for t = 1, steps do
+        if outs[t] then redis.call('LPUSH', KEYS[1 + steps + t], unpack(outs[t])) end
+      end
+      taken = taken + count
     end
     if #values < window then break end
   end
