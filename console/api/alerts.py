@@ -16,9 +16,11 @@ from rest_framework.views import APIView
 
 from console.api.errors import error_response
 from console.api.permissions import IsOperator, ReadViewerWriteAdmin
+from console.roles import ADMIN, has_role
 from messaging import audit
 from messaging.alerts import rules as R
 from messaging.alerts.housekeeping import acknowledge
+from messaging.alerts.http import error_kind, url_origin
 from messaging.alerts.store import alert_data, retire_rule_alerts
 from messaging.brokers.base import redact_url
 from messaging.models import Alert, AlertRule, WebhookDelivery
@@ -48,6 +50,27 @@ RULE_FIELDS = [
 ]
 
 
+def shown_webhook_url(url: str, admin: bool) -> str | None:
+    """A webhook URL as ``admin`` may see it: admins whole (password replaced), everyone else
+    scheme and host only (the path and query often hold the secret)."""
+    if not url:
+        return None
+    return redact_url(url) if admin else url_origin(url)
+
+
+def shown_delivery_error(error: str, admin: bool) -> str:
+    """A delivery's last error as ``admin`` may see it: the receiver's reply is for admins only."""
+    return error if admin else error_kind(error)
+
+
+def sees_webhooks(context: dict[str, Any]) -> bool:
+    """Whether the serializer context's user is an admin (worked out once per context)."""
+    if "sees_webhooks" not in context:
+        user = getattr(context.get("request"), "user", None)
+        context["sees_webhooks"] = user is not None and has_role(user, ADMIN)
+    return context["sees_webhooks"]
+
+
 def console_address(request: Any) -> tuple[str, int]:
     """The host and port this request reached the console on."""
     domain, port = split_domain_port(request.get_host())
@@ -71,8 +94,9 @@ def validate_rule_data(data: dict[str, Any], request: Any | None) -> dict[str, l
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
-    """A rule. ``webhook_url`` is shown with its password replaced; sending that redacted form
-    back keeps the stored URL."""
+    """A rule. ``webhook_url`` is shown to admins with its password replaced (sending that
+    redacted form back keeps the stored URL), to everyone else as scheme and host only. Without
+    a request in the context nobody is taken for an admin."""
 
     webhook_url = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=2000)
     threshold = serializers.FloatField(required=False)
@@ -85,7 +109,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: AlertRule) -> dict[str, Any]:
         data = super().to_representation(instance)
-        data["webhook_url"] = redact_url(instance.webhook_url) if instance.webhook_url else None
+        data["webhook_url"] = shown_webhook_url(instance.webhook_url, sees_webhooks(self.context))
         data["condition"] = R.condition_text(instance)
         return data
 
@@ -120,7 +144,8 @@ def _rule_params(rule: AlertRule) -> dict[str, Any]:
         "broker": rule.broker,
         "queue": rule.queue,
         "enabled": rule.enabled,
-        "webhook_url": redact_url(rule.webhook_url) if rule.webhook_url else None,
+        # Every viewer reads the audit log: scheme and host only.
+        "webhook_url": url_origin(rule.webhook_url) if rule.webhook_url else None,
     }
 
 
@@ -204,7 +229,11 @@ class AlertSerializer(serializers.ModelSerializer):
 
 
 class DeliverySerializer(serializers.ModelSerializer):
+    """One webhook delivery; its URL and the receiver's reply in ``last_error`` are shown whole
+    to admins only (see :func:`shown_webhook_url`, :func:`shown_delivery_error`)."""
+
     url = serializers.SerializerMethodField()
+    last_error = serializers.SerializerMethodField()
 
     class Meta:
         model = WebhookDelivery
@@ -222,7 +251,10 @@ class DeliverySerializer(serializers.ModelSerializer):
         ]
 
     def get_url(self, delivery: WebhookDelivery) -> str:
-        return redact_url(delivery.url)
+        return shown_webhook_url(delivery.url, sees_webhooks(self.context)) or ""
+
+    def get_last_error(self, delivery: WebhookDelivery) -> str:
+        return shown_delivery_error(delivery.last_error, sees_webhooks(self.context))
 
 
 class AlertDetailSerializer(AlertSerializer):
@@ -277,7 +309,7 @@ class AlertDetail(APIView):
     @extend_schema(responses=AlertDetailSerializer)
     def get(self, request: Request, alert_id: int) -> Response:
         alert = get_alert_or_404(alert_id)
-        return Response(AlertDetailSerializer(alert).data)
+        return Response(AlertDetailSerializer(alert, context={"request": request}).data)
 
 
 def acknowledge_alert(alert: Alert, user: Any) -> Alert:

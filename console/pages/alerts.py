@@ -17,7 +17,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from console.api.alerts import AlertRuleSerializer, acknowledge_alert, alerts_query, delete_rule, save_rule
+from console.api.alerts import (
+    AlertRuleSerializer,
+    acknowledge_alert,
+    alerts_query,
+    delete_rule,
+    save_rule,
+    shown_delivery_error,
+    shown_webhook_url,
+)
 from console.roles import ADMIN, OPERATOR, has_role
 from messaging.alerts import rules as R
 from messaging.brokers.base import redact_url
@@ -54,8 +62,10 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = Alert.objects.filter(pk=alert_id).select_related("rule").first()
     if alert is None:
         raise Http404("no such alert")
+    admin = has_role(request.user, ADMIN)
     deliveries = [
-        {"delivery": d, "url": redact_url(d.url)} for d in alert.deliveries.order_by("-created_at", "-id")[:100]
+        {"delivery": d, "url": shown_webhook_url(d.url, admin), "error": shown_delivery_error(d.last_error, admin)}
+        for d in alert.deliveries.order_by("-created_at", "-id")[:100]
     ]
     return render(
         request,
@@ -85,12 +95,12 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
     return redirect(target if target.startswith("/alerts/") and "//" not in target else "alerts")
 
 
-def _rule_rows() -> list[dict[str, Any]]:
+def _rule_rows(admin: bool) -> list[dict[str, Any]]:
     return [
         {
             "rule": rule,
             "condition": R.condition_text(rule),
-            "webhook": redact_url(rule.webhook_url) if rule.webhook_url else "",
+            "webhook": shown_webhook_url(rule.webhook_url, admin) or "",
             "open": rule.open_count,
         }
         for rule in AlertRule.objects.annotate(
@@ -161,7 +171,7 @@ def rules_page(request: HttpRequest) -> HttpResponse:
             return redirect("alert-rules")
         errors = serializer.errors
     status = 400 if errors else 200
-    context = _form_context(request, rules=_rule_rows(), errors=errors, values=values)
+    context = _form_context(request, rules=_rule_rows(has_role(request.user, ADMIN)), errors=errors, values=values)
     return render(request, "pages/alert_rules.html", context, status=status)
 
 
@@ -170,7 +180,7 @@ def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
     if rule is None:
         raise Http404("no such rule")
     errors: dict[str, Any] = {}
-    values = AlertRuleSerializer(rule).data
+    values = AlertRuleSerializer(rule, context={"request": request}).data
     if request.method == "POST":
         if not has_role(request.user, ADMIN):
             raise PermissionDenied

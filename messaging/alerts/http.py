@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -60,6 +61,28 @@ def post_json(url: str, payload: dict[str, Any], timeout_s: float) -> HttpResult
     text = excerpt.decode("utf-8", "replace").strip().replace("\n", " ")
     error = scrub_secret(f"HTTP {status}" + (f": {text}" if text else ""), url)
     return HttpResult(False, status, error, status >= 500 or status == 429)
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]/…``: a webhook URL as shown to those who may not see it whole.
+    Webhook secrets live in the path (Slack's ``/services/T…/B…/<secret>``) and the query
+    (``?code=``) as often as in the password, so everything after the host is left out."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "<unparseable url>"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}/…"
+
+
+def error_kind(error: str) -> str:
+    """A delivery's ``last_error`` without the detail after the first colon: "HTTP 500" rather
+    than "HTTP 500: <the first bytes of the receiver's reply>". The reply (and a connection
+    error's reason) may describe the receiver's internals, so only admins see them."""
+    return error.split(": ", 1)[0]
 
 
 def _reason(exc: Exception) -> str:

@@ -11,9 +11,10 @@ from typing import Any
 
 class WebhookReceiver:
     """Answers POSTs with ``statuses`` in turn (then 200); ``hang`` makes it wait before
-    answering until :meth:`release` (or ``hang_s``). ``received`` holds the parsed bodies."""
+    answering until :meth:`release` (or ``hang_s``); ``reply`` is the body of every answer.
+    ``received`` holds the parsed bodies."""
 
-    def __init__(self, statuses: list[int] | None = None, hang_s: float = 0.0) -> None:
+    def __init__(self, statuses: list[int] | None = None, hang_s: float = 0.0, reply: bytes = b"ok") -> None:
         self.statuses = list(statuses or [])
         self.hang_s = hang_s
         self.released = threading.Event()
@@ -36,9 +37,9 @@ class WebhookReceiver:
                         receiver.received.append(json.loads(body))
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Length", "2")
+                    self.send_header("Content-Length", str(len(reply)))
                     self.end_headers()
-                    self.wfile.write(b"ok")
+                    self.wfile.write(reply)
                 except OSError:
                     pass
 
