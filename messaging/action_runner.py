@@ -39,6 +39,7 @@ from messaging import audit, decoding, move_memory
 from messaging.actions import publish_state, selector_for
 from messaging.brokers.base import BrokerError, BulkMove, MovePlan, MoveProgress, RawMessage
 from messaging.models import Action
+from messaging.queue_store import watch_queue
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,11 @@ def run_action(
         return _finish(action, token, Action.FAILED, f"broker {action.broker!r}: {exc}")
     session = None
     try:
+        _watch_target(action)
         plan = build_plan(action, token, broker.transport)
         session = broker.open_move(plan)
+        if session.target_created:
+            _note_target_created(action, session.target_created)
         return _loop(action, token, session, broker.transport, stop, release_on_stop)
     except BrokerError as exc:
         # A broker that went away interrupts (resumable); a refusal fails for good.
@@ -131,6 +135,14 @@ def run_action(
             except Exception:
                 log.warning("action %s: closing the broker session failed", action.pk, exc_info=True)
         broker.close()
+
+
+def _watch_target(action: Action) -> None:
+    """A queue Switchyard writes to is sampled from then on, even where nothing else makes it
+    discoverable (Redis: a target created by the move has no binding)."""
+    target = action.target or action.selection.get("default_target")
+    if target and not action.dry_run and action.kind in (Action.MOVE, Action.REQUEUE):
+        watch_queue(action.broker, action.vhost, target)
 
 
 def _loop(
@@ -169,6 +181,21 @@ def _loop(
             wait = batch / action.rate - (time.monotonic() - started)
             if wait > 0 and (stop.wait(wait) if stop is not None else time.sleep(wait)):
                 continue
+
+
+def _note_target_created(action: Action, created: str) -> None:
+    """Keep what the session created for the target (``create_target``) with the action, where
+    its result and final audit show it, and audit the creation itself now."""
+    action.selection = {**action.selection, "target_created": created}
+    Action.objects.filter(pk=action.pk).update(selection=action.selection)
+    audit.record(
+        action.user or action.username,
+        f"{action.kind}.target_created",
+        broker=action.broker,
+        queue=action.queue_name,
+        params={"action": action.pk, "target": action.target or action.selection.get("default_target")},
+        outcome=created,
+    )
 
 
 def _settle(action: Action, token: str, session: Any) -> None:
@@ -237,6 +264,8 @@ def outcome_text(action: Action) -> str:
         text += f", at most {action.duplicated} duplicated by an interruption"
     if action.already_moved:
         text += f", {action.already_moved} re-delivered by the broker after a restart (not moved twice)"
+    if action.selection.get("target_created"):
+        text += f"; {action.selection['target_created']}"
     if action.error:
         text += f"; {action.error}"
     return text
@@ -286,6 +315,7 @@ def build_plan(action: Action, token: str, transport: str) -> MovePlan:
         # RabbitMQ can re-deliver what it had acknowledged (see rabbitmq_move_session).
         record_moved=move_memory.recorder(action, token) if remembers else None,
         moved_before=move_memory.lookup(action) if remembers else None,
+        create_target=action.create_target,
     )
 
 

@@ -196,7 +196,11 @@ def action_dict(action: Action) -> dict[str, Any]:
         "already_moved": action.already_moved,
         "dry_run": action.dry_run,
         "rate": action.rate,
-        "selection": {k: v for k, v in action.selection.items() if k != "default_target"},
+        "selection": {k: v for k, v in action.selection.items() if k not in ("default_target", "target_created")},
+        "create_target": action.create_target,
+        # What the action created for its target (create_target), e.g. "created 'x' as a durable
+        # classic queue (...)"; null when the target existed or nothing was created.
+        "target_created": action.selection.get("target_created"),
         "interrupted": action.interrupted,
         "error": action.error or None,
         "created_at": action.created_at.isoformat() if action.created_at else None,
@@ -376,4 +380,5 @@ def _audit_params(action: Action) -> dict[str, Any]:
         "counted": action.budget,
         "rate": action.rate,
         "dry_run": action.dry_run,
+        "create_target": action.create_target,
     }

@@ -169,6 +169,12 @@ class ActionSerializer(serializers.Serializer):
         help_text="copies the broker handed back after a restart (acks lost) that were acknowledged, not moved twice"
     )
     interrupted = serializers.BooleanField()
+    create_target = serializers.BooleanField(
+        help_text="a missing target may be created (an existing one is only checked, never re-declared)"
+    )
+    target_created = serializers.CharField(
+        allow_null=True, help_text="what the action created for its target, with which properties; null if nothing"
+    )
     error = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)

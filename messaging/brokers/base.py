@@ -224,6 +224,9 @@ class MovePlan:
     # later batch already published), 0 by default.
     record_moved: Callable[..., None] | None = None
     moved_before: Callable[[list[str]], dict[str, int]] | None = None
+    # An existing ``target`` is only checked (never declared again: its arguments are the app's);
+    # a missing one is created only with ``create_target``, else the session refuses to open.
+    create_target: bool = False
 
     def destination(self, message: RawMessage) -> str | None:
         found = self.target_of(message) if self.target_of else None
@@ -262,6 +265,10 @@ class MoveProgress:
 
 
 class MoveSession(abc.ABC):
+    # Set when opening the session created ``MovePlan.target`` (``create_target``): what was
+    # created, in the operator's words, for the action's result and audit.
+    target_created: str | None = None
+
     @abc.abstractmethod
     def step(self, batch_size: int) -> MoveProgress:
         """Process one batch; ``finished`` once the budget is spent or the queue is exhausted.

@@ -36,6 +36,11 @@ Opened by ``RabbitMQMoves.open_move`` (``rabbitmq_moves.py``). Guarantees:
   confirmation: each batch is a consumer whose prefetch is what is left of the budget, at most.
   The next batch's consumer starts while the target confirms the current one; if the action then
   stops between batches (cancelled, its process stopping), they go back unprocessed, redelivered;
+- the target is never re-declared: an existing queue is checked with a passive declare, so its
+  arguments, type and flags (dead-lettering, priority, quorum, TTL, auto-delete) stay the
+  application's. A missing target is created only with ``plan.create_target``, as
+  :data:`CREATED_TARGET` (the session says so in ``target_created``); otherwise the session does
+  not open and nothing is taken from the source;
 - a dry run consumes nothing for good: every message goes back when the session closes (but,
   like browsing, marks messages redelivered and counts toward a quorum queue's delivery limit).
 """
@@ -51,7 +56,7 @@ from typing import Any
 import amqp
 import orjson
 
-from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession, RawMessage
+from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession, QueueNotFound, RawMessage
 
 CONFIRM_TIMEOUT_S = 30.0
 IDLE_ROUNDS = 3
@@ -61,6 +66,14 @@ PASSED_PROPERTIES = (
 )  # fmt: skip
 # Headers the broker sets on each delivery: a re-delivered copy differs in them.
 DELIVERY_HEADERS = frozenset({"x-delivery-count", "x-stream-offset"})
+# What ``create_target`` creates. The type is explicit so that a vhost whose default queue type
+# is quorum gets what the action says; an application that later declares the queue without
+# arguments matches it.
+CREATED_TARGET_ARGUMENTS = {"x-queue-type": "classic"}
+CREATED_TARGET = (
+    "a durable classic queue (not auto-delete; no dead-lettering, TTL, length limit or priority "
+    "arguments; the vhost's policies apply)"
+)
 
 
 @dataclass
@@ -101,17 +114,52 @@ class RabbitMQMoveSession(MoveSession):
         self.conn = broker._connect(f"switchyard-action {plan.progress_key}")
         try:
             self.channel = self.conn.channel()
+            if not self._exists(plan.source):
+                raise QueueNotFound(plan.source)
+            if plan.target and not plan.deleting:
+                self._check_target(plan.target)
             if not plan.dry_run and not plan.deleting:
                 self.channel.confirm_select()
                 self.channel.events["basic_ack"].add(self._on_ack)
                 self.channel.events["basic_nack"].add(self._on_nack)
                 self.channel.events["basic_return"].add(self._on_return)
-                if plan.target:
-                    self.channel.queue_declare(plan.target, durable=True, auto_delete=False)
-            self.channel.queue_declare(plan.source, passive=True)
+        except BrokerError:
+            self.close()
+            raise
         except (OSError, amqp.exceptions.AMQPError) as exc:
             self.close()
             raise broker._error("open a move", exc) from None
+
+    # -- source and target ---------------------------------------------------------------------
+
+    def _exists(self, queue: str) -> bool:
+        """A passive declare: it changes nothing, so it holds whatever the queue's arguments (dead
+        lettering, priority, type, TTL) and flags; a declare that differs in any of them is refused
+        with PRECONDITION_FAILED. A missing queue closes the channel: a fresh one replaces it."""
+        try:
+            self.channel.queue_declare(queue, passive=True)
+        except amqp.exceptions.NotFound:
+            self.channel = self.conn.channel()
+            return False
+        return True
+
+    def _check_target(self, target: str) -> None:
+        """An existing target is used as it is. A missing one is created only with
+        ``plan.create_target`` (a dry run says it would be), as :data:`CREATED_TARGET` describes;
+        otherwise the session does not open, before anything is taken from the source."""
+        if self._exists(target):
+            return
+        if not self.plan.create_target:
+            raise BrokerError(
+                f"target queue {target!r} does not exist: nothing was taken from the source "
+                "(send create_target: true to create it)",
+                permanent=True,
+            )
+        if self.plan.dry_run:
+            self.target_created = f"would create {target!r} as {CREATED_TARGET} (dry run: not created)"
+            return
+        self.channel.queue_declare(target, durable=True, auto_delete=False, arguments=CREATED_TARGET_ARGUMENTS)
+        self.target_created = f"created {target!r} as {CREATED_TARGET}"
 
     def step(self, batch_size: int) -> MoveProgress:
         try:
