@@ -22,6 +22,7 @@ from messaging.alerts import rules as R
 from messaging.alerts.housekeeping import acknowledge
 from messaging.alerts.http import error_kind, url_origin
 from messaging.alerts.store import alert_data, retire_rule_alerts
+from messaging.alerts.targets import webhook_target_error
 from messaging.brokers.base import redact_url
 from messaging.models import Alert, AlertRule, WebhookDelivery
 from messaging.stream import make_event, publish
@@ -81,13 +82,24 @@ def console_address(request: Any) -> tuple[str, int]:
     return domain.strip("[]"), number
 
 
+def bound_port(request: Any) -> int | None:
+    """The port the console's server is bound to (behind a proxy, not the one in Host)."""
+    port = str(request.META.get("SERVER_PORT") or "")
+    return int(port) if port.isdigit() else None
+
+
 def validate_rule_data(data: dict[str, Any], request: Any | None) -> dict[str, list[str]]:
-    """Every field error of a complete rule, including webhook URLs aimed at this console."""
+    """Every field error of a complete rule, including webhook URLs aimed at this console, by
+    name (``R.webhook_url_error``) or by resolved address (``webhook_target_error``)."""
     errors = R.validate_rule(data)
     url = data.get("webhook_url") or ""
     if url:
         host, port = console_address(request) if request is not None else ("", -1)
-        problem = R.webhook_url_error(url, host, port, list(settings.ALLOWED_HOSTS))
+        allowed = list(settings.ALLOWED_HOSTS)
+        problem = R.webhook_url_error(url, host, port, allowed)
+        if problem is None:
+            ports = {p for p in (port, bound_port(request) if request is not None else None) if p and p > 0}
+            problem = webhook_target_error(url, host, ports, allowed)
         if problem:
             errors.setdefault("webhook_url", []).append(problem)
     return errors

@@ -3,7 +3,9 @@
 :func:`post_json` never raises for network faults: it returns what happened, and whether trying
 again may help (5xx, 429, timeouts, connection errors) or not (other 4xx, a malformed URL).
 Redirects are not followed (a webhook that redirects is misconfigured, and following would let a
-receiver steer the console at another host).
+receiver steer the console at another host). Every connection is checked once connected: one that
+reached the console itself (messaging/alerts/targets.py) is closed before a byte is sent, and the
+delivery fails for good.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from messaging.alerts.targets import peer_refusal
 from messaging.brokers.base import scrub_secret
 
 USER_AGENT = "Switchyard-Alerts/1"
@@ -29,11 +35,57 @@ class HttpResult:
     retryable: bool
 
 
+class TargetRefused(Exception):
+    """The connection reached an address webhooks may not use."""
+
+
+def _checked(sock: Any) -> Any:
+    problem = peer_refusal(sock.getpeername())
+    if problem:
+        sock.close()
+        raise TargetRefused(problem)
+    return sock
+
+
+class _CheckedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> Any:
+        return _checked(super()._new_conn())
+
+
+class _CheckedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> Any:
+        return _checked(super()._new_conn())
+
+
+class _CheckedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _CheckedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class _CheckedAdapter(HTTPAdapter):
+    """requests' adapter whose connections are checked against the console's own addresses
+    after connecting: whatever DNS said earlier, the socket's peer is what counts."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _CheckedHTTPPool, "https": _CheckedHTTPSPool}
+
+
 def post_json(url: str, payload: dict[str, Any], timeout_s: float) -> HttpResult:
     """POST ``payload`` as JSON to ``url`` within ``timeout_s`` (connect and each read)."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    with requests.Session() as session:
+        session.trust_env = False  # a proxy from the environment would hide the peer the check needs
+        session.mount("http://", _CheckedAdapter())
+        session.mount("https://", _CheckedAdapter())
+        return _post(session, url, json.dumps(payload, separators=(",", ":")).encode(), timeout_s)
+
+
+def _post(session: requests.Session, url: str, body: bytes, timeout_s: float) -> HttpResult:
     try:
-        response = requests.post(
+        response = session.post(
             url,
             data=body,
             headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
@@ -41,6 +93,8 @@ def post_json(url: str, payload: dict[str, Any], timeout_s: float) -> HttpResult
             allow_redirects=False,
             stream=True,
         )
+    except TargetRefused as exc:
+        return HttpResult(False, None, f"refused: {exc}", False)
     except requests.Timeout:
         return HttpResult(False, None, f"no answer within {timeout_s:g}s", True)
     except requests.ConnectionError as exc:

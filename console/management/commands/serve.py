@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from console.stream.protocol import uvicorn_websocket_options
+from messaging.alerts.targets import note_console_port
 from messaging.config import ConfigError, load_config
 from messaging.leader import election_redis_url
 from messaging.runtime import run_monitor
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         if no_monitor and not settings.REDIS_URL:
             log.warning("--no-monitor without REDIS_URL: this process will serve data but stream no events")
         monitor_config = None if no_monitor else config
+        note_console_port(port)  # webhooks sent from this process must not come back to it
         server = uvicorn.Server(
             uvicorn.Config(
                 "console.asgi:application",
