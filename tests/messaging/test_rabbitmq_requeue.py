@@ -1,4 +1,5 @@
-"""Moves on real RabbitMQ: confirm-then-ack, a dropped connection loses nothing, duplicates are counted."""
+"""Moves on real RabbitMQ: confirm-then-ack, a dropped connection loses nothing, duplicates are counted;
+the target is only checked, never re-declared, and created only when asked (create_target)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import requests
 
 from messaging import actions
 from messaging.action_runner import run_action
-from messaging.models import Action
+from messaging.models import Action, AuditEntry
 from tests.action_helpers import MANAGEMENT_URL, make_queue, rabbit_vhost, unique_name  # noqa: F401
 
 API = MANAGEMENT_URL.replace("guest:guest@", "")
@@ -34,14 +35,25 @@ def dead_lettered_orders(vhost, make_user, count):
     return ids, dlq, make_user("operator")[0]
 
 
+def declare_dead_lettering(channel, source, dlq):
+    """``source`` as applications declare it: it dead-letters into ``dlq`` through its arguments
+    (so a declare of ``source`` without them is refused), ``dlq`` a plain durable queue."""
+    channel.queue_declare(dlq, durable=True, auto_delete=False)
+    channel.queue_declare(
+        source,
+        durable=True,
+        auto_delete=False,
+        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq},
+    )
+
+
 def publish_dead_letters(vhost, source, dlq, count):
     """Messages as RabbitMQ dead-letters them: Celery headers plus x-death naming the source."""
     ids = []
     conn = connect(vhost)
     try:
         ch = conn.channel()
-        for name in (source, dlq):
-            ch.queue_declare(name, durable=True, auto_delete=False)
+        declare_dead_lettering(ch, source, dlq)
         for _ in range(count):
             task_id = str(uuid.uuid4())
             ids.append(task_id)
@@ -181,3 +193,118 @@ def test_batch_recorded_but_not_acked_is_recognised_on_resume_not_moved_twice(ra
     assert final.already_moved == 500 and final.duplicated == 500
     assert len(moved) - len(set(moved)) <= final.duplicated
     assert final.done >= 3000
+
+
+def queue_properties(vhost, name):
+    """The queue as the management API describes it, or None when it does not exist."""
+    response = requests.get(f"{API}/api/queues/{vhost}/{requests.utils.quote(name, safe='')}", auth=AUTH, timeout=10)
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    return response.json()
+
+
+def ready(vhost, name):
+    conn = connect(vhost)
+    try:
+        return conn.channel().queue_declare(name, passive=True).message_count
+    finally:
+        conn.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_move_to_a_missing_target_is_refused_and_nothing_is_taken(rabbit_vhost, make_user):
+    """Without create_target a missing target is refused when asked, and again when the action
+    runs (the queue went away meanwhile): the action fails for good with the reason, the target
+    is not created, and every message is still in the DLQ."""
+    config, vhost = rabbit_vhost
+    source, target = unique_name("q"), unique_name("elsewhere")
+    dlq_name = source + ".dlq"
+    ids = publish_dead_letters(vhost, source, dlq_name, 20)
+    src = make_queue("rabbit", source, vhost=vhost)
+    dlq = make_queue("rabbit", dlq_name, dlq_of=src, vhost=vhost)
+    operator, _ = make_user("operator")
+
+    with pytest.raises(actions.ActionRefused) as refused:
+        actions.request_move(operator, dlq, kind=Action.MOVE, all=True, target=target)
+    assert "does not exist" in str(refused.value.detail["target"])
+
+    conn = connect(vhost)
+    try:
+        conn.channel().queue_declare(target, durable=True, auto_delete=False)
+        action = actions.request_move(operator, dlq, kind=Action.MOVE, all=True, target=target)
+        conn.channel().queue_delete(target)  # gone before the action runs
+    finally:
+        conn.close()
+    final = run_action(action.pk)
+
+    assert final.state == Action.FAILED and not final.interrupted
+    assert f"target queue {target!r} does not exist" in final.error and "nothing was taken" in final.error
+    assert final.done == 0 and queue_properties(vhost, target) is None
+    assert sorted(drain_ids(vhost, dlq_name)) == sorted(ids)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_move_with_create_target_creates_a_durable_classic_queue_and_says_so(rabbit_vhost, make_user):
+    config, vhost = rabbit_vhost
+    source, target = unique_name("q"), unique_name("new")
+    dlq_name = source + ".dlq"
+    ids = publish_dead_letters(vhost, source, dlq_name, 20)
+    src = make_queue("rabbit", source, vhost=vhost)
+    dlq = make_queue("rabbit", dlq_name, dlq_of=src, vhost=vhost)
+    operator, _ = make_user("operator")
+
+    action = actions.request_move(operator, dlq, kind=Action.MOVE, all=True, target=target, create_target=True)
+    final = run_action(action.pk)
+
+    assert final.state == Action.SUCCEEDED and final.done == 20, final.error
+    created = queue_properties(vhost, target)
+    assert (created["durable"], created["auto_delete"], created["type"]) == (True, False, "classic")
+    assert created["arguments"] == {"x-queue-type": "classic"}
+    said = actions.action_dict(final)["target_created"]
+    assert said.startswith(f"created {target!r} as a durable classic queue")
+    entries = {e.action: e.outcome for e in AuditEntry.objects.filter(queue=dlq_name)}
+    assert entries["move.target_created"] == said and said in entries["move.finished"]
+    assert sorted(drain_ids(vhost, target)) == sorted(ids)
+
+
+EXISTING_TARGETS = {
+    "dead-lettering": {"arguments": {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "parking"}},
+    "priority": {"arguments": {"x-max-priority": 10}},
+    "quorum": {"arguments": {"x-queue-type": "quorum", "x-delivery-limit": 5}},
+    "ttl-and-length": {"arguments": {"x-message-ttl": 3_600_000, "x-max-length": 10_000}},
+    "auto-delete": {"auto_delete": True},
+    "transient": {"durable": False},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXISTING_TARGETS))
+@pytest.mark.django_db(transaction=True)
+def test_move_into_an_existing_target_keeps_its_arguments_and_flags(rabbit_vhost, make_user, kind):
+    """Whatever an application declared its queue with, a move uses it as it is (no declare that
+    could be refused as inequivalent, nothing changed), and with create_target too."""
+    config, vhost = rabbit_vhost
+    source, target = unique_name("q"), unique_name("target")
+    dlq_name = source + ".dlq"
+    ids = publish_dead_letters(vhost, source, dlq_name, 10)
+    declared = {"durable": True, "auto_delete": False, "arguments": None, **EXISTING_TARGETS[kind]}
+    conn = connect(vhost)
+    try:
+        conn.channel().queue_declare(target, **declared)
+    finally:
+        conn.close()
+    before = queue_properties(vhost, target)
+    src = make_queue("rabbit", source, vhost=vhost)
+    dlq = make_queue("rabbit", dlq_name, dlq_of=src, vhost=vhost)
+    operator, _ = make_user("operator")
+
+    action = actions.request_move(operator, dlq, kind=Action.MOVE, all=True, target=target, create_target=True)
+    final = run_action(action.pk)
+
+    assert final.state == Action.SUCCEEDED and final.done == 10, final.error
+    assert actions.action_dict(final)["target_created"] is None
+    after = queue_properties(vhost, target)
+    kept = ("durable", "auto_delete", "arguments", "type")
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+    assert ready(vhost, target) == 10 and ready(vhost, dlq_name) == 0
+    assert sorted(drain_ids(vhost, target)) == sorted(ids)
