@@ -82,7 +82,9 @@ def key_text_in_body(origin: str) -> bytes:
 
 
 def fill(client, prefix: str, dlq: str, values: list[tuple[int, bytes]]) -> None:
-    """LPUSH each (priority, value) into its sub-queue, in order (the first is the oldest)."""
+    """LPUSH each (step, value) into the sub-queue of that step, in order (the first is the
+    oldest). The DLQ integration writes every dead letter to the bare list (step 0), whatever its
+    priority; a DLQ filled by a move from a live queue has them in their sub-queues."""
     for priority, value in values:
         client.lpush(prefix + sub_queue(dlq, priority), value)
 
@@ -118,7 +120,11 @@ def test_bulk_and_per_message_paths_write_the_same_bytes_to_the_same_queues(dlq_
     """The same DLQ (every priority step, odd shapes in between) requeued by the bulk plan and by
     the same plan without bulk: every sub-queue of every queue holds the same bytes after."""
     client, prefix, source, dlq, operator = dlq_setup
-    values = [(p, dead_letter(source.name, priority=p)) for p in (0, 3, 5, 6, 9, 0, 9, 2, 7) * 25]
+    # Most where the DLQ integration puts them (the bare list), every fourth in its own step.
+    values = [
+        (0 if n % 4 else p, dead_letter(source.name, priority=p))
+        for n, p in enumerate((0, 3, 5, 6, 9, 0, 9, 2, 7) * 25)
+    ]
     odd = odd_shapes(source.name)
     for i, value in enumerate(odd):
         values.insert(7 + 19 * i, (0, value))
@@ -147,7 +153,8 @@ def test_bulk_and_per_message_paths_write_the_same_bytes_to_the_same_queues(dlq_
         client.delete(*(prefix + k for name in names for k in keys_of(name)), prefix + action.progress_key)
     assert counts["per-message"] == (0, len(values))
     bulk, per_message = counts["bulk"]
-    assert bulk + per_message == len(values) and bulk > 150, counts["bulk"]
+    # Each odd message costs one short per-message batch; bulk takes the rest.
+    assert bulk + per_message == len(values) and bulk > len(values) // 3, counts["bulk"]
     assert results["bulk"] == results["per-message"]
 
     after = results["bulk"]
@@ -162,11 +169,18 @@ def test_bulk_and_per_message_paths_write_the_same_bytes_to_the_same_queues(dlq_
     for envelope in moved + returned:
         assert envelope["headers"]["x-switchyard-requeued-from"] == dlq.name
         assert envelope["headers"]["x-switchyard-action"] == action.pk
-    # Each priority step kept its messages in their order (consumers read the right end first).
-    for priority in (0, 3, 6, 9):
-        dead = [v for p, v in values if sub_queue(dlq.name, p) == sub_queue(dlq.name, priority)]
-        expected = [task_id(v) for v in dead if v not in (odd[4], odd[6], odd[7])]
-        assert [task_id(v) for v in reversed(after[sub_queue(source.name, priority)])] == expected
+    # Each message is filed under its own priority's step, as Kombu would publish it (a value
+    # with no priority keeps its step), in the order consumers read the DLQ.
+    in_consumer_order = [
+        (step, v) for step in (0, 3, 6, 9) for p, v in values if sub_queue(dlq.name, p) == sub_queue(dlq.name, step)
+    ]
+    for step in (0, 3, 6, 9):
+        expected = [
+            task_id(v)
+            for at, v in in_consumer_order
+            if v not in (odd[4], odd[6], odd[7]) and filed_under(v, at) == step
+        ]
+        assert [task_id(v) for v in reversed(after[sub_queue(source.name, step)])] == expected
 
 
 def test_key_like_text_in_a_body_does_not_stop_the_bulk_script(dlq_setup):
@@ -185,6 +199,15 @@ def test_key_like_text_in_a_body_does_not_stop_the_bulk_script(dlq_setup):
     moved = [json.loads(v) for v in client.lrange(prefix + source.name, 0, -1)]
     assert {m["body"] for m in moved} == {json.loads(values[0])["body"]}
     assert all(m["headers"]["x-switchyard-action"] == action.pk for m in moved)
+
+
+def filed_under(value: bytes, step: int) -> int:
+    """The step Kombu files ``value`` under (steps 0, 3, 6, 9); ``step`` when it has no priority."""
+    try:
+        priority = json.loads(value)["properties"]["priority"]
+    except (ValueError, KeyError, TypeError):
+        return step
+    return max(s for s in (0, 3, 6, 9) if s <= priority)
 
 
 def task_id(value: bytes) -> str | None:
@@ -255,9 +278,11 @@ def test_a_runner_that_lost_its_claim_is_fenced_off_the_bulk_script(dlq_setup):
 
 
 def test_requeue_through_the_runner_keeps_priority_steps_and_every_id_once(dlq_setup):
+    """Dead letters of every priority in the bare DLQ list, as the DLQ integration writes them:
+    each goes back under its own priority's step, in order, once."""
     client, prefix, source, dlq, operator = dlq_setup
     values = [(p, dead_letter(source.name, priority=p)) for p in (9, 0, 4, 6, 1, 3) * 2000]
-    fill(client, prefix, dlq.name, values)
+    push(client, prefix + dlq.name, [v for _, v in values])
     action = run_action(actions.request_move(operator, dlq, kind=Action.REQUEUE, all=True).pk)
     assert action.state == Action.SUCCEEDED, action.error
     assert (action.done, action.failed, action.scanned) == (12_000, 0, 12_000)
@@ -288,3 +313,43 @@ def test_bulk_splice_writes_headers_with_lua_pattern_characters_literally(dlq_se
         json.loads(client.lindex(prefix + source.name, 0))["headers"]["x-switchyard-requeued-by"]
         == stamp["x-switchyard-requeued-by"]
     )
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["null priority", "priority header too", "priority only in headers"],
+)
+def test_a_priority_the_text_does_not_settle_goes_to_the_per_message_path(dlq_setup, shape):
+    """The bulk script reads a priority only where the text proves it is the properties' one;
+    otherwise it leaves the message first in line, and the per-message path files it by the
+    decoded properties (no readable priority: it keeps the step it sits in)."""
+    client, prefix, source, dlq, operator = dlq_setup
+    envelope = json.loads(dead_letter(source.name, priority=7))
+    if shape == "null priority":
+        envelope["properties"]["priority"] = None
+        step = 0
+    elif shape == "priority header too":
+        envelope["headers"]["priority"] = 1
+        step = 6
+    else:
+        envelope["headers"]["priority"] = 9
+        del envelope["properties"]["priority"]
+        step = 0
+    odd = json.dumps(envelope).encode()
+    before, after = [dead_letter(source.name, priority=9)], [dead_letter(source.name, priority=3)]
+    push(client, prefix + dlq.name, [*before, odd, *after])
+    action = actions.request_move(operator, dlq, kind=Action.REQUEUE, all=True)
+    broker = broker_named("main")
+    try:
+        plan = build_plan(Action.objects.get(pk=action.pk), claim(action.pk), "redis")
+        session = broker.open_move(plan)
+        assert session._bulk(source.name, 100) == "other"
+        assert client.lrange(prefix + dlq.name, 0, -1) == [*after, odd]
+        while not session.step(10).finished:
+            pass
+    finally:
+        broker.close()
+    assert session.progress.moved == 3
+    assert task_ids_in(client, prefix + sub_queue(source.name, step)) == [envelope["headers"]["id"]]
+    assert task_ids_in(client, prefix + sub_queue(source.name, 9)) == [json.loads(before[0])["headers"]["id"]]
+    assert task_ids_in(client, prefix + sub_queue(source.name, 3)) == [json.loads(after[0])["headers"]["id"]]
