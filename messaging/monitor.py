@@ -22,7 +22,7 @@ from messaging.brokers.registry import broker_for
 from messaging.config import SwitchyardConfig
 from messaging.history import enforce_retention
 from messaging.leader import Fence, LeadershipLost
-from messaging.queue_store import BrokerMemory, load_memory, record_down, record_sample
+from messaging.queue_store import BrokerMemory, load_memory, record_down, record_sample, watched_queue_names
 from messaging.stream import publish_async
 
 log = logging.getLogger(__name__)
@@ -155,16 +155,19 @@ class Monitor:
         if self.fence is not None:
             self.fence.check_local()
         known = sorted(set(broker.config.queues) | set(memory.known_queue_names()))
+        watched = await loop.run_in_executor(self._db, _run_db, watched_queue_names, broker.name)
         started = time.monotonic()
         timeout = max(self.interval * SAMPLE_TIMEOUT_INTERVALS, MIN_SAMPLE_TIMEOUT_S)
         try:
-            sample = await asyncio.wait_for(loop.run_in_executor(self._io, broker.sample, known), timeout)
+            sample = await asyncio.wait_for(loop.run_in_executor(self._io, broker.sample, known, watched), timeout)
         except (TimeoutError, BrokerError, OSError) as exc:
             reason = str(exc) or f"no answer within {timeout:.0f}s"
             self._log_down(broker.name, reason)
             published = await self._write(
                 memory,
-                loop.run_in_executor(self._db, run_fenced, self.fence, record_down, broker.config, memory, reason),
+                loop.run_in_executor(
+                    self._db, run_fenced, self.fence, record_down, broker.config, memory, reason, broker.default_vhost
+                ),
             )
             events = published
         else:
@@ -174,21 +177,27 @@ class Monitor:
             consumed, consumers = (None, None)
             if self.hooks.activity is not None:
                 consumed, consumers = self.hooks.activity(broker.name)
-            outcome = await self._write(
-                memory,
-                loop.run_in_executor(
-                    self._db,
-                    run_fenced,
-                    self.fence,
-                    record_sample,
-                    broker.config,
+            try:
+                outcome = await self._write(
                     memory,
-                    sample,
-                    duration,
-                    consumed,
-                    consumers,
-                ),
-            )
+                    loop.run_in_executor(
+                        self._db,
+                        run_fenced,
+                        self.fence,
+                        record_sample,
+                        broker.config,
+                        memory,
+                        sample,
+                        duration,
+                        consumed,
+                        consumers,
+                    ),
+                )
+            except LeadershipLost:
+                raise
+            except Exception as exc:
+                await self._record_failed_round(broker, memory, exc)
+                raise
             published, events = outcome.published, outcome.all_events
         self.rounds += 1
         self.last_round_at = time.time()
@@ -201,6 +210,32 @@ class Monitor:
             except Exception:
                 log.exception("monitor: after-sample hook %r failed", listener)
         return events
+
+    async def _record_failed_round(self, broker: Broker, memory: BrokerMemory, exc: Exception) -> None:
+        """The broker answered but its sample could not be stored: say so (broker down with the
+        reason, figures unknown, health 503) rather than go on showing the last figures as if
+        they were current. Best effort: the database may be what failed."""
+        reason = f"sampling round failed: {type(exc).__name__}: {exc}"[:2000]
+        loop = asyncio.get_running_loop()
+        try:
+            published = await loop.run_in_executor(
+                self._db,
+                run_fenced,
+                self.fence,
+                record_down,
+                broker.config,
+                memory,
+                reason,
+                broker.default_vhost,
+                True,
+            )
+        except LeadershipLost:
+            raise
+        except Exception as again:
+            memory.forget_writes()
+            log.warning("monitor: could not record the failed round of %s either: %s", broker.name, again)
+            return
+        await publish_async("queues", published)
 
     @staticmethod
     async def _write(memory: BrokerMemory, job: Awaitable[Any]) -> Any:

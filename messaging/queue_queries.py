@@ -15,8 +15,11 @@ def queues(
     name: str | None = None,
     dlq: bool | None = None,
     include_absent: bool = False,
+    system: bool = False,
 ) -> QuerySet[Queue]:
-    """Queues as last sampled. ``name`` matches a case-insensitive substring."""
+    """Queues as last sampled. ``name`` matches a case-insensitive substring. Other clients'
+    Celery plumbing (event queues, worker mailboxes) is left out unless ``system``. Each row
+    carries its broker's ``broker_status`` and ``broker_error``."""
     rows = Queue.objects.select_related("dlq").prefetch_related(
         Prefetch(
             "dead_letter_sources", queryset=Queue.objects.only("id", "name", "dlq_id"), to_attr="_prefetched_sources"
@@ -25,10 +28,14 @@ def queues(
     rows = rows.annotate(
         broker_sampled_at=Subquery(
             BrokerState.objects.filter(name=OuterRef("broker"), status=BrokerState.UP).values("last_sampled_at")[:1]
-        )
+        ),
+        broker_status=Subquery(BrokerState.objects.filter(name=OuterRef("broker")).values("status")[:1]),
+        broker_error=Subquery(BrokerState.objects.filter(name=OuterRef("broker")).values("error")[:1]),
     )
     if not include_absent:
         rows = rows.filter(present=True)
+    if not system:
+        rows = rows.filter(is_system=False)
     if broker:
         rows = rows.filter(broker=broker)
     if name:
@@ -42,7 +49,7 @@ def queue_by_id(queue_id: str) -> Queue | None:
     """The queue with this public id, or None (ids are decimal strings)."""
     if not queue_id.isdigit() or len(queue_id) > 18:
         return None
-    return queues(include_absent=True).filter(pk=int(queue_id)).first()
+    return queues(include_absent=True, system=True).filter(pk=int(queue_id)).first()
 
 
 def history(queue: Queue, since_s: float = 3600.0) -> list[QueueSample]:

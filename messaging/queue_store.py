@@ -17,6 +17,7 @@ from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats, redac
 from messaging.brokers.dlq import resolve_by_vhost
 from messaging.lag import LagFigures, Observation, QueueHistory, observe
 from messaging.models import BrokerState, Queue, QueueSample
+from messaging.queue_names import QueueRole, queue_role, storable_name
 from messaging.stream import make_event
 
 # A raw history point is written when a figure changed, or at least this often for a quiet queue.
@@ -95,6 +96,7 @@ def queue_event(queue: Queue, broker_status: str = "up") -> dict[str, Any]:
             "dlq": queue.dlq.name if queue.dlq_id and queue.dlq else None,
             "dlq_id": str(queue.dlq_id) if queue.dlq_id else None,
             "present": queue.present,
+            "system": queue.is_system,
             "broker_status": broker_status,
             "sampled_at": queue.sampled_at.timestamp() if queue.sampled_at else None,
         },
@@ -126,9 +128,32 @@ def load_memory(memory: BrokerMemory, broker: str) -> None:
     memory.loaded = True
 
 
+def watched_queue_names(broker: str) -> list[str]:
+    """Queues the monitor samples even when discovery cannot find them (move targets)."""
+    return list(Queue.objects.filter(broker=broker, watched=True).values_list("name", flat=True))
+
+
+def watch_queue(broker: str, vhost: str, name: str) -> None:
+    """Watch this queue from now on (persisted): Switchyard is about to write to it. A row made
+    here reads absent until the monitor has sampled it."""
+    name, _ = storable_name(name)
+    queue, created = Queue.objects.get_or_create(
+        broker=broker, vhost=vhost, name=name, defaults={"watched": True, "present": False}
+    )
+    if not created and not queue.watched:
+        Queue.objects.filter(pk=queue.pk).update(watched=True)
+
+
 def record_broker_state(
-    config: BrokerConfig, *, error: str | None, warning: str | None, duration_s: float | None
+    config: BrokerConfig,
+    *,
+    error: str | None,
+    warning: str | None,
+    duration_s: float | None,
+    round_error: str = "",
 ) -> BrokerState:
+    """Store the broker's state after a round. ``round_error`` says the round failed inside
+    Switchyard (the figures could not be stored), which the health endpoint reports."""
     now = timezone.now()
     status = BrokerState.DOWN if error else BrokerState.UP
     state, _ = BrokerState.objects.get_or_create(
@@ -147,6 +172,7 @@ def record_broker_state(
         state.last_sampled_at = now
     state.sample_duration_s = duration_s
     state.configured = True
+    state.round_error = round_error
     state.save()
     return state
 
@@ -166,11 +192,22 @@ def forget_figures(queue: Queue) -> None:
     queue.oldest_age_exact = False
 
 
-def record_down(config: BrokerConfig, memory: BrokerMemory, error: str) -> list[dict[str, Any]]:
-    """The broker could not be sampled: every figure becomes unknown (null), history keeps its gap."""
+def record_down(
+    config: BrokerConfig,
+    memory: BrokerMemory,
+    error: str,
+    vhost: str = "",
+    round_failed: bool = False,
+) -> list[dict[str, Any]]:
+    """The broker could not be sampled (or, with ``round_failed``, its sample could not be
+    stored): every figure becomes unknown (null), history keeps its gap. Configured queues are
+    listed even if the broker never answered (rows made in ``vhost``), their figures null."""
     with transaction.atomic():
-        state = record_broker_state(config, error=error, warning=None, duration_s=None)
+        state = record_broker_state(
+            config, error=error, warning=None, duration_s=None, round_error=error if round_failed else ""
+        )
         load_memory(memory, config.name)
+        _ensure_configured_rows(config, memory, vhost)
         changed = []
         for queue in memory.queues.values():
             if queue.depth is None and queue.unacked is None and queue.trend == "":
@@ -179,6 +216,19 @@ def record_down(config: BrokerConfig, memory: BrokerMemory, error: str) -> list[
             changed.append(queue)
         store_figures(memory, changed)
     return [broker_event(state)] + [queue_event(q, "down") for q in changed]
+
+
+def _ensure_configured_rows(config: BrokerConfig, memory: BrokerMemory, vhost: str) -> None:
+    names = {storable_name(name)[0] for name in config.queues}
+    remembered = {name for (_vhost, name) in memory.queues}
+    missing = sorted(names - remembered)
+    if not missing:
+        return
+    Queue.objects.bulk_create(
+        [Queue(broker=config.name, vhost=vhost, name=name) for name in missing], ignore_conflicts=True
+    )
+    for queue in Queue.objects.filter(broker=config.name, vhost=vhost, name__in=missing):
+        memory.queues.setdefault((queue.vhost, queue.name), queue)
 
 
 @dataclass
@@ -222,14 +272,26 @@ def record_sample(
     consumed_counts: dict[str, int] | None = None,
     consumer_counts: dict[str, int] | None = None,
 ) -> SampleOutcome:
-    """Store one successful sample; returns the events to publish and every queue's figures."""
+    """Store one successful sample; returns the events to publish and every queue's figures.
+
+    Switchyard's own plumbing and inspection reply queues get no row; other clients' Celery
+    plumbing is stored as system queues, and its row deleted once the broker no longer has it
+    (auto-deleted). A name no database can hold is stored escaped (:func:`storable_name`) and
+    counted in the broker's warning: one odd name never fails the round."""
     now = timezone.now()
     now_epoch = now.timestamp()
+    system_names, warning = _storable_queues(sample)
     with transaction.atomic():
-        state = record_broker_state(config, error=None, warning=sample.warning, duration_s=duration_s)
+        state = record_broker_state(config, error=None, warning=warning, duration_s=duration_s)
         load_memory(memory, config.name)
         new_rows = [
-            Queue(broker=config.name, vhost=stats.vhost, name=stats.name, last_seen_at=now)
+            Queue(
+                broker=config.name,
+                vhost=stats.vhost,
+                name=stats.name,
+                last_seen_at=now,
+                is_system=(stats.vhost, stats.name) in system_names,
+            )
             for stats in sample.queues
             if (stats.vhost, stats.name) not in memory.queues
         ]
@@ -278,12 +340,24 @@ def record_sample(
             row = _history_row(memory, queue, now_epoch)
             if row is not None:
                 history_rows.append(row)
+        vanished_plumbing = []
         for key, queue in memory.queues.items():
-            if key not in seen_keys and queue.present:
+            if key in seen_keys:
+                continue
+            if queue.is_system and not queue.watched:
+                vanished_plumbing.append(key)
+            elif queue.present:
                 queue.present = False
                 forget_figures(queue)
                 updated.append(queue)
                 memory.histories.pop(key, None)
+        if vanished_plumbing:
+            Queue.objects.filter(pk__in=[memory.queues[key].pk for key in vanished_plumbing]).delete()
+            for key in vanished_plumbing:
+                queue = memory.queues.pop(key)
+                memory.histories.pop(key, None)
+                memory.last_stored.pop(queue.pk, None)
+                memory.last_written.pop(queue.pk, None)
         changed = store_figures(memory, updated)
         if history_rows:
             QueueSample.objects.bulk_create(history_rows, batch_size=500)
@@ -291,6 +365,41 @@ def record_sample(
     events = [queue_event(q) for q in updated]
     published = [broker_event(state)] + [e for e, q in zip(events, updated) if q.pk in changed_ids]
     return SampleOutcome(published=published, all_events=[published[0]] + events)
+
+
+def _storable_queues(sample: BrokerSample) -> tuple[set[tuple[str, str]], str | None]:
+    """Prepare ``sample.queues`` for storing, in place: drop Switchyard's own and transient
+    queues, escape names a database cannot hold (dropping one that then collides with another).
+    Returns the (vhost, name) keys of system queues and the broker's warning."""
+    kept: list[QueueStats] = []
+    keys: set[tuple[str, str]] = set()
+    system: set[tuple[str, str]] = set()
+    escaped = collided = 0
+    for stats in sample.queues:
+        role = queue_role(stats.name)
+        if role in (QueueRole.OWN, QueueRole.TRANSIENT):
+            continue
+        name, was_escaped = storable_name(stats.name)
+        if was_escaped:
+            escaped += 1
+            stats.name = name
+        key = (stats.vhost, name)
+        if key in keys:
+            collided += 1
+            continue
+        keys.add(key)
+        if role is QueueRole.SYSTEM:
+            system.add(key)
+        kept.append(stats)
+    sample.queues = kept
+    notes = [sample.warning] if sample.warning else []
+    if escaped:
+        notes.append(
+            f"{escaped} queue name(s) cannot be stored as they are (not UTF-8, NUL or too long): shown escaped"
+        )
+    if collided:
+        notes.append(f"{collided} queue(s) skipped: the escaped name is another queue's")
+    return system, "; ".join(notes) or None
 
 
 def history_from_row(queue: Queue, now_epoch: float) -> QueueHistory:

@@ -63,6 +63,12 @@ class QueueList(APIView):
             OpenApiParameter("broker", str, description="broker name"),
             OpenApiParameter("name", str, description="case-insensitive substring of the queue name"),
             OpenApiParameter("dlq", bool, description="true: only dead-letter queues; false: none"),
+            OpenApiParameter(
+                "system",
+                bool,
+                description="true: also list other clients' Celery plumbing (celeryev.*, *.pidbox); "
+                "Switchyard's own queues and inspection reply queues are never listed",
+            ),
         ],
         responses=QueueSerializer(many=True),
     )
@@ -71,6 +77,7 @@ class QueueList(APIView):
             broker=request.query_params.get("broker") or None,
             name=request.query_params.get("name") or None,
             dlq=parse_bool(request.query_params.get("dlq"), "dlq"),
+            system=bool(parse_bool(request.query_params.get("system"), "system")),
         )
         return Response(queue_list_data(rows))
 
@@ -94,15 +101,21 @@ class Health(APIView):
     """200 when the console itself works (database reachable); broker states are reported, not
     required: a console that can say "broker down" is healthy. Like every endpoint it needs a token
     (a load balancer uses a viewer token). ``monitor`` says which monitor process is active and
-    since when (leader election), and this process's own part."""
+    since when (leader election), and this process's own part. A broker whose sampling rounds
+    fail inside Switchyard (its figures cannot be stored) is the console failing: 503, and
+    ``failing`` names the broker and the reason."""
 
     @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer})
     def get(self, request: Request) -> Response:
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
-            brokers = {b.name: b.status for b in queue_queries.broker_states()}
+            states = queue_queries.broker_states()
             monitor = leader.describe()
         except Exception as exc:  # the database is the console's own health
             return Response({"status": "error", "brokers": {}, "detail": type(exc).__name__}, status=503)
+        brokers = {b.name: b.status for b in states}
+        failing = {b.name: b.round_error for b in states if b.round_error}
+        if failing:
+            return Response({"status": "error", "brokers": brokers, "monitor": monitor, "failing": failing}, status=503)
         return Response({"status": "ok", "brokers": brokers, "monitor": monitor})

@@ -33,6 +33,9 @@ class QueueSerializer(serializers.ModelSerializer):
     sampled_at = serializers.SerializerMethodField()
     dlq = serializers.SerializerMethodField()
     dead_letter_source = serializers.SerializerMethodField()
+    system = serializers.BooleanField(source="is_system", read_only=True)
+    broker_status = serializers.SerializerMethodField()
+    broker_error = serializers.SerializerMethodField()
 
     class Meta:
         model = Queue
@@ -55,7 +58,10 @@ class QueueSerializer(serializers.ModelSerializer):
             "dead_letter_source",
             "queue_type",
             "present",
+            "system",
             "sampled_at",
+            "broker_status",
+            "broker_error",
         ]
 
     @extend_schema_field(OpenApiTypes.DATETIME)
@@ -66,12 +72,27 @@ class QueueSerializer(serializers.ModelSerializer):
         when = broker_sampled_at if queue.present and broker_sampled_at else queue.sampled_at
         return serializers.DateTimeField().to_representation(when) if when else None
 
+    @extend_schema_field(serializers.ChoiceField(choices=["up", "down", "unknown"]))
+    def get_broker_status(self, queue: Queue) -> str:
+        """The broker's state: figures of a broker that is down are null, not stale."""
+        return getattr(queue, "broker_status", None) or "unknown"
+
+    def get_broker_error(self, queue: Queue) -> str | None:
+        """Why the broker is down (null while it is up)."""
+        return _broker_error(queue)
+
     def get_dlq(self, queue: Queue) -> str | None:
         return queue.dlq.name if queue.dlq_id and queue.dlq else None
 
     def get_dead_letter_source(self, queue: Queue) -> str | None:
         source = queue.dead_letter_source
         return source.name if source else None
+
+
+def _broker_error(queue: Queue) -> str | None:
+    if getattr(queue, "broker_status", None) != BrokerState.DOWN:
+        return None
+    return getattr(queue, "broker_error", None) or None
 
 
 def queue_list_data(rows) -> list[dict]:
@@ -104,7 +125,10 @@ def queue_list_data(rows) -> list[dict]:
                 "dead_letter_source": source.name if source else None,
                 "queue_type": q.queue_type,
                 "present": q.present,
+                "system": q.is_system,
                 "sampled_at": to_datetime(when) if when else None,
+                "broker_status": getattr(q, "broker_status", None) or "unknown",
+                "broker_error": _broker_error(q),
             }
         )
     return data
@@ -131,6 +155,11 @@ class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "error"])
     brokers = serializers.DictField(child=serializers.CharField())
     monitor = serializers.DictField(required=False)
+    failing = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="brokers whose sampling rounds fail inside Switchyard, with the reason (then 503)",
+    )
 
 
 class MoveFilterSerializer(serializers.Serializer):

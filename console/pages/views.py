@@ -45,8 +45,12 @@ def overview(request: HttpRequest) -> HttpResponse:
         "sort": request.GET.get("sort", "")[:32],
     }
     dlq_only = request.GET.get("dlq") == "true"
+    with_system = request.GET.get("system") in ("1", "true")
     rows = queue_queries.queues(
-        broker=filters["broker"] or None, name=filters["name"] or None, dlq=True if dlq_only else None
+        broker=filters["broker"] or None,
+        name=filters["name"] or None,
+        dlq=True if dlq_only else None,
+        system=with_system,
     )
     rows = rows.order_by(*_sort_key(filters["sort"]))
     total = rows.count()
@@ -55,6 +59,8 @@ def overview(request: HttpRequest) -> HttpResponse:
     base_query = {k: v for k, v in filters.items() if v and k != "sort"}
     if dlq_only:
         base_query["dlq"] = "true"
+    if with_system:
+        base_query["system"] = "1"
     context = {
         "nav": "dlq" if dlq_only else "overview",
         "queues": queues,
@@ -64,6 +70,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "broker_names": [b.name for b in brokers],
         "filters": filters,
         "dlq_only": dlq_only,
+        "with_system": with_system,
         "columns": COLUMNS,
         "query": urlencode({**base_query, **({"sort": filters["sort"]} if filters["sort"] else {})}),
         "sort_query": urlencode(base_query),

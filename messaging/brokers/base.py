@@ -132,17 +132,25 @@ class Broker(abc.ABC):
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def default_vhost(self) -> str:
+        """The vhost queues named without one (configured queues) belong to; "" where the
+        transport has none."""
+        return ""
+
     @abc.abstractmethod
     def ping(self) -> None:
         """Return if the broker answers; raise :class:`BrokerError` with the reason otherwise."""
 
     @abc.abstractmethod
-    def sample(self, known_queues: Iterable[str] = ()) -> BrokerSample:
+    def sample(self, known_queues: Iterable[str] = (), watched_queues: Iterable[str] = ()) -> BrokerSample:
         """Discover queues and measure them, in a handful of round trips whatever their number.
 
         ``known_queues`` (queues seen before) are measured even when discovery does not find
         them; where the broker cannot tell an empty queue from a deleted one (Redis), such a
-        queue is reported only while it holds messages. Configured queues are always reported.
+        queue is reported only while it holds messages. Configured queues and
+        ``watched_queues`` (targets Switchyard wrote to) are always reported where the broker
+        cannot tell (Redis: an absent key is an empty queue, depth 0).
         Raises :class:`BrokerError` when the broker cannot be reached.
         """
 

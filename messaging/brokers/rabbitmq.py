@@ -75,7 +75,11 @@ class RabbitMQBroker(RabbitMQMoves, Broker):
         except BrokerError as exc:
             raise BrokerError(f"management API unreachable ({management}); {exc}") from None
 
-    def sample(self, known_queues: Iterable[str] = ()) -> BrokerSample:
+    @property
+    def default_vhost(self) -> str:
+        return self.address.connect_vhost
+
+    def sample(self, known_queues: Iterable[str] = (), watched_queues: Iterable[str] = ()) -> BrokerSample:
         """Every queue of the vhost(s): depth (ready), unacked, consumers, rates, head timestamp,
         dead-letter arguments (queue arguments win over policy, as in RabbitMQ).
 
@@ -93,7 +97,7 @@ class RabbitMQBroker(RabbitMQMoves, Broker):
         except HttpError as exc:
             if not exc.unreachable:
                 raise
-            return self._sample_by_passive_declares(known_queues, str(exc))
+            return self._sample_by_passive_declares([*known_queues, *watched_queues], str(exc))
         rates_known = self._rates_collected()
         by_vhost = bindings_by_vhost(links or [])
         return BrokerSample(

@@ -122,12 +122,15 @@ class RedisBroker(Broker):
             finally:
                 pool.release(conn)
 
-    def sample(self, known_queues: Iterable[str] = ()) -> BrokerSample:
+    def sample(self, known_queues: Iterable[str] = (), watched_queues: Iterable[str] = ()) -> BrokerSample:
         """Depth, head-of-line and in-flight figures of every known or bound queue.
 
         Depth sums the priority sub-queues; a queue without a key has depth 0 (Kombu deletes an
-        empty list, so that is a real zero). ``head_digest`` is the sha1 of the next message out;
-        ``head_published_at`` the oldest ``x-switchyard-published-at`` among sub-queue heads.
+        empty list, so that is a real zero). Configured, bound and watched queues are always
+        reported, and so is a remembered ``<queue>.dlq`` of one of them (emptied or purged, it
+        lost its key, not its purpose); any other remembered queue only while it holds messages.
+        ``head_digest`` is the sha1 of the next message out; ``head_published_at`` the oldest
+        ``x-switchyard-published-at`` among sub-queue heads.
         In-flight messages are attributed to queues through exchange, routing key and bindings
         when there are at most ``unacked_attribution_limit`` of them; otherwise per-queue
         ``unacked`` is None and only ``unacked_total`` is set. ``consumers`` and rates are None:
@@ -136,11 +139,13 @@ class RedisBroker(Broker):
         with self._errors("sample"):
             tables = self._binding_tables()
             bound = _bound_names(tables)
-            names = list(dict.fromkeys([*known_queues, *self.config.queues, *bound]))
-            # Configured and bound queues exist even when empty; a queue only remembered from an
-            # earlier sample (and a candidate DLQ) is reported only while its list holds messages,
-            # so short-lived queues do not linger at "0" forever.
-            known = set(self.config.queues) | set(bound)
+            watched = list(watched_queues)
+            names = list(dict.fromkeys([*known_queues, *self.config.queues, *watched, *bound]))
+            # Configured, bound and watched queues exist even when empty; a queue only remembered
+            # from an earlier sample (and a candidate DLQ) is reported only while its list holds
+            # messages, so queues whose binding went away do not linger at "0" forever.
+            known = set(self.config.queues) | set(bound) | set(watched)
+            known |= {n for n in names if n.endswith(DLQ_SUFFIX) and n[: -len(DLQ_SUFFIX)] in known}
             candidates = [n + DLQ_SUFFIX for n in names if n + DLQ_SUFFIX not in set(names)]
             measured = names + candidates
             per_queue, unacked_total, groups = self._measure(measured)

@@ -14,6 +14,7 @@ from celery import Celery
 from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
 from messaging.process_config import current_config
+from messaging.queue_names import OWN_EVENT_QUEUE_PREFIX
 
 # RabbitMQ drops events our queue holds longer than this; Celery's default is 5 s.
 EVENT_QUEUE_TTL_S = 10.0
@@ -51,6 +52,8 @@ def app_for(config: BrokerConfig) -> Celery:
                 event_serializer="json",
                 task_serializer="json",
                 result_serializer="json",
+                # Our own event queues are named so the queue list can leave them out.
+                event_queue_prefix=OWN_EVENT_QUEUE_PREFIX,
                 event_queue_ttl=EVENT_QUEUE_TTL_S,
                 event_queue_expires=EVENT_QUEUE_EXPIRES_S,
                 broker_connection_timeout=CONNECT_TIMEOUT_S,

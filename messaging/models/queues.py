@@ -22,6 +22,9 @@ class BrokerState(models.Model):
     status_since = models.DateTimeField(null=True)
     sample_duration_s = models.FloatField(null=True)
     configured = models.BooleanField(default=True)
+    # Set while sampling rounds fail inside Switchyard (not a broker outage: the round could not
+    # be stored); cleared by the next good round. The health endpoint answers 503 meanwhile.
+    round_error = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["name"]
@@ -61,6 +64,10 @@ class Queue(models.Model):
     )
     queue_type = models.CharField(max_length=32, blank=True, default="")
     present = models.BooleanField(default=True)
+    # Celery plumbing of other clients (event queues, worker mailboxes): listed only on request.
+    is_system = models.BooleanField(default=False)
+    # Sampled even when discovery cannot find it (Redis: a move target nothing binds).
+    watched = models.BooleanField(default=False)
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(null=True)
 

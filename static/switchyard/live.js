@@ -93,6 +93,7 @@
     if (filters.filterName && data.name.toLowerCase().indexOf(filters.filterName.toLowerCase()) < 0) return false;
     if (filters.filterBroker && data.broker !== filters.filterBroker) return false;
     if (filters.filterDlq === "true" && !data.is_dlq) return false;
+    if (filters.filterSystem !== "1" && data.system) return false;
     return true;
   }
 

@@ -142,3 +142,20 @@ def test_messages_consumed_meanwhile_are_skipped_not_duplicated(dlq_setup):
     assert (progress.moved, progress.missing) == (9, 1)
     moved = task_ids_in(client, prefix + source.name)
     assert len(moved) == 9 and len(set(moved)) == 9 and ids[0] not in moved
+
+
+def test_requeue_by_ids_files_each_dead_letter_under_its_priority_step(dlq_setup):
+    """The DLQ integration writes dead letters of every priority to the bare list; the
+    per-message path (ids) puts each back where Kombu would publish it, in DLQ order."""
+    client, prefix, source, dlq, operator = dlq_setup
+    values = [celery_envelope(source.name, death=death_record(source.name), priority=p) for p in (9, 0, 4, 7, 3, 9)]
+    push(client, prefix + dlq.name, values)
+    ids = [json.loads(v)["headers"]["id"] for v in values]
+    action = run_action(actions.request_move(operator, dlq, kind=Action.REQUEUE, ids=ids[:5]).pk)
+    assert action.state == Action.SUCCEEDED and action.done == 5
+    sep = "\x06\x16"
+    assert task_ids_in(client, prefix + source.name) == [ids[1]]
+    assert task_ids_in(client, prefix + source.name + sep + "3") == [ids[4], ids[2]]
+    assert task_ids_in(client, prefix + source.name + sep + "6") == [ids[3]]
+    assert task_ids_in(client, prefix + source.name + sep + "9") == [ids[0]]
+    assert task_ids_in(client, prefix + dlq.name) == [ids[5]]
