@@ -98,6 +98,20 @@ class BrokerSample:
     bindings_by_vhost: dict[str, dict[str, list[tuple[str, str]]]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BrowseEffects:
+    """What looking at a queue's messages does to them, said to the operator before they consent.
+
+    ``changes`` are sentences (empty where browsing is a plain read). ``delivery_limit`` is set
+    when each browse counts toward a limit past which the broker drops or dead-letters a message
+    (RabbitMQ quorum queues): a message already at its limit is lost by being looked at, and the
+    adapter cannot know which are without taking them."""
+
+    changes: tuple[str, ...] = ()
+    delivery_limit: int | None = None
+    queue_type: str | None = None
+
+
 @dataclass
 class RawMessage:
     """One message as it sits in a queue, undecoded. ``raw`` is the exact stored value (Redis) or
@@ -124,6 +138,13 @@ class Broker(abc.ABC):
     """A connection to one broker. Adapters state their loss and duplication guarantees."""
 
     transport: str = ""
+    #: Declared capability: True when :meth:`peek` changes the broker (RabbitMQ takes each message
+    #: and requeues it; SQS receives). Browsing is then an operator action behind a POST, never a
+    #: viewer's GET. False means a peek is a plain read that anyone who may see the queue may do.
+    browse_consumes: bool = False
+    #: The deepest ``offset + limit`` one :meth:`peek` may reach. A consuming browse takes (and
+    #: holds in memory) every message up to it, so such adapters declare a small window.
+    max_browse_window: int = 100_000
 
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config

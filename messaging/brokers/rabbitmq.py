@@ -29,6 +29,7 @@ from messaging.brokers.base import (
     BrokerConfig,
     BrokerError,
     BrokerSample,
+    BrowseEffects,
     QueueNotFound,
     QueueStats,
     RawMessage,
@@ -44,6 +45,17 @@ QUEUE_COLUMNS = (
 )
 BINDING_COLUMNS = "source,vhost,destination,destination_type,routing_key"
 PEEK_TRUNCATE_BYTES = 50_000
+#: What one peek may hold of payloads in all (the management API answers every message taken,
+#: skipped ones too): past it each payload is cut shorter, down to PEEK_MIN_TRUNCATE_BYTES.
+PEEK_PAYLOAD_BUDGET_BYTES = 16 * 1024 * 1024
+PEEK_MIN_TRUNCATE_BYTES = 4_096
+#: RabbitMQ 4.0 gave quorum queues a delivery limit of 20 when none is set.
+DEFAULT_QUORUM_DELIVERY_LIMIT_V4 = 20
+BROWSE_CHANGES = (
+    "takes each message up to the last one shown (basic.get) and requeues it: consumers cannot receive them meanwhile",
+    "marks each of them redelivered (consumers see redelivered=true)",
+    "may change their order",
+)
 STATS_MODE_TTL_S = 600.0
 
 
@@ -51,6 +63,8 @@ class RabbitMQBroker(RabbitMQMoves, Broker):
     """One RabbitMQ node or cluster, one vhost or all the user can see."""
 
     transport = "rabbitmq"
+    browse_consumes = True
+    max_browse_window = 1_000
 
     def __init__(self, config: BrokerConfig) -> None:
         super().__init__(config)
@@ -129,9 +143,11 @@ class RabbitMQBroker(RabbitMQMoves, Broker):
                 return int(info.get("messages_ready") or 0), []
             body = {
                 "count": offset + limit,
+            # RabbitMQ answers [] instead of an object while the queue has no such figure yet.
+            info = info if isinstance(info, dict) else {}
                 "ackmode": "ack_requeue_true",
                 "encoding": "base64",
-                "truncate": PEEK_TRUNCATE_BYTES,
+                "truncate": _truncate_for(offset + limit),
             }
             got = self.http.post_json(path + "/get", body) or []
         except HttpError as exc:
@@ -139,8 +155,37 @@ class RabbitMQBroker(RabbitMQMoves, Broker):
                 raise QueueNotFound(queue) from None
             raise
         count = got[0]["message_count"] + 1 if got else int(info.get("messages_ready") or 0)
-        messages = [raw_message(item, queue, position) for position, item in enumerate(got)]
-        return count, messages[offset:]
+        return count, [raw_message(item, queue, position) for position, item in enumerate(got) if position >= offset]
+
+    def browse_effects(self, queue: str, vhost: str | None = None) -> BrowseEffects:
+        """What :meth:`peek` does to ``queue``: always the get-and-requeue changes; on a quorum
+        queue also the delivery count, with the limit from the queue's ``x-delivery-limit`` or
+        its policy's ``delivery-limit`` (the lower when both), else RabbitMQ 4's default of 20.
+        Raises :class:`QueueNotFound`, :class:`BrokerError` when the management API cannot answer."""
+        path = f"/api/queues/{path_segment(vhost or self.address.connect_vhost)}/{path_segment(queue)}"
+        try:
+            info = self.http.get_json(path, params={"columns": "type,arguments,effective_policy_definition"})
+        except HttpError as exc:
+            if exc.status == 404:
+                raise QueueNotFound(queue) from None
+            raise
+        info = info if isinstance(info, dict) else {}
+        queue_type = info.get("type") if isinstance(info.get("type"), str) else None
+        if queue_type != "quorum":
+            return BrowseEffects(changes=BROWSE_CHANGES, queue_type=queue_type)
+        limits = [
+            value
+            for value in (
+                _as_dict(info.get("arguments")).get("x-delivery-limit"),
+                _as_dict(info.get("effective_policy_definition")).get("delivery-limit"),
+            )
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        ]
+        limit = min(limits) if limits else self._default_delivery_limit()
+        counted = "adds 1 to each one's delivery count (x-delivery-count)"
+        if limit is not None:
+            counted += f": a message returned more than {limit} times is dropped or dead-lettered by RabbitMQ"
+        return BrowseEffects(changes=(*BROWSE_CHANGES, counted), delivery_limit=limit, queue_type=queue_type)
 
     def close(self) -> None:
         self.http.close()
@@ -164,6 +209,12 @@ class RabbitMQBroker(RabbitMQMoves, Broker):
         """Whether the server collects message rates (so a missing rate means 0.0)."""
         now = time.monotonic()
         if self._rates_known and now - self._rates_known[0] < STATS_MODE_TTL_S:
+    def _default_delivery_limit(self) -> int | None:
+        overview = self.http.get_json("/api/overview", params={"columns": "rabbitmq_version"}) or {}
+        version = str(overview.get("rabbitmq_version") or "") if isinstance(overview, dict) else ""
+        major = version.split(".", 1)[0]
+        return DEFAULT_QUORUM_DELIVERY_LIMIT_V4 if major.isdigit() and int(major) >= 4 else None
+
             return self._rates_known[1]
         try:
             overview = self.http.get_json("/api/overview", params={"columns": "rates_mode,disable_stats"})
@@ -215,8 +266,10 @@ def raw_message(item: dict[str, Any], queue: str, position: int) -> RawMessage:
     routing key), leaving out what a peek itself changes (``redelivered``, ``message_count``).
     """
     properties = dict(_as_dict(item.get("properties")))
-    headers = _as_dict(properties.pop("headers", None))
+    headers = _without_void(_as_dict(properties.pop("headers", None)))
     payload = item.get("payload") or ""
+    Header values the management API writes as ``"undefined"`` (its rendering of AMQP void, what
+    Celery's ``eta: None`` becomes) are None again, as an AMQP client would read them.
     if item.get("payload_encoding") == "base64":
         try:
             body = base64.b64decode(payload)
@@ -250,6 +303,24 @@ def _rate(stats: Any, detail: str, rates_known: bool) -> float | None:
     if not rates_known:
         return None
     value = _as_dict(_as_dict(stats).get(detail)).get("rate")
+#: How the management API renders an AMQP void (None) header value. A header whose value is the
+#: string "undefined" reads the same there and is taken for void too.
+MANAGEMENT_VOID = "undefined"
+
+
+def _without_void(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_void(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_void(v) for v in value]
+    return None if value == MANAGEMENT_VOID else value
+
+
+def _truncate_for(count: int) -> int:
+    """Bytes kept of each payload when ``count`` messages are taken at once."""
+    return max(PEEK_MIN_TRUNCATE_BYTES, min(PEEK_TRUNCATE_BYTES, PEEK_PAYLOAD_BUDGET_BYTES // max(count, 1)))
+
+
     return float(value) if isinstance(value, int | float) else 0.0
 
 
