@@ -3,8 +3,10 @@
 Guarantees: nothing here unpickles, evaluates or executes message content; every input (binary,
 truncated JSON, a 10 MB body, a body full of ``<script>``) gives a result, never an exception.
 Text comes back as plain strings for autoescaping templates and JSON; binary comes back as
-base64 in the API and as escaped text/hex on pages. Pickle, YAML and msgpack bodies are shown as
-what they are, "not decoded".
+base64 in the API and as escaped text/hex on pages. No string that comes back holds a lone UTF-16
+surrogate (JSON escapes such as ``"\\udfff"`` decode to one, and no UTF-8 encoder writes it): each
+becomes U+FFFD, so every field serializes as UTF-8 in the API, pages and the WebSocket. Pickle,
+YAML and msgpack bodies are shown as what they are, "not decoded".
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -93,10 +96,10 @@ def message_id(raw: RawMessage) -> str:
     body and headers (stable across peeks; a RabbitMQ redelivery does not change it)."""
     task_id = _celery_task_id(raw) or _v1_task_id(raw)
     if task_id:
-        return task_id
+        return text_safe(task_id)
     mid = raw.properties.get("message_id")
     if isinstance(mid, str) and mid:
-        return mid
+        return text_safe(mid)
     return "sha1:" + digest(raw)
 
 
@@ -140,7 +143,7 @@ def decode(raw: RawMessage) -> DecodedMessage:
         retries = _int(parsed.get("retries"))
         eta = _str(parsed.get("eta"))
     body, encoding, truncated = _display_body(body_bytes, kind)
-    return DecodedMessage(
+    decoded = DecodedMessage(
         id=task_id or message_id(raw),
         position=raw.position,
         kind=kind,
@@ -162,6 +165,39 @@ def decode(raw: RawMessage) -> DecodedMessage:
         published_at=_float(headers.get("x-switchyard-published-at")),
         requeued_by=_str(headers.get("x-switchyard-requeued-by")),
     )
+    return _without_lone_surrogates(decoded)
+
+
+def text_safe(value: str) -> str:
+    """``value`` with each lone UTF-16 surrogate replaced by U+FFFD (a surrogate pair, which a
+    JSON escape can also produce, becomes the character it encodes)."""
+    if not _SURROGATE.search(value):
+        return value
+    return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(message: DecodedMessage) -> DecodedMessage:
+    for name, value in vars(message).items():
+        setattr(message, name, _safe_value(value))
+    return message
+
+
+def _safe_value(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return text_safe(value)
+    if depth > MAX_NESTING + 2:  # already cut at MAX_NESTING by _bounded_value and _json_safe
+        return value
+    if isinstance(value, dict):
+        return {_safe_value(k, depth + 1): _safe_value(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_safe_value(v, depth + 1) for v in value]
+    if isinstance(value, Death):
+        for name, field_value in vars(value).items():
+            setattr(value, name, _safe_value(field_value, depth + 1))
+    return value
 
 
 def death_record(headers: dict[str, Any]) -> Death | None:

@@ -5,15 +5,22 @@ from __future__ import annotations
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import MethodNotAllowed, NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from console.api.authentication import TokenAuthentication
+from console.api.errors import error_response
 from console.api.permissions import IsAdmin, IsOperator, IsViewer
 from console.api.queues import get_queue_or_404
-from console.api.serializers import ActionSerializer, MessagePageSerializer, MoveRequestSerializer
-from console.roles import can_read_bodies
+from console.api.serializers import (
+    ActionSerializer,
+    BrowseRequestSerializer,
+    MessagePageSerializer,
+    MoveRequestSerializer,
+)
+from console.roles import OPERATOR, can_read_bodies, has_role
 from messaging import actions, messages
 from messaging.actions import ActionRefused
 from messaging.models import Action
@@ -38,43 +45,157 @@ def body_of(request: Request) -> dict:
     return request.data
 
 
+CONSENT = (
+    "Where reading changes the broker (RabbitMQ: get with requeue) browsing is an operator action: "
+    "POST a JSON body {limit, offset, accept_delivery_limit_risk} (a session needs its CSRF token), "
+    "or GET with an API token. The answer's `browse` field says what the browse did."
+)
+
+
+def _browse_consumes(request: Request, queue) -> bool:
+    """Whether browsing ``queue`` changes the broker; 403 for a role that may not do that."""
+    if not messages.browse_consumes(queue):
+        return False
+    if not has_role(request.user, OPERATOR):
+        raise PermissionDenied(
+            "browsing this queue takes every message shown and requeues it (it changes the broker): "
+            "an operator action. Viewers may browse only where reading is free (Redis)."
+        )
+    return True
+
+
+def _by_token(request: Request) -> bool:
+    return isinstance(request.successful_authenticator, TokenAuthentication)
+
+
+def _refused(exc: messages.BrowseRefused) -> Response:
+    response = error_response(exc.status, _REFUSED_CODES.get(exc.status, "bad_request"), exc.detail)
+    if exc.status == 429:
+        response["Retry-After"] = "1"
+    return response
+
+
+_REFUSED_CODES = {400: "bad_request", 409: "delivery_limit_risk", 429: "too_many_requests"}
+
+
+def _page(request: Request, queue, offset: int, limit: int, accept_risk: bool) -> Response:
+    try:
+        page = messages.browse(
+            queue,
+            offset,
+            limit,
+            can_read_bodies(request.user),
+            user=request.user,
+            accept_delivery_limit_risk=accept_risk,
+        )
+    except messages.BrowseRefused as exc:
+        return _refused(exc)
+    return Response(
+        {"count": page.count, "results": [m.as_dict() for m in page.messages], "browse": page.side_effects()}
+    )
+
+
 class QueueMessages(APIView):
     permission_classes = [IsViewer]
 
     @extend_schema(
-        summary="Browse messages without consuming them",
+        summary="Browse messages (a plain read where the broker allows it)",
         description=(
-            "Oldest first. Redis: a plain read. RabbitMQ: " + messages.BROWSE_WARNING + " Calling this endpoint "
-            "on a RabbitMQ queue is taken as consent. Viewers get args, kwargs and body as null and no "
-            "argsrepr/kwargsrepr headers."
+            "Oldest first. Redis: a plain read, for every role. RabbitMQ: "
+            + messages.BROWSE_WARNING
+            + " "
+            + CONSENT
+            + " A session GET there answers 405; viewers get 403. Viewers get args, kwargs and body as "
+            "null and no argsrepr/kwargsrepr headers. `offset + limit` is bounded per broker (400 beyond); "
+            "one browse at a time per user (429)."
         ),
         parameters=[
             OpenApiParameter("limit", int, description=f"at most {messages.MAX_LIMIT} (default 50)"),
             OpenApiParameter("offset", int, description="messages to skip from the oldest end"),
+            OpenApiParameter(
+                "accept_delivery_limit_risk", bool, description="see POST; with a token on a consuming broker"
+            ),
         ],
         responses=MessagePageSerializer,
     )
     def get(self, request: Request, queue_id: str) -> Response:
         queue = get_queue_or_404(queue_id)
+        if _browse_consumes(request, queue) and not _by_token(request):
+            # A GET with side effects must not run on a cookie another site's link can send along.
+            raise MethodNotAllowed("GET", detail="this browse changes the broker: " + CONSENT)
         limit = int_param(request, "limit", 50, messages.MAX_LIMIT)
         offset = int_param(request, "offset", 0, 10_000_000)
-        count, found = messages.browse(queue, offset, limit, can_read_bodies(request.user))
-        return Response({"count": count, "results": [m.as_dict() for m in found]})
+        accept = request.query_params.get("accept_delivery_limit_risk", "").lower() in ("1", "true", "yes")
+        return _page(request, queue, offset, limit, accept)
+
+    @extend_schema(
+        summary="Browse messages where reading changes the broker (operators; CSRF with a session)",
+        description=CONSENT + " Answers like the GET. " + messages.BROWSE_WARNING,
+        request=BrowseRequestSerializer,
+        responses=MessagePageSerializer,
+    )
+    def post(self, request: Request, queue_id: str) -> Response:
+        queue = get_queue_or_404(queue_id)
+        _browse_consumes(request, queue)
+        params = BrowseRequestSerializer(data=body_of(request))
+        params.is_valid(raise_exception=True)
+        wanted = params.validated_data
+        if wanted["limit"] > messages.MAX_LIMIT:
+            raise ValidationError({"limit": f"must be between 0 and {messages.MAX_LIMIT}"})
+        return _page(request, queue, wanted["offset"], wanted["limit"], wanted["accept_delivery_limit_risk"])
 
 
 class QueueMessageRaw(APIView):
-    """The exact message body, whole (operators): the page shows at most 256 KB of it."""
+    """The exact message body, whole (operators): the page shows at most 256 KB of it. Where
+    reading changes the broker, a session must POST (with CSRF); a token may GET."""
 
     permission_classes = [IsOperator]
 
     @extend_schema(
-        parameters=[OpenApiParameter("position", int, description="where the browser saw it (looked at first)")],
+        parameters=[
+            OpenApiParameter("position", int, description="where the browser saw it (looked at first)"),
+            OpenApiParameter("accept_delivery_limit_risk", bool, description="as for browsing"),
+        ],
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
     )
     def get(self, request: Request, queue_id: str, message_id: str) -> HttpResponse:
         queue = get_queue_or_404(queue_id)
+        if _browse_consumes(request, queue) and not _by_token(request):
+            raise MethodNotAllowed("GET", detail="finding this message changes the broker: " + CONSENT)
         position = int_param(request, "position", -1, 10_000_000) if request.query_params.get("position") else None
-        raw = messages.find_raw(queue, message_id, position)
+        accept = request.query_params.get("accept_delivery_limit_risk", "").lower() in ("1", "true", "yes")
+        return self._download(request, queue, message_id, position, accept)
+
+    @extend_schema(
+        request=BrowseRequestSerializer,
+        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
+    )
+    def post(self, request: Request, queue_id: str, message_id: str) -> HttpResponse:
+        queue = get_queue_or_404(queue_id)
+        data = request.data if isinstance(request.data, dict) else {}
+        try:
+            position = int(data["position"]) if data.get("position") not in (None, "") else None
+        except (TypeError, ValueError):
+            raise ValidationError({"position": "must be a whole number"}) from None
+        accept = str(data.get("accept_delivery_limit_risk", "")).lower() in ("1", "true", "yes", "on")
+        return self._download(request, queue, message_id, position, accept)
+
+    def _download(self, request: Request, queue, message_id: str, position: int | None, accept: bool) -> HttpResponse:
+        if _browse_consumes(request, queue):
+            effects = messages.browse_effects(queue)
+            if effects.delivery_limit is not None and not accept:
+                return _refused(
+                    messages.BrowseRefused(
+                        f"finding the message takes and requeues the messages before it, and this quorum "
+                        f"queue drops a message returned more than {effects.delivery_limit} times: confirm "
+                        "the risk (accept_delivery_limit_risk) to download anyway",
+                        409,
+                    )
+                )
+        try:
+            raw = messages.find_raw(queue, message_id, position, user=request.user)
+        except messages.BrowseRefused as exc:
+            return _refused(exc)
         if raw is None:
             raise NotFound("the message is no longer in the queue (or beyond the first 1,000)")
         response = HttpResponse(raw.body, content_type="application/octet-stream")

@@ -234,9 +234,30 @@ class MessageSerializer(serializers.Serializer):
     death = DeathSerializer(allow_null=True)
 
 
+class BrowseSideEffectsSerializer(serializers.Serializer):
+    taken_and_requeued = serializers.IntegerField()
+    changes = serializers.ListField(child=serializers.CharField())
+    queue_type = serializers.CharField(allow_null=True)
+    delivery_limit = serializers.IntegerField(allow_null=True)
+    highest_delivery_count = serializers.IntegerField(allow_null=True)
+
+
 class MessagePageSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     results = MessageSerializer(many=True)
+    browse = BrowseSideEffectsSerializer(
+        allow_null=True, help_text="what this browse did to the broker; null where reading is free (Redis)"
+    )
+
+
+class BrowseRequestSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=0, default=50)
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    accept_delivery_limit_risk = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="browse a quorum queue with a delivery limit although a message at its limit would be lost",
+    )
 
 
 class AuditEntrySerializer(serializers.Serializer):

@@ -12,7 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from console.roles import ADMIN, OPERATOR, can_read_bodies, has_role
@@ -27,11 +27,28 @@ PAGE_SIZE = 25
 
 def queue_sections_context(queue: Queue) -> dict[str, Any]:
     """What the queue page's message and action sections need."""
-    return {
-        "browse_free": _browse_is_free(queue),
+    return {**_browser_context(queue), "actions": _recent(queue)}
+
+
+def _browser_context(queue: Queue) -> dict[str, Any]:
+    """Whether browsing is free here and, where it is not, what it changes (asked of the broker
+    only when an operator will be offered the browse)."""
+    free = _browse_is_free(queue)
+    context: dict[str, Any] = {
+        "browse_free": free,
         "browse_warning": messages.BROWSE_WARNING,
-        "actions": _recent(queue),
+        "browse_window": _browse_window(queue),
+        "page_size": PAGE_SIZE,
     }
+    return context
+
+
+def _browse_effects(queue: Queue) -> tuple[list[str], int | None, str]:
+    try:
+        effects = messages.browse_effects(queue)
+    except BrokerError as exc:
+        return [messages.BROWSE_WARNING], None, str(exc)
+    return list(effects.changes), effects.delivery_limit, ""
 
 
 def _queue(queue_id: int) -> Queue:
@@ -41,30 +58,58 @@ def _queue(queue_id: int) -> Queue:
     return queue
 
 
+@require_http_methods(["GET", "POST"])
 def queue_messages(request: HttpRequest, queue_id: int) -> HttpResponse:
-    """The message browser fragment. RabbitMQ needs ``browse=1`` (the operator's consent)."""
+    """The message browser fragment. Where reading is free (Redis) a GET browses, for every role.
+    Where it changes the broker (RabbitMQ) a GET only offers the browse: an operator gets a form
+    that POSTs (with CSRF) and says what it will change, a viewer an explanation; only the POST
+    browses, and on a quorum queue with a delivery limit only with the risk accepted."""
     queue = _queue(queue_id)
-    free = _browse_is_free(queue)
-    context: dict[str, Any] = {"queue": queue, "browse_free": free, "browse_warning": messages.BROWSE_WARNING}
-    if free or request.GET.get("browse") == "1":
-        try:
-            offset = max(0, int(request.GET.get("offset", "0")))
-        except ValueError:
-            offset = 0
-        try:
-            count, found = messages.browse(queue, offset, PAGE_SIZE, can_read_bodies(request.user))
-        except BrokerError as exc:
-            context["browse_error"] = str(exc)
-        else:
-            context.update(
-                browsed=True,
-                count=count,
-                offset=offset,
-                rows=[_row(m) for m in found],
-                last_shown=offset + len(found),
-                prev_offset=max(0, offset - PAGE_SIZE) if offset else None,
-                next_offset=offset + PAGE_SIZE if offset + PAGE_SIZE < count else None,
-            )
+    context: dict[str, Any] = {"queue": queue, **_browser_context(queue)}
+    free = context["browse_free"]
+    operator = has_role(request.user, OPERATOR)
+    if request.method == "POST" and not free and not operator:
+        raise PermissionDenied
+    if not free and request.method != "POST":
+        # A GET never changes the broker: it offers the browse (operators) or explains (viewers).
+        if operator:
+            context["browse_changes"], context["delivery_limit"], context["browse_error"] = _browse_effects(queue)
+        return render(request, "pages/queue_actions.html#messages", context)
+    form = request.POST if request.method == "POST" else request.GET
+    try:
+        offset = max(0, int(form.get("offset", "0")))
+    except ValueError:
+        offset = 0
+    accept = form.get("accept_delivery_limit_risk") in ("on", "1", "true")
+    try:
+        page = messages.browse(
+            queue, offset, PAGE_SIZE, can_read_bodies(request.user), user=request.user,
+            accept_delivery_limit_risk=accept,
+        )  # fmt: skip
+    except messages.BrowseRefused as exc:
+        context["browse_error"] = exc.detail
+        if not free:
+            context["browse_changes"], context["delivery_limit"], _ = _browse_effects(queue)
+    except BrokerError as exc:
+        context["browse_error"] = str(exc)
+    else:
+        last_shown = offset + len(page.messages)
+        next_offset = offset + PAGE_SIZE if offset + PAGE_SIZE < page.count else None
+        if next_offset is not None and next_offset + PAGE_SIZE > context["browse_window"]:
+            context["beyond_window"] = True
+            next_offset = None
+        context.update(
+            browsed=True,
+            count=page.count,
+            offset=offset,
+            rows=[_row(m) for m in page.messages],
+            last_shown=last_shown,
+            prev_offset=max(0, offset - PAGE_SIZE) if offset else None,
+            next_offset=next_offset,
+            side_effects=page.side_effects(),
+            delivery_limit=page.effects.delivery_limit,
+            browse_changes=list(page.effects.changes),
+        )
     return render(request, "pages/queue_actions.html#messages", context)
 
 
@@ -91,6 +136,13 @@ def _browse_is_free(queue: Queue) -> bool:
         return messages.browse_is_free(queue)
     except BrokerError:
         return False
+
+
+def _browse_window(queue: Queue) -> int:
+    try:
+        return messages.browse_window(queue)
+    except BrokerError:
+        return PAGE_SIZE
 
 
 def queue_action_list(request: HttpRequest, queue_id: int) -> HttpResponse:

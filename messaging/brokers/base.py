@@ -179,6 +179,11 @@ class Broker(abc.ABC):
     def peek(self, queue: str, offset: int = 0, limit: int = 50) -> tuple[int, list[RawMessage]]:
         """Return ``(count, messages)`` from the oldest end without consuming anything."""
 
+    def browse_effects(self, queue: str) -> BrowseEffects:
+        """What a :meth:`peek` of ``queue`` would change (nothing, unless :attr:`browse_consumes`).
+        Raises :class:`BrokerError` (:class:`QueueNotFound`) when the adapter must ask and cannot."""
+        return BrowseEffects()
+
     def close(self) -> None:
         """Release connections. Safe to call more than once."""
 

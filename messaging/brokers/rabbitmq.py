@@ -125,26 +125,30 @@ class RabbitMQBroker(RabbitMQMoves, Broker):
     ) -> tuple[int, list[RawMessage]]:
         """Up to ``limit`` messages after ``offset`` from the head, via the management API.
 
-        NOT free: RabbitMQ has no browse. ``offset + limit`` messages are taken (basic.get) and
-        requeued (``ack_requeue_true``), so while it runs consumers do not see them, afterwards
-        their order may change, ``redelivered`` becomes true, and on quorum queues each peek
-        counts toward the delivery limit (a message can be dead-lettered by looking at it).
-        Nothing is lost or duplicated. Payloads are cut at 50,000 bytes (``truncated``).
-        ``count`` is the ready count at the first get, exact at that instant. ``vhost``
-        defaults to the URL's (``/`` when it names none). Raises :class:`QueueNotFound`.
+        NOT free (:attr:`browse_consumes`): RabbitMQ has no browse. ``offset + limit`` messages
+        (at most :attr:`max_browse_window`) are taken (basic.get) and requeued
+        (``ack_requeue_true``), so while it runs consumers do not see them, afterwards their
+        order may change, ``redelivered`` becomes true, and on quorum queues each peek counts
+        toward the delivery limit (a message can be dropped or dead-lettered by looking at it:
+        see :meth:`browse_effects`). Otherwise nothing is lost or duplicated. Payloads are cut
+        at 50,000 bytes, less when many are taken (``truncated``). ``count`` is the ready count
+        at the first get, exact at that instant. ``vhost`` defaults to the URL's (``/`` when it
+        names none). Raises :class:`QueueNotFound`, ValueError beyond the window.
         """
         if offset < 0 or limit < 0:
             raise ValueError("offset and limit must not be negative")
+        if offset + limit > self.max_browse_window:
+            raise ValueError(f"offset + limit must not exceed {self.max_browse_window}")
         path = f"/api/queues/{path_segment(vhost or self.address.connect_vhost)}/"
         path += path_segment(queue)
         try:
             info = self.http.get_json(path, params={"columns": "messages_ready"})
+            # RabbitMQ answers [] instead of an object while the queue has no such figure yet.
+            info = info if isinstance(info, dict) else {}
             if limit == 0:
                 return int(info.get("messages_ready") or 0), []
             body = {
                 "count": offset + limit,
-            # RabbitMQ answers [] instead of an object while the queue has no such figure yet.
-            info = info if isinstance(info, dict) else {}
                 "ackmode": "ack_requeue_true",
                 "encoding": "base64",
                 "truncate": _truncate_for(offset + limit),
@@ -205,16 +209,16 @@ class RabbitMQBroker(RabbitMQMoves, Broker):
             warning += f" ({len(missing)} not found: {', '.join(missing[:5])})"
         return BrokerSample(queues=stats, warning=warning)
 
-    def _rates_collected(self) -> bool:
-        """Whether the server collects message rates (so a missing rate means 0.0)."""
-        now = time.monotonic()
-        if self._rates_known and now - self._rates_known[0] < STATS_MODE_TTL_S:
     def _default_delivery_limit(self) -> int | None:
         overview = self.http.get_json("/api/overview", params={"columns": "rabbitmq_version"}) or {}
         version = str(overview.get("rabbitmq_version") or "") if isinstance(overview, dict) else ""
         major = version.split(".", 1)[0]
         return DEFAULT_QUORUM_DELIVERY_LIMIT_V4 if major.isdigit() and int(major) >= 4 else None
 
+    def _rates_collected(self) -> bool:
+        """Whether the server collects message rates (so a missing rate means 0.0)."""
+        now = time.monotonic()
+        if self._rates_known and now - self._rates_known[0] < STATS_MODE_TTL_S:
             return self._rates_known[1]
         try:
             overview = self.http.get_json("/api/overview", params={"columns": "rates_mode,disable_stats"})
@@ -264,12 +268,12 @@ def raw_message(item: dict[str, Any], queue: str, position: int) -> RawMessage:
 
     ``raw`` is canonical JSON of what identifies the message (payload, properties, exchange,
     routing key), leaving out what a peek itself changes (``redelivered``, ``message_count``).
+    Header values the management API writes as ``"undefined"`` (its rendering of AMQP void, what
+    Celery's ``eta: None`` becomes) are None again, as an AMQP client would read them.
     """
     properties = dict(_as_dict(item.get("properties")))
     headers = _without_void(_as_dict(properties.pop("headers", None)))
     payload = item.get("payload") or ""
-    Header values the management API writes as ``"undefined"`` (its rendering of AMQP void, what
-    Celery's ``eta: None`` becomes) are None again, as an AMQP client would read them.
     if item.get("payload_encoding") == "base64":
         try:
             body = base64.b64decode(payload)
@@ -299,10 +303,6 @@ def raw_message(item: dict[str, Any], queue: str, position: int) -> RawMessage:
     )
 
 
-def _rate(stats: Any, detail: str, rates_known: bool) -> float | None:
-    if not rates_known:
-        return None
-    value = _as_dict(_as_dict(stats).get(detail)).get("rate")
 #: How the management API renders an AMQP void (None) header value. A header whose value is the
 #: string "undefined" reads the same there and is taken for void too.
 MANAGEMENT_VOID = "undefined"
@@ -321,6 +321,10 @@ def _truncate_for(count: int) -> int:
     return max(PEEK_MIN_TRUNCATE_BYTES, min(PEEK_TRUNCATE_BYTES, PEEK_PAYLOAD_BUDGET_BYTES // max(count, 1)))
 
 
+def _rate(stats: Any, detail: str, rates_known: bool) -> float | None:
+    if not rates_known:
+        return None
+    value = _as_dict(_as_dict(stats).get(detail)).get("rate")
     return float(value) if isinstance(value, int | float) else 0.0
 
 

@@ -32,7 +32,8 @@
     state.className = "state-" + a.state;
     if (event.type === "action.finished") {
       const browser = document.getElementById("message-browser");
-      if (browser && browser.getAttribute("hx-trigger").indexOf("load") === 0) htmx.trigger(browser, "sy:browse");
+      // Only a browse that reads for free is redone by itself; elsewhere browsing is the operator's call.
+      if (browser && browser.dataset.refresh === "on-action") htmx.trigger(browser, "sy:browse");
     }
   });
 })();

@@ -62,7 +62,9 @@ TABLE: list[Route] = [
     Route("GET", "api/v1/alerts/<int:alert_id>", V),
     Route("POST", "api/v1/alerts/<int:alert_id>/acknowledge", O, {}),
     Route("GET", "api/v1/queues/<str:queue_id>/messages", V),
+    Route("POST", "api/v1/queues/<str:queue_id>/messages", V, {"limit": 1}),  # Redis: reading is free
     Route("GET", "api/v1/queues/<str:queue_id>/messages/<path:message_id>/raw", O),
+    Route("POST", "api/v1/queues/<str:queue_id>/messages/<path:message_id>/raw", O, {}),
     Route("POST", "api/v1/queues/<str:queue_id>/requeue", O, {"ids": ["no-such-message"], "target": "x"}),
     Route("POST", "api/v1/queues/<str:queue_id>/move", O, {"ids": ["no-such-message"]}),
     Route("POST", "api/v1/queues/<str:queue_id>/delete", A, {}),
@@ -93,6 +95,7 @@ TABLE: list[Route] = [
     Route("GET", "alerts/<int:alert_id>/", V),
     Route("POST", "alerts/<int:alert_id>/acknowledge", O, {}),
     Route("GET", "queues/<int:queue_id>/messages/", V),
+    Route("POST", "queues/<int:queue_id>/messages/", V, {"offset": "0"}),  # Redis: reading is free
     Route("GET", "queues/<int:queue_id>/actions/", V),
     Route("POST", "queues/<int:queue_id>/act/", O, {"kind": "requeue", "selection": "all"}, "kind=requeue"),
     Route("POST", "queues/<int:queue_id>/act/", O, {"kind": "move", "selection": "all"}, "kind=move"),
@@ -292,6 +295,55 @@ def test_route_answers_each_role_as_the_contract_says(route, world):
 
 
 MATRIX: list[tuple[str, dict]] = []
+
+# Where reading changes the broker (RabbitMQ get-and-requeue) browsing is an operator action
+# (CONTRACT.md "Roles"); the API rows use tokens, the page rows sessions. A viewer's page GET
+# explains instead of browsing; an operator's offers a POST form (never browses).
+CONSUMING_BROWSE: list[Route] = [
+    Route("GET", "api/v1/queues/<str:queue_id>/messages", O, variant="rabbitmq"),
+    Route("POST", "api/v1/queues/<str:queue_id>/messages", O, {"limit": 1}, "rabbitmq"),
+    Route("GET", "api/v1/queues/<str:queue_id>/messages/<path:message_id>/raw", O, variant="rabbitmq"),
+    Route("POST", "api/v1/queues/<str:queue_id>/messages/<path:message_id>/raw", O, {}, "rabbitmq"),
+    Route("GET", "queues/<int:queue_id>/messages/", V, variant="rabbitmq"),
+    Route("POST", "queues/<int:queue_id>/messages/", O, {"offset": "0"}, "rabbitmq"),
+]
+
+
+@pytest.fixture
+def rabbit_world(world, rabbit_vhost):
+    """``world`` with its queue a classic RabbitMQ queue holding the same Celery message."""
+    import amqp
+
+    from messaging.brokers.base import BrokerConfig
+    from messaging.config import SwitchyardConfig
+    from messaging.process_config import current_config, set_config
+
+    name = "perm-" + uuid.uuid4().hex[:8]
+    connection = amqp.Connection(
+        host="127.0.0.1:5672", userid="guest", password="guest", virtual_host=rabbit_vhost.name
+    )
+    connection.connect()
+    try:
+        channel = connection.channel()
+        channel.queue_declare(name, durable=True, auto_delete=False)
+        headers = {"task": "app.tasks.work", "id": world["message_id"]}
+        channel.basic_publish(amqp.Message("[[1], {}, {}]", application_headers=headers), exchange="", routing_key=name)
+    finally:
+        connection.close()
+    rabbit = BrokerConfig(name="rabbit", url=rabbit_vhost.amqp_url, management_url=rabbit_vhost.management_url)
+    set_config(SwitchyardConfig(brokers=(*current_config().brokers, rabbit)))
+    return {**world, "queue": make_queue("rabbit", name, depth=1, vhost=rabbit_vhost.name)}
+
+
+@pytest.mark.django_db(transaction=False)
+@pytest.mark.parametrize("route", CONSUMING_BROWSE, ids=str)
+def test_consuming_browse_answers_each_role_as_the_contract_says(route, rabbit_world):
+    test_route_answers_each_role_as_the_contract_says(route, rabbit_world)
+
+
+@pytest.mark.parametrize("route", [r for r in CONSUMING_BROWSE if r.method in UNSAFE], ids=str)
+def test_consuming_browse_without_csrf_token_is_refused(route, rabbit_world):
+    test_session_call_without_csrf_token_is_refused(route, rabbit_world)
 
 
 @pytest.mark.parametrize("route", [r for r in TABLE if r.method in UNSAFE and r.minimum != PUBLIC], ids=str)
