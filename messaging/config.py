@@ -91,6 +91,7 @@ def _broker(name: str, table: Any, where: str) -> BrokerConfig:
     options = table.get("transport_options", {})
     if not isinstance(options, dict):
         raise ConfigError(f"{where}: 'transport_options' must be a table")
+    _check_key_layout(options, where)
     celery_events = table.get("celery_events", True)
     if not isinstance(celery_events, bool):
         raise ConfigError(f"{where}: 'celery_events' must be true or false")
@@ -103,3 +104,23 @@ def _broker(name: str, table: Any, where: str) -> BrokerConfig:
         options=dict(options),
         celery_events=celery_events,
     )
+
+
+def _check_key_layout(options: dict[str, Any], where: str) -> None:
+    """Kombu's Redis key layout options, as the Celery app's ``broker_transport_options`` has them:
+    a wrong one would make every figure and every move miss the queues' real keys."""
+    prefix = options.get("global_keyprefix", "")
+    if not isinstance(prefix, str):
+        raise ConfigError(f"{where}: transport_options.global_keyprefix must be a string")
+    sep = options.get("sep", "\x06\x16")
+    if not isinstance(sep, str) or not sep:
+        raise ConfigError(f"{where}: transport_options.sep must be a non-empty string, as in Kombu")
+    steps = options.get("priority_steps", [0, 3, 6, 9])
+    if (
+        not isinstance(steps, list)
+        or not steps
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= 255 for s in steps)
+    ):
+        raise ConfigError(
+            f"{where}: transport_options.priority_steps must be a list of integers 0-255, e.g. [0, 3, 6, 9]"
+        )

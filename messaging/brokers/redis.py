@@ -23,6 +23,7 @@ read; chunks are consecutive, not simultaneous.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import time
@@ -281,18 +282,25 @@ class RedisBroker(Broker):
         return queue, task, task_id
 
     def _q_for_priority(self, queue: str, message: dict[str, Any]) -> str:
-        """Kombu's ``_q_for_pri``: the sub-queue of the largest step <= the message's priority."""
-        return queue + self.step_suffix(self.priority_step(message.get("properties")) or 0)
+        """Kombu's ``_q_for_pri``: the sub-queue of the message's priority step (priority 0 when
+        it has none Kombu could read, as Kombu's ``default_priority``)."""
+        step = self.priority_step(message.get("properties"))
+        return queue + self.step_suffix(self._kombu_step(0) if step is None else step)
 
     def priority_step(self, properties: Any) -> int | None:
-        """The priority step Kombu files a message with these properties under (the largest step
-        <= its priority, clamped to 0-255), or None when it carries no priority Kombu could read
-        (Kombu's publish would then use step 0; a move keeps the step the message sits in)."""
+        """The priority step Kombu files a message with these properties under (Kombu's
+        ``priority()``: the largest step <= its priority, clamped to 0-255), or None when it
+        carries no priority Kombu could read (a move then keeps the step the message sits in)."""
         try:
             priority = max(0, min(int(properties["priority"]), 255))
         except (TypeError, ValueError, KeyError):
             return None
-        return max((s for s in self.steps if s <= priority), default=0)
+        return self._kombu_step(priority)
+
+    def _kombu_step(self, priority: int) -> int:
+        # Kombu's formula as is: with steps that lack 0, a priority below the first step wraps
+        # to the last step (where Kombu's own publish puts it).
+        return self.steps[bisect.bisect(self.steps, priority) - 1]
 
     def step_suffix(self, step: int) -> str:
         """What Kombu appends to a queue's name for its sub-queue of ``step`` (nothing for 0)."""

@@ -54,3 +54,39 @@ def test_missing_config_file_and_bad_env_url_are_refused(tmp_path):
         load_config({"SWITCHYARD_CONFIG": str(tmp_path / "nope.toml")})
     with pytest.raises(ConfigError, match="SWITCHYARD_BROKER_URL.*unknown broker URL scheme"):
         load_config({"SWITCHYARD_BROKER_URL": "nats://127.0.0.1:4222"})
+
+
+def test_redis_key_layout_options_pass_through_to_the_adapter(tmp_path):
+    from messaging.brokers.redis import RedisBroker
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[brokers.main]\nurl = "redis://127.0.0.1:6379/5"\n'
+        'transport_options = { global_keyprefix = "app1:", sep = ":", priority_steps = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],'
+        " visibility_timeout = 3600 }\n"
+    )
+    broker = RedisBroker(load_config({"SWITCHYARD_CONFIG": str(path)}).brokers[0])
+    try:
+        assert (broker.prefix, broker.sep, broker.steps) == ("app1:", ":", list(range(10)))
+        assert broker._sub_queues("emails")[:3] == ["emails", "emails:1", "emails:2"]
+    finally:
+        broker.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ('{ sep = "" }', "sep must be a non-empty string"),
+        ("{ sep = 1 }", "sep must be a non-empty string"),
+        ('{ priority_steps = "0,3,6,9" }', "priority_steps must be a list of integers"),
+        ("{ priority_steps = [0, 300] }", "priority_steps must be a list of integers"),
+        ("{ priority_steps = [] }", "priority_steps must be a list of integers"),
+        ("{ global_keyprefix = 1 }", "global_keyprefix must be a string"),
+    ],
+)
+def test_malformed_redis_key_layout_options_are_refused_naming_the_file(tmp_path, options, message):
+    path = tmp_path / "s.toml"
+    path.write_text(f'[brokers.main]\nurl = "redis://h"\ntransport_options = {options}\n')
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_config({"SWITCHYARD_CONFIG": str(path)})
+    assert str(path) in str(raised.value) and "[brokers.main]" in str(raised.value)
