@@ -1,8 +1,8 @@
 """The demo's Celery app: a few queues (one with priorities), tasks that succeed, fail, retry, run
 slowly, and fail for good (dead-lettered when the Celery DLQ integration is installed).
 
-Configured from the environment so tests and demos can each use their own names:
-``SWITCHYARD_DEMO_BROKER_URL`` (else ``SWITCHYARD_BROKER_URL``, ``CELERY_BROKER_URL``, local Redis),
+The broker is the one Switchyard watches (see :func:`demo_broker`), so the console shows the demo.
+Tests and demos can each use their own names: ``SWITCHYARD_DEMO_BROKER_URL`` (overrides the broker),
 ``SWITCHYARD_DEMO_TRANSPORT_OPTIONS`` (JSON, e.g. ``{"global_keyprefix": "t1:"}``),
 ``SWITCHYARD_DEMO_PREFIX`` (prefix of every queue name). JSON only: nothing is pickled.
 """
@@ -13,19 +13,40 @@ import json
 import os
 import random
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from celery import Celery
 from kombu import Queue
 
-from messaging.config import DEFAULT_BROKER_URL
+from messaging.config import ConfigError, load_config
 from messaging.integrations import celery_dlq
 
-BROKER_URL = (
-    os.environ.get("SWITCHYARD_DEMO_BROKER_URL")
-    or os.environ.get("SWITCHYARD_BROKER_URL")
-    or os.environ.get("CELERY_BROKER_URL")
-    or DEFAULT_BROKER_URL
-)
+# Kombu transports Celery can run the demo's workers on.
+CELERY_SCHEMES = frozenset({"redis", "rediss", "amqp", "amqps", "pyamqp"})
+
+
+def demo_broker(environ: Mapping[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+    """The demo's broker URL and Kombu transport options: ``SWITCHYARD_DEMO_BROKER_URL`` when set,
+    else the first Redis or RabbitMQ broker Switchyard watches (``SWITCHYARD_CONFIG``, then
+    ``SWITCHYARD_BROKER_URL`` / ``CELERY_BROKER_URL``, then local Redis) with its
+    ``transport_options``. ``SWITCHYARD_DEMO_TRANSPORT_OPTIONS`` adds to those. Raises
+    :class:`ConfigError` when the configuration is malformed or names no broker Celery can use."""
+    environ = os.environ if environ is None else environ
+    url = environ.get("SWITCHYARD_DEMO_BROKER_URL")
+    options: dict[str, Any] = {}
+    if not url:
+        config = load_config(dict(environ))
+        usable = [broker for broker in config.brokers if broker.scheme in CELERY_SCHEMES]
+        if not usable:
+            names = ", ".join(broker.name for broker in config.brokers)
+            raise ConfigError(f"{config.source}: no Redis or RabbitMQ broker for the demo's workers among: {names}")
+        url, options = usable[0].url, dict(usable[0].options)
+    extra = json.loads(environ.get("SWITCHYARD_DEMO_TRANSPORT_OPTIONS") or "{}")
+    return url, {**options, **extra}
+
+
+BROKER_URL, BROKER_OPTIONS = demo_broker()
 PREFIX = os.environ.get("SWITCHYARD_DEMO_PREFIX", "demo.")
 DEFAULT_QUEUE = f"{PREFIX}default"
 EMAIL_QUEUE = f"{PREFIX}emails"
@@ -39,7 +60,7 @@ app.conf.update(
         # Redis: priorities 0-9 land in four sub-queues (Kombu's default steps 0, 3, 6, 9);
         # RabbitMQ uses the queue's x-max-priority instead.
         "queue_order_strategy": "priority",
-        **json.loads(os.environ.get("SWITCHYARD_DEMO_TRANSPORT_OPTIONS") or "{}"),
+        **BROKER_OPTIONS,
     },
     accept_content=["json"],
     task_serializer="json",

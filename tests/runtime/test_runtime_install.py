@@ -253,6 +253,7 @@ def test_make_demo_comes_alive_without_tracebacks(runtime_venv, clean_copy, demo
                 and any((depth or 0) > 0 for depth in seen["dead letters"].values())
             )
             if alive:
+                seen["alive after s"] = round(time.monotonic() - started, 1)
                 break
         said = terminal_path.read_text()[-5000:]
         assert demo.poll() is None, f"make demo exited with {demo.returncode}:\n{said}"
@@ -281,6 +282,8 @@ def test_make_demo_comes_alive_without_tracebacks(runtime_venv, clean_copy, demo
     assert logs, "the demo wrote no log files"
     assert str(clean_copy / "logs" / "demo") in terminal, "the demo did not say where its logs are"
     texts = {path.name: path.read_text(errors="replace") for path in logs}
+    for name in ("demo-default.log", "demo-emails.log"):
+        assert "task events: ON" in texts.get(name, ""), f"{name}: the worker does not send task events"
     assert any(DELIBERATE_FAILURES.search(line) for t in texts.values() for line in t.splitlines()), (
         "the deliberately failing tasks left nothing in the logs"
     )
