@@ -116,7 +116,14 @@ def main() -> None:
 
     prefix = f"sy-bench-{uuid.uuid4().hex[:8]}:"
     database = PostgresDatabase().create()
-    cluster = Cluster(Path(tempfile.mkdtemp(prefix="sy-bench-")), database, prefix, SWITCHYARD_SAMPLE_INTERVAL="2")
+    cluster = Cluster(
+        Path(tempfile.mkdtemp(prefix="sy-bench-")),
+        database,
+        prefix,
+        SWITCHYARD_SAMPLE_INTERVAL="2",
+        # Every client uses the one bench token: lift the per-user connection cap above their number.
+        SWITCHYARD_STREAM_MAX_CONNECTIONS_PER_USER=str(args.clients + 10),
+    )
     os.environ.update({k: v for k, v in cluster.env.items() if k.startswith(("SWITCHYARD_", "REDIS_URL"))})
     os.environ["DATABASE_URL"] = database.url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")

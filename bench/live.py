@@ -132,6 +132,8 @@ def main() -> None:
         SWITCHYARD_CONFIG=str(config),
         DJANGO_SETTINGS_MODULE="console.settings",
         SWITCHYARD_ACTION_RUNNER="false",
+        # Every client uses the one bench token: lift the per-user connection cap above their number.
+        SWITCHYARD_STREAM_MAX_CONNECTIONS_PER_USER=str(max(int(n) for n in args.clients.split(",")) + 10),
     )
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)

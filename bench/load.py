@@ -293,6 +293,8 @@ def run(
         env.pop(variable, None)
     if client_buffer:
         env["SWITCHYARD_STREAM_CLIENT_BUFFER"] = str(client_buffer)
+    # Every client uses the one load token: lift the per-user connection cap above their number.
+    env["SWITCHYARD_STREAM_MAX_CONNECTIONS_PER_USER"] = str(clients + slow + 10)
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
     token = subprocess.run(

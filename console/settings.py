@@ -209,6 +209,15 @@ SWITCHYARD_STREAM_FLUSH_INTERVAL = env_float("SWITCHYARD_STREAM_FLUSH_INTERVAL",
 # Largest JSON request body the API decodes (bytes); larger ones are refused with 400.
 SWITCHYARD_MAX_JSON_BODY_BYTES = env_int("SWITCHYARD_MAX_JSON_BODY_BYTES", 2_621_440, minimum=1024)
 SWITCHYARD_STREAM_CLIENT_BUFFER = env_int("SWITCHYARD_STREAM_CLIENT_BUFFER", 1000, minimum=10)
+# WebSocket keepalive: a ping every interval; no pong within the timeout and the client is closed
+# (reset if the close frame has not left 1 s later), so a client that stops reading is gone within
+# interval + timeout + 1 s (console/stream/protocol.py).
+SWITCHYARD_WS_PING_INTERVAL = env_float("SWITCHYARD_WS_PING_INTERVAL", 20.0, minimum=0.1)
+SWITCHYARD_WS_PING_TIMEOUT = env_float("SWITCHYARD_WS_PING_TIMEOUT", 20.0, minimum=0.1)
+# WebSocket connections per server process: in total, and per user (one more is closed with
+# 1013 or 4429 right after the handshake).
+SWITCHYARD_STREAM_MAX_CONNECTIONS = env_int("SWITCHYARD_STREAM_MAX_CONNECTIONS", 1000, minimum=1)
+SWITCHYARD_STREAM_MAX_CONNECTIONS_PER_USER = env_int("SWITCHYARD_STREAM_MAX_CONNECTIONS_PER_USER", 50, minimum=1)
 SWITCHYARD_TASK_RETENTION_COUNT = env_int("SWITCHYARD_TASK_RETENTION_COUNT", 1_000_000, minimum=100)
 # Leader election of the monitor (several `monitor`/`serve` processes, one active): the lock lives in
 # this Redis (default REDIS_URL; unset both and every monitor samples unconditionally).

@@ -21,9 +21,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from uvicorn.protocols.utils import ClientDisconnected
 
 from console.json_limits import json_nesting_error
 from console.roles import can_read_bodies, role_of
+from console.stream import limits
 from console.stream.buffer import ClientBuffer
 from console.stream.protocol import SEND_MANY
 from messaging.stream import TOPICS, group_for, is_in_process, subscribe_locally, unsubscribe_locally
@@ -48,6 +50,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
             code = 4401 if not getattr(self.scope.get("user"), "is_authenticated", False) else 4403
             await self.close(code=code)
             return
+        self.counted_user: int | None = None
+        refusal = limits.admit(self.scope["user"].pk)
+        if refusal is not None:
+            self.role = None  # nothing more is read from it
+            await self.accept()
+            await self.close(code=refusal[0], reason=refusal[1])
+            return
+        self.counted_user = self.scope["user"].pk
         self.topics: set[str] = set()
         self.buffer = ClientBuffer(settings.SWITCHYARD_STREAM_CLIENT_BUFFER)
         self.wakeup = asyncio.Event()
@@ -63,6 +73,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted_user", None) is not None:
+            limits.release(self.counted_user)
+            self.counted_user = None
         flusher = getattr(self, "flusher", None)
         if flusher is not None:
             flusher.cancel()
@@ -146,8 +159,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
                     texts.insert(0, json.dumps({**notice, "ts": time.time()}))
                 await self._send_texts(texts)
                 await asyncio.sleep(interval)
-        except asyncio.CancelledError:
-            pass
+        except (asyncio.CancelledError, ClientDisconnected):
+            pass  # closed by the client, or by the keepalive (console/stream/protocol.py)
         except Exception:
             log.warning("stream: client flush failed; closing", exc_info=True)
             await self.close()
