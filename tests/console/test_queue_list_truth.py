@@ -61,7 +61,9 @@ def viewer_session(console, make_user) -> requests.Session:
 # -- defect 3: the console's own plumbing is not the user's queues ------------------------------
 
 
-def test_celery_plumbing_is_hidden_and_reply_queues_get_no_rows(live_console, tokens, rabbit_vhost, settings):
+def test_celery_plumbing_is_hidden_and_reply_queues_get_no_rows(
+    live_console, tokens, rabbit_vhost, settings, make_user
+):
     from messaging.models import Queue
 
     settings.SWITCHYARD_INSPECT_INTERVAL = 1.0  # the console inspects (reply queues) every second
@@ -102,6 +104,12 @@ def test_celery_plumbing_is_hidden_and_reply_queues_get_no_rows(live_console, to
         stored = set(Queue.objects.filter(broker="rabbit").values_list("name", flat=True))
         assert not [n for n in stored if n.endswith(".reply.celery.pidbox")], "rows kept for reply queues"
         assert not set(own) & stored
+
+        session = viewer_session(console, make_user)
+        assert other_events not in session.get(console.url + "/").text
+        toggled = session.get(console.url + "/", params={"system": "1"}).text
+        assert other_events in toggled and 'name="system" value="1" checked' in toggled
+        assert not any(name in toggled for name in own) and reply not in toggled
     finally:
         connection.close()
 
@@ -210,6 +218,9 @@ def test_queue_name_that_is_not_utf8_is_escaped_and_the_others_go_on(live_consol
     bad = b"x" + SEP.encode() + SEP.encode() + b"<b>bad\xff\xfe"
     client.sadd(f"{redis_prefix}_kombu.binding.celery".encode(), bad)
     client.lpush(f"{redis_prefix}<b>bad".encode() + b"\xff\xfe", b"m1")
+    # NUL (PostgreSQL text cannot hold it) and a name past the column's 1,024 characters.
+    client.sadd(f"{redis_prefix}_kombu.binding.celery".encode(), f"y{SEP}{SEP}nul\x00name".encode())
+    client.sadd(f"{redis_prefix}_kombu.binding.celery".encode(), f"z{SEP}{SEP}{'long' * 300}".encode())
     with redis_connection(redis_prefix) as connection:
         publish(connection, "jobs", [{"n": 9}])
     client.close()
@@ -219,6 +230,8 @@ def test_queue_name_that_is_not_utf8_is_escaped_and_the_others_go_on(live_consol
         what="jobs sampled on, and the bad name shown escaped",
     )
     assert rows[shown]["depth"] == 1
+    assert rows["nul\\x00name"]["depth"] == 0
+    assert [n for n in rows if n.startswith("longlong") and n[1010:1011] == "…"]
     broker = console.api("/api/v1/brokers", tokens["viewer"]).json()[0]
     assert broker["status"] == "up" and "escaped" in (broker["warning"] or "")
     health = console.api("/api/v1/health", tokens["viewer"])
