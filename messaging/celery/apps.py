@@ -2,6 +2,13 @@
 
 The apps never run tasks: they capture events, broadcast control commands and read replies. They
 accept JSON only, so nothing a worker or a stranger publishes is ever unpickled.
+
+Every broker call they make ends within a bound, whatever the broker does (refuses, accepts TCP
+and never answers, goes away mid-call): connections are :class:`BoundedConnection` (Kombu's
+retry loops, endless by default for publishes and broadcasts, give up after ``MAX_RETRIES``
+reconnects and ``CONNECT_BUDGET_S`` seconds of connecting), Redis sockets time out
+(``REDIS_SOCKET_TIMEOUT_S``), and replies are collected with a timeout (``control``). A thread
+stuck in a broker call would keep the process from exiting.
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ import json
 import threading
 
 from celery import Celery
+from celery.app.amqp import AMQP
+from kombu import Connection
 
 from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
@@ -20,9 +29,54 @@ from messaging.queue_names import OWN_EVENT_QUEUE_PREFIX
 EVENT_QUEUE_TTL_S = 10.0
 EVENT_QUEUE_EXPIRES_S = 60.0
 CONNECT_TIMEOUT_S = 4.0
+#: Reconnects any one broker call may make, and the seconds it may spend connecting in all.
+MAX_RETRIES = 2
+CONNECT_BUDGET_S = 6.0
+RETRY_INTERVAL_MAX_S = 1.0
+#: A Redis read or write that takes longer fails (the client waits forever by default).
+REDIS_SOCKET_TIMEOUT_S = 3.0
+REDIS_SCHEMES = ("redis", "rediss", "sentinel")
 
 _lock = threading.Lock()
 _apps: dict[tuple[str, str, str], Celery] = {}
+
+
+class BoundedConnection(Connection):
+    """A Kombu connection whose retry loops end. Kombu retries a publish (``retry=True``, as its
+    pidbox does for every broadcast) with no limit, reconnecting forever to a broker that is gone;
+    here a caller's limit is kept if lower, and ``None`` (forever) becomes ``MAX_RETRIES``."""
+
+    def ensure(self, obj, fun, errback=None, max_retries=None, interval_start=1, interval_step=1, interval_max=1,
+               on_revive=None, retry_errors=None):  # fmt: skip
+        return super().ensure(
+            obj, fun, errback, _bounded(max_retries), interval_start, interval_step,
+            min(interval_max, RETRY_INTERVAL_MAX_S), on_revive, retry_errors,
+        )  # fmt: skip
+
+    def _ensure_connection(self, errback=None, max_retries=None, interval_start=2, interval_step=2, interval_max=30,
+                           callback=None, reraise_as_library_errors=True, timeout=None):  # fmt: skip
+        return super()._ensure_connection(
+            errback, _bounded(max_retries), min(interval_start, RETRY_INTERVAL_MAX_S),
+            min(interval_step, RETRY_INTERVAL_MAX_S), min(interval_max, RETRY_INTERVAL_MAX_S), callback,
+            reraise_as_library_errors, min(timeout or CONNECT_BUDGET_S, CONNECT_BUDGET_S),
+        )  # fmt: skip
+
+
+def _bounded(max_retries: int | None) -> int:
+    return MAX_RETRIES if max_retries is None else min(max_retries, MAX_RETRIES)
+
+
+class BoundedAMQP(AMQP):
+    Connection = BoundedConnection
+
+
+def transport_options(config: BrokerConfig) -> dict:
+    """Kombu transport options for the monitor's connections: the broker's own, over bounded
+    defaults (reconnects; socket timeouts on Redis, whose client otherwise waits forever)."""
+    options: dict = {"max_retries": MAX_RETRIES}
+    if config.url.split("://", 1)[0].split("+", 1)[0] in REDIS_SCHEMES:
+        options.update(socket_timeout=REDIS_SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S)
+    return {**options, **dict(config.options)}
 
 
 def celery_brokers(config: SwitchyardConfig | None = None) -> list[BrokerConfig]:
@@ -41,12 +95,10 @@ def app_for(config: BrokerConfig) -> Celery:
     with _lock:
         app = _apps.get(key)
         if app is None:
-            app = Celery(f"switchyard-{config.name}", set_as_current=False)
+            app = Celery(f"switchyard-{config.name}", set_as_current=False, amqp=BoundedAMQP)
             app.conf.update(
                 broker_url=config.url,
-                # Bounded reconnects: kombu's publish retries (control broadcasts) are otherwise
-                # endless, and a thread stuck in them keeps the process from exiting.
-                broker_transport_options={"max_retries": 2, **dict(config.options)},
+                broker_transport_options=transport_options(config),
                 accept_content=["json"],
                 result_accept_content=["json"],
                 event_serializer="json",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
 from django.db import close_old_connections
 
@@ -20,6 +21,8 @@ from messaging.config import SwitchyardConfig
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 60.0
+# Longer than any one bounded broker call (apps.CONNECT_BUDGET_S), so threads end in it.
+STOP_TIMEOUT_S = 12.0
 
 
 class CeleryWatch:
@@ -47,12 +50,24 @@ class CeleryWatch:
         for thread in self._threads:
             thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+        """Signal every thread, then wait for them all, ``timeout`` seconds in all (each broker
+        call they may be in ends within a bound: ``apps``). True when every thread ended."""
+        self.signal_stop()
+        return self.join(time.monotonic() + timeout)
+
+    def signal_stop(self) -> None:
         self.capture.stop()
         self.inspector.stop()
         self._stop.set()
+
+    def join(self, deadline: float) -> bool:
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            log.warning("celery: threads still running after stop: %s", ", ".join(alive))
+        return not alive
 
 
 class CeleryWatches:
@@ -85,9 +100,12 @@ class CeleryWatches:
         finally:
             await loop.run_in_executor(None, self.stop)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+        """Stop every broker's threads, ``timeout`` seconds in all; True when all ended."""
         for watch in self.watches.values():
-            watch.stop()
+            watch.signal_stop()
+        deadline = time.monotonic() + timeout
+        return all([watch.join(deadline) for watch in self.watches.values()])
 
 
 def _retention() -> int:
