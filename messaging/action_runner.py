@@ -185,9 +185,12 @@ def _loop(
 
 def _note_target_created(action: Action, created: str) -> None:
     """Keep what the session created for the target (``create_target``) with the action, where
-    its result and final audit show it, and audit the creation itself now."""
+    its result and final audit show it, and audit the creation itself now (a dry run creates
+    nothing: its final outcome says what it would have created)."""
     action.selection = {**action.selection, "target_created": created}
     Action.objects.filter(pk=action.pk).update(selection=action.selection)
+    if action.dry_run:
+        return
     audit.record(
         action.user or action.username,
         f"{action.kind}.target_created",

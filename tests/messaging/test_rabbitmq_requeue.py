@@ -308,3 +308,23 @@ def test_move_into_an_existing_target_keeps_its_arguments_and_flags(rabbit_vhost
     assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
     assert ready(vhost, target) == 10 and ready(vhost, dlq_name) == 0
     assert sorted(drain_ids(vhost, target)) == sorted(ids)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dry_run_with_create_target_says_it_would_create_and_creates_nothing(rabbit_vhost, make_user):
+    config, vhost = rabbit_vhost
+    source, target = unique_name("q"), unique_name("new")
+    dlq_name = source + ".dlq"
+    publish_dead_letters(vhost, source, dlq_name, 5)
+    src = make_queue("rabbit", source, vhost=vhost)
+    dlq = make_queue("rabbit", dlq_name, dlq_of=src, vhost=vhost)
+    operator, _ = make_user("operator")
+
+    action = actions.request_move(
+        operator, dlq, kind=Action.MOVE, all=True, target=target, create_target=True, dry_run=True
+    )
+    final = run_action(action.pk)
+
+    assert final.state == Action.SUCCEEDED and final.done == 5, final.error
+    assert actions.action_dict(final)["target_created"].startswith(f"would create {target!r} as a durable classic")
+    assert queue_properties(vhost, target) is None and ready(vhost, dlq_name) == 5
