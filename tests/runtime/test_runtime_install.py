@@ -42,7 +42,8 @@ DELIBERATE_FAILURES = re.compile(
 # Settings of the environment running pytest that must not reach a user's fresh install.
 INHERITED_SETTINGS = re.compile(
     r"^(SWITCHYARD_.*|DJANGO_.*|CELERY_.*|DATABASE_URL|REDIS_URL|SECRET_KEY(_FILE)?|DEBUG|ALLOWED_HOSTS"
-    r"|CSRF_TRUSTED_ORIGINS|LOG_LEVEL|VIRTUAL_ENV|PYTHONPATH|PYTHONHOME|PYTEST_.*)$"
+    r"|CSRF_TRUSTED_ORIGINS|LOG_LEVEL|VIRTUAL_ENV|PYTHONPATH|PYTHONHOME|PYTEST_.*"
+    r"|MAKEFLAGS|MFLAGS|MAKELEVEL|MAKEOVERRIDES)$"  # `make test`'s own variables and jobserver
 )
 
 pytestmark = [pytest.mark.runtime, pytest.mark.timeout(1200)]
@@ -110,7 +111,9 @@ def runtime_venv(clean_copy) -> Path:
     started = time.monotonic()
     with open(venv.parent / f"{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another run on this machine may be building it
-        cached = (venv / ".requirements.sha256").exists()
+        cached = (venv / ".requirements.sha256").exists() and subprocess.run(
+            [venv / "bin" / "python", "-c", ""]
+        ).returncode == 0
         if not cached:
             shutil.rmtree(venv, ignore_errors=True)
             subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=120)
