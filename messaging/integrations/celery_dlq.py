@@ -38,6 +38,7 @@ from typing import Any
 from celery import signals
 from celery.exceptions import Reject
 from celery.states import REJECTED
+from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +93,24 @@ def _dead_letter(task: Any, reason: str, exc: BaseException | None, traceback_te
             client = channel.client  # applies global_keyprefix like Kombu does
             original = _original_message(client, channel.unacked_key, request)
             queue = _queue_of(task, request)
-            message = with_death(original, queue, reason, exc, traceback_text, exchange=_exchange_of(request))
+            info = request.delivery_info or {}
+            message = with_death(
+                original, queue, reason, exc, traceback_text, exchange=_exchange_of(request),
+                routing_key=info.get("routing_key") or None,
+            )  # fmt: skip
             client.lpush(queue + _installed[id(task.app)]["suffix"], json.dumps(message))
     except Exception:
         log.exception("switchyard: could not dead-letter task %s (%s)", getattr(request, "id", "?"), task.name)
 
 
 def with_death(
-    message: dict[str, Any], queue: str, reason: str, exc: BaseException | None, traceback_text: str, exchange: str = ""
+    message: dict[str, Any],
+    queue: str,
+    reason: str,
+    exc: BaseException | None,
+    traceback_text: str,
+    exchange: str = "",
+    routing_key: str | None = None,
 ) -> dict[str, Any]:
     """The Kombu message with a death record added the way RabbitMQ does it: the entry for the
     same (queue, reason) has its count bumped and moves to the front; ``x-first-death-*`` are set
@@ -116,7 +127,7 @@ def with_death(
         "count": count,
         "time": time.time(),
         "exchange": exchange,
-        "routing-keys": [queue],
+        "routing-keys": [routing_key or queue],
         "exception-type": type(exc).__name__ if exc is not None else None,
         "exception-message": str(exc)[:2000] if exc is not None else None,
         "traceback": summarize(traceback_text, exc),
@@ -177,8 +188,42 @@ def _rebuilt_message(request: Any) -> dict[str, Any]:
 
 
 def _queue_of(task: Any, request: Any) -> str:
+    """The queue the worker took the message from. Celery's request does not name it, and the
+    routing key is a queue's name only on the default exchange: through a topic, fanout or
+    renamed direct binding (Celery's routing guide: queue ``feeds`` bound with ``feed.#``, tasks
+    sent with ``feed.import``) the worker's own queues and their bindings say which it was.
+    Falls back to the routing key (then the task's queue) when none or several match."""
     info = request.delivery_info or {}
-    return info.get("routing_key") or task.queue or task.app.conf.task_default_queue
+    exchange, routing_key = info.get("exchange") or "", info.get("routing_key") or ""
+    fallback = routing_key or task.queue or task.app.conf.task_default_queue
+    if not exchange:
+        return fallback
+    try:
+        consumed = list(task.app.amqp.queues.consume_from.values())
+    except Exception:
+        return fallback
+    matches = [q.name for q in consumed if _binds(q, exchange, routing_key)]
+    if len(matches) == 1:
+        return matches[0]
+    return routing_key if routing_key in matches else fallback
+
+
+def _binds(queue: Any, exchange: str, routing_key: str) -> bool:
+    """Whether ``queue`` (a Kombu Queue) is bound to ``exchange`` so that ``routing_key`` reaches
+    it, matched as Kombu's virtual transports match (direct, topic, fanout)."""
+    bindings = [(queue.exchange, queue.routing_key)]
+    bindings += [(b.exchange, b.routing_key) for b in getattr(queue, "bindings", ()) or ()]
+    for bound_to, key in bindings:
+        if bound_to is None or getattr(bound_to, "name", bound_to) != exchange:
+            continue
+        kind = STANDARD_EXCHANGE_TYPES.get(getattr(bound_to, "type", "direct") or "direct")
+        if kind is None:
+            continue
+        matcher = kind(None)
+        _, pattern, _ = matcher.prepare_bind(queue.name, exchange, key or "", {})
+        if matcher.lookup([(key or "", pattern, queue.name)], exchange, routing_key, None):
+            return True
+    return False
 
 
 def _exchange_of(request: Any) -> str:

@@ -120,3 +120,35 @@ def test_failed_tasks_land_in_the_dlq_with_a_death_record(tmp_path):
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def test_dead_letter_queue_is_the_consumed_queue_not_the_routing_key():
+    """Celery's request names the exchange and routing key, not the queue: the worker's own queues
+    and their bindings say which queue the message came from (``<queue>.dlq`` sits beside it)."""
+    from types import SimpleNamespace
+
+    from celery import Celery
+    from kombu import Exchange, Queue
+
+    from messaging.integrations.celery_dlq import _queue_of
+
+    app = Celery("routing", set_as_current=False)
+    app.conf.task_queues = [
+        Queue("feeds", Exchange("tasks", type="topic"), routing_key="feed.#"),
+        Queue("images", Exchange("media", type="direct"), routing_key="image.resize"),
+        Queue("audit", Exchange("broadcast", type="fanout")),
+        Queue("plain"),
+    ]
+    app.conf.task_default_queue = "plain"
+
+    def queue_of(exchange: str, routing_key: str) -> str:
+        task = SimpleNamespace(app=app, queue=None)
+        return _queue_of(task, SimpleNamespace(delivery_info={"exchange": exchange, "routing_key": routing_key}))
+
+    assert queue_of("tasks", "feed.import") == "feeds"
+    assert queue_of("media", "image.resize") == "images"
+    assert queue_of("broadcast", "anything") == "audit"
+    assert queue_of("", "plain") == "plain"
+    assert queue_of("plain", "plain") == "plain"
+    # Nothing the worker consumes matches: the routing key, as before.
+    assert queue_of("tasks", "other.thing") == "other.thing"

@@ -29,6 +29,7 @@ class RedisTeam:
     """Names carry ``token``: the Kombu ``global_keyprefix``, the queues and the task memory."""
 
     transport_options: dict[str, Any]
+    routing: dict[str, str] | None = None
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     url: str = REDIS_URL
     workers: list[subprocess.Popen] = field(default_factory=list)
@@ -39,7 +40,7 @@ class RedisTeam:
         self.queue = unique("orders")
         self.memory = Memory(self.url, f"scenario-{self.token}:")
         self.client = redis.Redis.from_url(self.url)
-        self.app = make_app(self.url, self.transport_options, self.queue, self.memory.prefix)
+        self.app = make_app(self.url, self.transport_options, self.queue, self.memory.prefix, self.routing)
 
     # -- the team's side -------------------------------------------------------------------------
 
@@ -60,9 +61,18 @@ class RedisTeam:
         return max(s for s in self.steps if s <= priority)
 
     def send(self, order: int, plan: list[str] | None = None, priority: int | None = None, queue: str | None = None):
+        """Send one task: routed by the app's ``task_routes`` when the team routes, else to ``queue``."""
+        routed = {} if self.routing and queue is None else {"queue": queue or self.queue}
         return self.app.tasks["scenario.scripted"].apply_async(
-            (order,), {"plan": plan or []}, queue=queue or self.queue, priority=priority
+            (order,), {"plan": plan or []}, priority=priority, **routed
         )
+
+    def declare_queues(self) -> None:
+        """Declare the app's queues and bindings, as its workers do when they start (a message
+        routed through an exchange before any binding exists is dropped by Kombu)."""
+        with self.app.connection_for_write() as connection:
+            for queue in self.app.amqp.queues.values():
+                queue(connection.default_channel).declare()
 
     def start_worker(self, name: str, queues: list[str] | None = None, pool: str = "solo") -> subprocess.Popen:
         environ = dict(
@@ -71,6 +81,7 @@ class RedisTeam:
             SCENARIO_TRANSPORT_OPTIONS=json.dumps(self.transport_options),
             SCENARIO_QUEUE=self.queue,
             SCENARIO_MEMORY=self.memory.prefix,
+            SCENARIO_ROUTING=json.dumps(self.routing),
         )
         command = [
             sys.executable, "-m", "celery", "-A", "tests.scenarios.redis_team_app", "worker", "-P", pool,

@@ -5,8 +5,9 @@ with :func:`make_app` to publish. The workers' app comes from the environment, s
 own world:
 ``SCENARIO_BROKER_URL``, ``SCENARIO_TRANSPORT_OPTIONS`` (JSON: the team's
 ``broker_transport_options``, e.g. ``global_keyprefix``, ``sep``, ``priority_steps``,
-``visibility_timeout``), ``SCENARIO_QUEUE`` (the default queue) and ``SCENARIO_MEMORY`` (a key
-prefix, outside the Kombu prefix, where tasks remember their deliveries and outcomes).
+``visibility_timeout``), ``SCENARIO_QUEUE`` (the default queue), ``SCENARIO_ROUTING`` (JSON, see
+:func:`make_app`) and ``SCENARIO_MEMORY`` (a key prefix, outside the Kombu prefix, where tasks
+remember their deliveries and outcomes).
 
 The one task, ``scenario.scripted``, does on its n-th delivery what ``plan[n-1]`` says (``ok`` once
 the plan runs out): ``ok`` records the order as done, ``fail`` raises (no retries: the failure is
@@ -23,12 +24,18 @@ import time
 
 import redis
 from celery import Celery
+from kombu import Exchange, Queue
 
 from messaging.integrations import celery_dlq
 
 
-def make_app(broker_url: str, transport_options: dict, queue: str, memory_prefix: str) -> Celery:
-    """The team's app: ``task_acks_late``, prefetch 1, JSON only, events on, the DLQ integration."""
+def make_app(
+    broker_url: str, transport_options: dict, queue: str, memory_prefix: str, routing: dict | None = None
+) -> Celery:
+    """The team's app: ``task_acks_late``, prefetch 1, JSON only, events on, the DLQ integration.
+    With ``routing`` (``exchange``, ``type``, ``binding``, ``routing_key``) the queue is bound to
+    that exchange with that binding key and the task is sent with that routing key, as in Celery's
+    routing guide; otherwise Celery's defaults (the queue's name is the routing key)."""
     app = Celery("redis_team_app", set_as_current=False)
     app.conf.update(
         broker_url=broker_url,
@@ -44,6 +51,10 @@ def make_app(broker_url: str, transport_options: dict, queue: str, memory_prefix
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
+    if routing:
+        exchange = Exchange(routing["exchange"], type=routing["type"])
+        app.conf.task_queues = [Queue(queue, exchange, routing_key=routing["binding"])]
+        app.conf.task_routes = {"scenario.scripted": {"queue": queue, "routing_key": routing["routing_key"]}}
     celery_dlq.install(app)
     memory = Memory(broker_url, memory_prefix)
 
@@ -98,4 +109,5 @@ app = make_app(
     json.loads(os.environ.get("SCENARIO_TRANSPORT_OPTIONS") or "{}"),
     os.environ.get("SCENARIO_QUEUE", "scenario"),
     os.environ.get("SCENARIO_MEMORY", "scenario-memory:"),
+    json.loads(os.environ.get("SCENARIO_ROUTING") or "null"),
 )
