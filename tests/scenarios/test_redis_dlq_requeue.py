@@ -65,6 +65,12 @@ def test_requeued_dead_letters_keep_their_priority_and_a_worker_processes_them(t
     assert dlq["is_dlq"] is True and dlq["dead_letter_source"] == team.queue
     wait_until(lambda: team.client.hlen(team.prefix + "unacked") == 0, what="the failures to be acknowledged")
     assert team.memory.done() == []
+    # The operator sees each dead letter with its death record and priority before requeueing.
+    listed = console.api(f"/api/v1/queues/{dlq['id']}/messages", tokens["operator"]).json()
+    assert listed["count"] == 5 and {m["task_id"] for m in listed["results"]} == set(sent)
+    for message in listed["results"]:
+        assert (message["task"], message["death"]["queue"]) == ("scenario.scripted", team.queue)
+        assert message["death"]["exception_type"] == "ValueError" and message["args"] is not None
     # No worker while the requeue runs: the test can then see where each message was put.
     team.kill(worker)
 
