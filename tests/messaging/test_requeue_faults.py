@@ -117,15 +117,17 @@ def rabbit_connect(node: PrivateRabbit) -> amqp.Connection:
 
 
 def publish_persistent_dead_letters(node: PrivateRabbit, source: str, dlq: str, count: int) -> set[str]:
-    """Persistent messages with publisher confirms, so every one is on disk before the crash."""
+    """Persistent messages with publisher confirms, so every one is on disk before the crash.
+    ``source`` dead-letters into ``dlq`` through its arguments, as applications declare it."""
     import uuid
+
+    from tests.messaging.test_rabbitmq_requeue import declare_dead_lettering
 
     ids = set()
     conn = rabbit_connect(node)
     try:
         ch = conn.channel()
-        for name in (source, dlq):
-            ch.queue_declare(name, durable=True, auto_delete=False)
+        declare_dead_lettering(ch, source, dlq)
         ch.confirm_select()
         death = [{"queue": source, "reason": "rejected", "count": 1, "exchange": "", "routing-keys": [source]}]
         for i in range(count):

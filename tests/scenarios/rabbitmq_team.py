@@ -197,16 +197,26 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.2, diag
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}{extra}")
 
 
-def ready_count(vhost, queue: str) -> int | None:
-    """Messages ready in ``queue`` straight from AMQP (None when it does not exist)."""
+def _passive(vhost, queue: str):
     connection = amqp.Connection(host="127.0.0.1:5672", userid="guest", password="guest", virtual_host=vhost.name)
     connection.connect()
     try:
-        return connection.channel().queue_declare(queue, passive=True).message_count
+        return connection.channel().queue_declare(queue, passive=True)
     except amqp.exceptions.NotFound:
         return None
     finally:
         connection.close()
+
+
+def ready_count(vhost, queue: str) -> int | None:
+    """Messages ready in ``queue`` straight from AMQP (None when it does not exist)."""
+    found = _passive(vhost, queue)
+    return found.message_count if found else None
+
+
+def consumer_count(vhost, queue: str) -> int | None:
+    found = _passive(vhost, queue)
+    return found.consumer_count if found else None
 
 
 def death_records(vhost, queue: str) -> list[tuple[str, str]]:

@@ -1,5 +1,5 @@
 """Requeue on RabbitMQ the ways teams dead-letter Celery tasks there: queue arguments, a policy, a
-quorum queue's delivery limit, a priority queue. The broker dead-letters for real (``x-death`` is
+quorum queue's delivery limit, a queue's message TTL, a priority queue. The broker dead-letters for real (``x-death`` is
 the broker's), the monitor discovers the queues and their link, an operator requeues through the
 REST API, and the same worker then processes every message successfully."""
 
@@ -15,6 +15,7 @@ from tests.scenarios.rabbitmq_team import (  # noqa: F401  (fixtures)
     Console,
     celery_project,
     console,
+    consumer_count,
     death_records,
     ready_count,
     wait_until,
@@ -64,6 +65,23 @@ app.conf.task_queues = [
         routing_key="orders.dlq",
         queue_arguments={"x-queue-type": "quorum"},
     ),
+]
+app.conf.task_default_queue = "orders"
+"""
+
+TIME_LIMITED_QUEUE = """
+app.conf.task_queues = [
+    Queue(
+        "orders",
+        Exchange("orders", type="direct"),
+        routing_key="orders",
+        queue_arguments={
+            "x-message-ttl": 4000,
+            "x-dead-letter-exchange": "orders.dlx",
+            "x-dead-letter-routing-key": "orders.dlq",
+        },
+    ),
+    Queue("orders.dlq", Exchange("orders.dlx", type="direct"), routing_key="orders.dlq"),
 ]
 app.conf.task_default_queue = "orders"
 """
@@ -200,3 +218,21 @@ def test_requeue_into_a_priority_queue_keeps_each_message_priority(celery_projec
     assert_requeued(action, 4)
     done = processed_after_requeue(celery_project, rabbit_vhost, ids, failures=1)
     assert [d["priority"] for d in done] == [7] * 4
+
+
+def test_requeue_into_a_queue_whose_message_ttl_dead_lettered_them(celery_project, console, rabbit_vhost):
+    """Time-limited work: ``orders`` has ``x-message-ttl``; while no worker runs, the tasks expire
+    into the DLQ. Once a worker is back, the operator requeues them (the TTL applies again: the
+    worker, consuming before the requeue, takes them well within it)."""
+    celery_project.write(TIME_LIMITED_QUEUE, failures=0, failing_by="none")
+    celery_project.declare_queues()
+    ids = celery_project.send(5, queue=SOURCE)
+    wait_until(lambda: ready_count(rabbit_vhost, DLQ) == 5, 30, "the tasks to expire into the DLQ")
+    assert death_records(rabbit_vhost, DLQ) == [("expired", SOURCE)] * 5
+    celery_project.start_worker([SOURCE])
+    wait_until(lambda: consumer_count(rabbit_vhost, SOURCE) == 1, 60, "the worker to consume orders")
+
+    action = requeue_all(console, 5)
+
+    assert_requeued(action, 5)
+    processed_after_requeue(celery_project, rabbit_vhost, ids, failures=0)
