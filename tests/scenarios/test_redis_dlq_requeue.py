@@ -104,3 +104,41 @@ def test_requeued_dead_letters_keep_their_priority_and_a_worker_processes_them(t
     from messaging.models import AuditEntry
 
     assert AuditEntry.objects.filter(action__startswith="requeue", queue=dlq_name).exists()
+
+
+def test_a_task_that_dies_again_after_a_requeue_is_requeued_again_and_then_succeeds(
+    team, live_console, tokens, tmp_path
+):
+    console = live_console(config=team.switchyard_config(tmp_path), interval=0.5)
+    task_id = team.send(1, plan=["fail", "fail"], priority=4).id
+    team.start_worker("worker")
+    dlq_name = team.queue + ".dlq"
+    requeues = []
+    for death in (1, 2):
+        # Read from Redis, not from a sample: the row may still show the previous death.
+        dead = wait_until(
+            lambda death=death: (
+                (value := team.client.lindex(team.key(dlq_name), 0))
+                and json.loads(value)["headers"]["x-death"][0]["count"] == death
+                and json.loads(value)
+            ),
+            timeout=60,
+            what=f"death {death}",
+        )
+        # RabbitMQ's bookkeeping: one x-death entry for (queue, reason), its count bumped.
+        assert [(d["queue"], d["count"]) for d in dead["headers"]["x-death"]] == [(team.queue, death)]
+        dlq = wait_until(lambda: queue_row(console, tokens["viewer"], dlq_name), what="the DLQ's row")
+        if death == 2:
+            assert dead["headers"]["x-switchyard-action"] == requeues[0]
+        response = console.api(
+            f"/api/v1/queues/{dlq['id']}/requeue", tokens["operator"], method="POST", json={"all": True}
+        )
+        assert response.status_code == 202, response.text
+        requeues.append(response.json()["id"])
+        action = finished_action(console, tokens["operator"], requeues[-1])
+        assert (action["state"], action["done"]) == ("succeeded", 1), action
+
+    done = wait_until(team.memory.done, timeout=60, what="the third delivery to succeed")
+    assert [(d["id"], d["delivery"]) for d in done] == [(task_id, 3)]
+    wait_until(lambda: team.client.hlen(team.prefix + "unacked") == 0, what="the success to be acknowledged")
+    assert team.client.llen(team.key(dlq_name)) == 0
