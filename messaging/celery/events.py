@@ -4,7 +4,10 @@ The receiver does as little as possible: it decodes each message (:func:`decode_
 its events with the time they arrived and hands them to the writer's queue at once
 (``EventWriter.offer_many``, which waits only while the queue is full). A message that is not
 JSON, or an event that is not an object, is counted as malformed and skipped; nothing is ever
-unpickled (the app accepts JSON only).
+unpickled (the app accepts JSON only). A compressed message is refused unopened and counted as
+malformed: Celery never compresses events, and Kombu would inflate it, without any size limit,
+before any of our code saw it (a 353-byte bzip2 event inflated to 400 MiB), see
+:func:`refusing_compression`.
 
 Loss we can see: events dropped because the writer's queue was full (``dropped``); disconnects
 (``disconnects``: a RabbitMQ restart, or Redis closing a subscriber that fell behind its
@@ -64,6 +67,8 @@ class _Receiver(EventReceiver):
         self.on_ready()
 
     def get_consumers(self, Consumer, channel):  # noqa: N803 (kombu's name)
+        # The channel builds each delivery's Message, and Message.__init__ inflates the body.
+        channel.Message = refusing_compression(type(channel).Message)
         consumers = super().get_consumers(Consumer, channel)
         for consumer in consumers:
             consumer.on_decode_error = self._on_decode_error
@@ -95,6 +100,46 @@ class _Receiver(EventReceiver):
         counters.malformed_decode += len(items) - len(events)
         if events:
             self.sink(events)
+
+
+class CompressedEvent(ValueError):
+    """An event message with a ``compression`` header: refused, never inflated."""
+
+
+def _raw_headers(raw: Any) -> dict[str, Any] | None:
+    """The application headers of a delivery as the transport hands it over, before Kombu wraps
+    it: a payload dict (virtual transports: Redis, SQS...) or an ``amqp.Message``."""
+    if isinstance(raw, dict):
+        headers = raw.get("headers")
+    else:
+        properties = getattr(raw, "properties", None)
+        headers = properties.get("application_headers") if isinstance(properties, dict) else None
+    return headers if isinstance(headers, dict) else None
+
+
+_refusing: dict[type, type] = {}
+
+
+def refusing_compression(message_class: type) -> type:
+    """``message_class`` (a transport's Kombu Message) made to refuse compressed bodies: the
+    ``compression`` header is taken away before Kombu's ``Message.__init__`` would decompress,
+    and the message carries a :class:`CompressedEvent` error instead, so the consumer hands it to
+    ``on_decode_error`` with its body still compressed (a few bytes, never inflated)."""
+    refusing = _refusing.get(message_class)
+    if refusing is not None:
+        return refusing
+
+    def __init__(self, raw: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        headers = _raw_headers(raw)
+        compression = headers.pop("compression", None) if headers is not None else None
+        message_class.__init__(self, raw, *args, **kwargs)
+        if compression is not None:
+            error = CompressedEvent(f"compressed event ({str(compression)[:64]}) refused")
+            self.errors.append((CompressedEvent, error, None))
+
+    refusing = type(f"RefusingCompression{message_class.__name__}", (message_class,), {"__init__": __init__})
+    _refusing[message_class] = refusing
+    return refusing
 
 
 def decode_body(message: Any) -> Any:
