@@ -30,6 +30,7 @@ class RedisTeam:
 
     transport_options: dict[str, Any]
     routing: dict[str, str] | None = None
+    acks_late: bool = True
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     url: str = REDIS_URL
     workers: list[subprocess.Popen] = field(default_factory=list)
@@ -40,7 +41,9 @@ class RedisTeam:
         self.queue = unique("orders")
         self.memory = Memory(self.url, f"scenario-{self.token}:")
         self.client = redis.Redis.from_url(self.url)
-        self.app = make_app(self.url, self.transport_options, self.queue, self.memory.prefix, self.routing)
+        self.app = make_app(
+            self.url, self.transport_options, self.queue, self.memory.prefix, self.routing, self.acks_late
+        )
 
     # -- the team's side -------------------------------------------------------------------------
 
@@ -82,6 +85,7 @@ class RedisTeam:
             SCENARIO_QUEUE=self.queue,
             SCENARIO_MEMORY=self.memory.prefix,
             SCENARIO_ROUTING=json.dumps(self.routing),
+            SCENARIO_ACKS_LATE="1" if self.acks_late else "0",
         )
         command = [
             sys.executable, "-m", "celery", "-A", "tests.scenarios.redis_team_app", "worker", "-P", pool,

@@ -30,9 +30,15 @@ from messaging.integrations import celery_dlq
 
 
 def make_app(
-    broker_url: str, transport_options: dict, queue: str, memory_prefix: str, routing: dict | None = None
+    broker_url: str,
+    transport_options: dict,
+    queue: str,
+    memory_prefix: str,
+    routing: dict | None = None,
+    acks_late: bool = True,
 ) -> Celery:
-    """The team's app: ``task_acks_late``, prefetch 1, JSON only, events on, the DLQ integration.
+    """The team's app: ``task_acks_late`` (Celery's default, early acks, with ``acks_late=False``),
+    prefetch 1, JSON only, events on, the DLQ integration.
     With ``routing`` (``exchange``, ``type``, ``binding``, ``routing_key``) the queue is bound to
     that exchange with that binding key and the task is sent with that routing key, as in Celery's
     routing guide; otherwise Celery's defaults (the queue's name is the routing key)."""
@@ -44,7 +50,7 @@ def make_app(
         task_serializer="json",
         task_ignore_result=True,
         task_default_queue=queue,
-        task_acks_late=True,
+        task_acks_late=acks_late,
         worker_prefetch_multiplier=1,
         task_send_sent_event=True,
         worker_send_task_events=True,
@@ -110,4 +116,5 @@ app = make_app(
     os.environ.get("SCENARIO_QUEUE", "scenario"),
     os.environ.get("SCENARIO_MEMORY", "scenario-memory:"),
     json.loads(os.environ.get("SCENARIO_ROUTING") or "null"),
+    os.environ.get("SCENARIO_ACKS_LATE", "1") == "1",
 )
