@@ -3,6 +3,7 @@ the target is only checked, never re-declared, and created only when asked (crea
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 import uuid
@@ -10,6 +11,8 @@ import uuid
 import amqp
 import pytest
 import requests
+from django.test import Client
+from django.urls import reverse
 
 from messaging import actions
 from messaging.action_runner import run_action
@@ -265,6 +268,10 @@ def test_move_with_create_target_creates_a_durable_classic_queue_and_says_so(rab
     assert said.startswith(f"created {target!r} as a durable classic queue")
     entries = {e.action: e.outcome for e in AuditEntry.objects.filter(queue=dlq_name)}
     assert entries["move.target_created"] == said and said in entries["move.finished"]
+    client = Client()
+    client.force_login(operator)
+    page = client.get(reverse("queue-actions", args=[dlq.pk])).content.decode()
+    assert html.escape(said) in page
     assert sorted(drain_ids(vhost, target)) == sorted(ids)
 
 
