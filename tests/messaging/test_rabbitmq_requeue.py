@@ -335,3 +335,19 @@ def test_dry_run_with_create_target_says_it_would_create_and_creates_nothing(rab
     assert final.state == Action.SUCCEEDED and final.done == 5, final.error
     assert actions.action_dict(final)["target_created"].startswith(f"would create {target!r} as a durable classic")
     assert queue_properties(vhost, target) is None and ready(vhost, dlq_name) == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dry_run_to_a_missing_target_fails_with_the_reason(rabbit_vhost, make_user):
+    config, vhost = rabbit_vhost
+    source, target = unique_name("q"), unique_name("missing")
+    dlq_name = source + ".dlq"
+    publish_dead_letters(vhost, source, dlq_name, 3)
+    src = make_queue("rabbit", source, vhost=vhost)
+    dlq = make_queue("rabbit", dlq_name, dlq_of=src, vhost=vhost)
+    operator, _ = make_user("operator")
+
+    final = run_action(actions.request_move(operator, dlq, kind=Action.MOVE, all=True, target=target, dry_run=True).pk)
+
+    assert final.state == Action.FAILED and f"target queue {target!r} does not exist" in final.error
+    assert queue_properties(vhost, target) is None and ready(vhost, dlq_name) == 3
