@@ -10,6 +10,17 @@ from messaging.models import AuditEntry
 from messaging.stream import make_event, publish
 
 
+def shown_params(action: str, params: Any) -> Any:
+    """An entry's params as every viewer may read them. Alert rule entries recorded before webhook
+    URLs were cut to scheme and host still hold the URL's path and query, where webhook secrets
+    live: they are cut when read."""
+    if action.startswith("alert_rule.") and isinstance(params, dict) and isinstance(params.get("webhook_url"), str):
+        from messaging.alerts.http import url_origin
+
+        return {**params, "webhook_url": url_origin(params["webhook_url"])}
+    return params
+
+
 def entry_dict(entry: AuditEntry) -> dict[str, Any]:
     """CONTRACT.md's audit shape."""
     return {
@@ -19,7 +30,7 @@ def entry_dict(entry: AuditEntry) -> dict[str, Any]:
         "action": entry.action,
         "broker": entry.broker,
         "queue": entry.queue,
-        "params": entry.params,
+        "params": shown_params(entry.action, entry.params),
         "outcome": entry.outcome,
     }
 

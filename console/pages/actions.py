@@ -18,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from console.roles import ADMIN, OPERATOR, can_read_bodies, has_role
 from messaging import actions, decoding, messages
 from messaging.actions import ActionRefused
+from messaging.audit import shown_params
 from messaging.brokers.base import BrokerError
 from messaging.models import Action, AuditEntry, Queue
 from messaging.queue_queries import queue_by_id
@@ -264,5 +265,7 @@ def _float_or_none(value: str | None) -> float | None:
 def audit_page(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(AuditEntry.objects.order_by("-at", "-id"), 50)
     page = paginator.get_page(request.GET.get("page"))
+    for entry in page:
+        entry.params = shown_params(entry.action, entry.params)
     template = "pages/audit.html#audit-rows" if request.GET.get("fragment") == "rows" else "pages/audit.html"
     return render(request, template, {"page": page, "nav": "audit"})

@@ -136,3 +136,18 @@ def test_websocket_alerts_and_audit_topics_keep_the_webhook_secret_from_viewers(
                 pass
     assert sum('"audit.entry"' in t for t in texts) == 3, texts
     assert leaked("\n".join(texts)) == [] and "hooks.slack.com" in "\n".join(texts)
+
+
+def test_audit_entries_recorded_before_the_cut_are_cut_when_read(api, client, make_user, tokens):
+    from messaging.models import AuditEntry
+
+    AuditEntry.objects.create(
+        username="old-admin", action="alert_rule.create", params={"id": 1, "name": "Old", "webhook_url": SLACK_URL}
+    )
+    entries = api("get", "audit", tokens["viewer"])
+    assert leaked(entries.content.decode()) == []
+    assert entries.json()["results"][0]["params"]["webhook_url"] == SHOWN_TO_OTHERS
+    user, _ = make_user("viewer")
+    client.force_login(user)
+    page = client.get("/audit/").content.decode()
+    assert "hooks.slack.com" in page and leaked(page) == []
