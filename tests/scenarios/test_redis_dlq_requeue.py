@@ -100,6 +100,15 @@ def test_requeued_dead_letters_keep_their_priority_and_a_worker_processes_them(t
     assert [by_id[d["id"]] for d in done] == [0, 1, 2, 5, 7, 9]
     wait_until(lambda: team.client.hlen(team.prefix + "unacked") == 0, what="the successes to be acknowledged")
     assert team.client.llen(team.key(dlq_name)) == 0
+    # Switchyard's task view follows the same tasks through the workers' events: failed, then
+    # succeeded after the requeue.
+    for task_id in sent:
+        wait_until(
+            lambda task_id=task_id: (
+                console.api(f"/api/v1/tasks/{task_id}", tokens["viewer"]).json().get("state") == "SUCCESS"
+            ),
+            what=f"task {task_id} to show as succeeded",
+        )
 
     from messaging.models import AuditEntry
 
