@@ -1,5 +1,6 @@
 from django.urls import path
 
+from console import converters  # noqa: F401 (registers <hostname:>)
 from console.api import actions, alerts, audit, in_flight, messages, queues, tasks, workers
 
 urlpatterns = [
@@ -32,8 +33,10 @@ urlpatterns = [
     path("audit", audit.AuditList.as_view(), name="api-audit"),
     path("health", queues.Health.as_view(), name="api-health"),
     path("workers", workers.WorkerList.as_view(), name="api-workers"),
-    path("workers/<str:hostname>", workers.WorkerDetail.as_view(), name="api-worker"),
-    path("workers/<str:hostname>/control", workers.WorkerControl.as_view(), name="api-worker-control"),
+    # A worker's hostname is whatever ``-n`` said ("/" and newlines included): console.converters.
+    # Control first; a GET of it is the detail of a worker named ".../control".
+    path("workers/<hostname:hostname>/control", workers.WorkerControl.as_view(), name="api-worker-control"),
+    path("workers/<hostname:hostname>", workers.WorkerDetail.as_view(), name="api-worker"),
     path("events", workers.EventStreamList.as_view(), name="api-events"),
     path("tasks", tasks.TaskList.as_view(), name="api-tasks"),
     path("tasks/<str:task_id>", tasks.TaskDetail.as_view(), name="api-task"),

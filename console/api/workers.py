@@ -67,6 +67,11 @@ class WorkerControl(APIView):
     def get_permissions(self):
         return [IsViewer()] if self.request.method in SAFE_METHODS else [IsAdmin()]
 
+    @extend_schema(exclude=True)
+    def get(self, request: Request, hostname: str) -> Response:
+        """The detail of a worker whose hostname ends in "/control" (the path says so)."""
+        return WorkerDetail().get(request, f"{hostname}/control")
+
     @extend_schema(
         request=ControlBody,
         responses=inline_serializer(

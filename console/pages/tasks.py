@@ -7,7 +7,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -194,8 +194,11 @@ def worker_detail(request: HttpRequest, broker: str, hostname: str) -> HttpRespo
     return render(request, "pages/worker.html", context)
 
 
-@require_POST
 def worker_control(request: HttpRequest, broker: str, hostname: str) -> HttpResponse:
+    if request.method in ("GET", "HEAD"):  # the page of a worker whose name ends in "/control"
+        return worker_detail(request, broker, f"{hostname}/control")
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
     if not has_role(request.user, ADMIN):
         raise PermissionDenied("admins control workers")
     worker = _worker_or_404(broker, hostname)

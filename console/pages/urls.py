@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from console import converters  # noqa: F401 (registers <hostname:>)
 from console.pages import account, actions, alerts, in_flight, tasks, views
 
 urlpatterns = [
@@ -23,8 +24,10 @@ urlpatterns = [
     path("tasks/<path:task_id>/revoke/", tasks.task_revoke, name="task-revoke"),
     path("tasks/<path:task_id>/", tasks.task_detail, name="task"),
     path("workers/", tasks.workers_list, name="workers"),
-    path("workers/<str:broker>/<str:hostname>/", tasks.worker_detail, name="worker"),
-    path("workers/<str:broker>/<str:hostname>/control/", tasks.worker_control, name="worker-control"),
+    # A worker's hostname is whatever ``-n`` said ("/" and newlines included): console.converters.
+    # Control first; a GET of it is the detail of a worker named ".../control".
+    path("workers/<str:broker>/<hostname:hostname>/control/", tasks.worker_control, name="worker-control"),
+    path("workers/<str:broker>/<hostname:hostname>/", tasks.worker_detail, name="worker"),
     path("account/tokens/", account.tokens_page, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke/", account.revoke_token, name="account-token-revoke"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
