@@ -110,6 +110,10 @@ def test_requeued_dead_letters_keep_their_priority_and_a_worker_processes_them(t
             what=f"task {task_id} to show as succeeded",
         )
 
+    # The priority sub-lists are parts of one queue, not queues of their own.
+    rows = console.api(f"/api/v1/queues?broker={BROKER_NAME}", tokens["viewer"]).json()
+    assert sorted(row["name"] for row in rows) == sorted([team.queue, dlq_name])
+
     from messaging.models import AuditEntry
 
     assert AuditEntry.objects.filter(action__startswith="requeue", queue=dlq_name).exists()
