@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_LOG_DIR = ROOT / "logs" / "demo"
 PING_TIMEOUT_S = 1.0
+REPEAT_WINDOW_S = 2.0
 DELIBERATE_FAILURE = "the demo's failing task: it lands in <queue>.dlq with its death record"
 
 
@@ -182,10 +183,15 @@ def run(
 ) -> None:
     # SIGTERM (a supervisor, `timeout`) stops the demo like Ctrl-C does, so its workers and console
     # are stopped too instead of being left running.
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGTERM, _stop)
     log_dir.mkdir(parents=True, exist_ok=True)
-    with _logging_to(log_dir / "producer.log"):
-        _run(rate, serve, log_dir, status_interval, say)
+    try:
+        with _logging_to(log_dir / "producer.log"):
+            _run(rate, serve, log_dir, status_interval, say)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 def _run(
@@ -221,14 +227,29 @@ def _run(
 
 def _stop_children(children: list[Child], grace_s: float = 15.0) -> None:
     """SIGTERM to each main process (a Celery worker then finishes its running tasks, a warm
-    shutdown), SIGKILL to whatever is left of its process group after ``grace_s``."""
+    shutdown), SIGKILL to whatever is left of its process group after ``grace_s``, or at once when
+    asked to stop again. A repeat within REPEAT_WINDOW_S is the same request arriving twice (make
+    passes on the SIGTERM its process group already got)."""
+    asked_at = time.monotonic()
+
+    def hurry(signum: int, frame: object) -> None:
+        if time.monotonic() - asked_at > REPEAT_WINDOW_S:
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, hurry) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for child in children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+    except KeyboardInterrupt:
+        pass
+    for sig in previous:
+        signal.signal(sig, signal.SIG_IGN)  # the rest is quick and must not be cut short
     for child in children:
-        with contextlib.suppress(ProcessLookupError):
-            child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    for child in children:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.process.pid, signal.SIGKILL)  # pool processes it left behind, if any
         child.process.wait()
