@@ -142,8 +142,11 @@ def bench_rabbitmq(amqp_url: str, management: str, count: int, rounds: int = 1) 
         conn = amqp.Connection(host="127.0.0.1:5672", userid="guest", password="guest", virtual_host=vhost)
         conn.connect()
         ch = conn.channel()
-        for q in (source, dlq):
-            ch.queue_declare(q, durable=True, auto_delete=False)
+        # As applications declare them: the source dead-letters into the DLQ through its arguments,
+        # so a move back into it must not re-declare it (issue 12's PRECONDITION_FAILED).
+        ch.queue_declare(dlq, durable=True, auto_delete=False)
+        dead_lettering = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq}
+        ch.queue_declare(source, durable=True, auto_delete=False, arguments=dead_lettering)
         body = json.dumps([[1, 2], {}, {}]).encode()
         for _ in range(count):
             task_id = str(uuid.uuid4())
