@@ -8,8 +8,8 @@ Each event is ``{"topic", "type", "data", "ts", "key"}``; ``key`` names what a n
 same key supersedes (e.g. ``queue:17``) so slow clients can be given the latest state only.
 
 Events are encoded once, when published, into the exact text each kind of client receives (the
-full event for roles that may read message content, the event with content fields nulled for
-viewers), so no per-client work is left but buffering and sending.
+full event for roles that may read message content, the event as ``messaging.visibility`` lets
+viewers see it), so no per-client work is left but buffering and sending.
 
 With the in-memory channel layer (one process: ``serve`` with the monitor in-process) the groups
 live in this process anyway, so consumers subscribe here (:func:`subscribe_locally`) and a
@@ -34,6 +34,8 @@ from typing import Any, Protocol
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
+from messaging.visibility import CONTENT_FIELDS, for_viewer  # noqa: F401 (CONTENT_FIELDS: re-exported)
+
 log = logging.getLogger(__name__)
 
 TOPICS = ("queues", "workers", "tasks", "alerts", "actions", "audit")
@@ -44,23 +46,16 @@ def group_for(topic: str) -> str:
     return f"switchyard.{topic}"
 
 
-# Fields that carry message content: never sent to a viewer.
-CONTENT_FIELDS = frozenset({"args", "kwargs", "body", "argsrepr", "kwargsrepr", "result", "headers"})
-
-
-def strip_content(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: (None if k in CONTENT_FIELDS else strip_content(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [strip_content(v) for v in value]
-    return value
+# What a viewer may see of an event's data: messaging.visibility (the one rule for every surface).
+strip_content = for_viewer
 
 
 def encode_for_clients(event: dict[str, Any]) -> dict[str, Any]:
-    """``{"topic", "key", "text", "viewer_text"}``: the event as sent to operators and to viewers."""
+    """``{"topic", "key", "text", "viewer_text"}``: the event as sent to operators and as sent to
+    viewers (:func:`messaging.visibility.for_viewer`: no content, exception types only)."""
     outgoing = {k: v for k, v in event.items() if k != "key"}
     text = json.dumps(outgoing, default=str)
-    stripped = strip_content(outgoing.get("data"))
+    stripped = for_viewer(outgoing.get("data"))
     viewer_text = text if stripped == outgoing.get("data") else json.dumps({**outgoing, "data": stripped}, default=str)
     return {"topic": event.get("topic"), "key": event.get("key"), "text": text, "viewer_text": viewer_text}
 

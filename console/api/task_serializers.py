@@ -1,5 +1,6 @@
-"""JSON shapes of tasks and workers (CONTRACT.md plus extras). Content (args, kwargs, result and
-the args of the tasks a worker holds) is null unless the caller may read message bodies."""
+"""JSON shapes of tasks and workers (CONTRACT.md plus extras). Unless the caller may read message
+bodies, content (args, kwargs, result and the args of the tasks a worker holds) is null and an
+exception shows its type only, without message or traceback (``messaging.visibility``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from rest_framework import serializers
 
 from console.roles import can_read_bodies
 from messaging.models import EventStream, TaskRecord, Worker
-from messaging.stream import strip_content
-
-CONTENT = ("args", "kwargs", "result")
+from messaging.visibility import for_viewer
 
 
 def _may_read(serializer: serializers.BaseSerializer) -> bool:
@@ -21,11 +20,13 @@ def _may_read(serializer: serializers.BaseSerializer) -> bool:
 
 class TaskSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="task_id")
-    args = serializers.CharField(allow_null=True)
-    kwargs = serializers.CharField(allow_null=True)
-    result = serializers.CharField(allow_null=True)
-    exception = serializers.CharField(allow_null=True)
-    traceback = serializers.CharField(allow_null=True)
+    args = serializers.CharField(allow_null=True, help_text="null for viewers")
+    kwargs = serializers.CharField(allow_null=True, help_text="null for viewers")
+    result = serializers.CharField(allow_null=True, help_text="null for viewers")
+    exception = serializers.CharField(
+        allow_null=True, help_text="the exception's repr; for viewers its type only (e.g. ValueError)"
+    )
+    traceback = serializers.CharField(allow_null=True, help_text="null for viewers")
 
     class Meta:
         model = TaskRecord
@@ -39,10 +40,7 @@ class TaskSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         for key in ("args", "kwargs", "result", "exception", "traceback", "eta", "expires", "root_id", "parent_id"):
             data[key] = data[key] or None
-        if not _may_read(self):
-            for key in CONTENT:
-                data[key] = None
-        return data
+        return data if _may_read(self) else for_viewer(data)
 
 
 class TaskEventSerializer(serializers.Serializer):
@@ -62,7 +60,7 @@ class TaskDetailSerializer(TaskSerializer):
         events = task.events if isinstance(task.events, list) else []
         rows = sorted((e for e in events if isinstance(e, dict)), key=lambda e: e.get("at") or 0)
         # The timeline keeps no arguments, but a viewer must not see any that got there anyway.
-        return rows if _may_read(self) else [strip_content(e) for e in rows]
+        return rows if _may_read(self) else for_viewer(rows)
 
 
 class WorkerTaskSerializer(serializers.Serializer):
@@ -98,7 +96,7 @@ class WorkerSerializer(serializers.ModelSerializer):
         if _may_read(self):
             return value
         # Nested too: Celery's scheduled entries keep the task's args under "request".
-        return [strip_content(t) for t in value if isinstance(t, dict)]
+        return [for_viewer(t) for t in value if isinstance(t, dict)]
 
     def get_active_tasks(self, worker: Worker) -> list[dict[str, Any]] | None:
         return self._tasks(worker.active_tasks)

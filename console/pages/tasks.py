@@ -19,7 +19,7 @@ from messaging import task_queries
 from messaging.brokers.base import BrokerError
 from messaging.celery import control, operations
 from messaging.models import TaskRecord, Worker
-from messaging.stream import strip_content
+from messaging.visibility import exception_type_only, for_role, for_viewer
 
 PAGE_SIZE = 50
 WINDOWS = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
@@ -97,8 +97,8 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     task = _task_or_404(task_id)
     reads = can_read_bodies(request.user)
     events = sorted((e for e in task.events if isinstance(e, dict)), key=lambda e: e.get("at") or 0)
-    if not reads:  # the timeline keeps no arguments; none reach a viewer even if some got there
-        events = [strip_content(e) for e in events]
+    # The timeline keeps no arguments, but exception reprs: a viewer sees their types only.
+    events = for_role(events, reads)
     context = {
         "nav": "tasks",
         "task": task,
@@ -108,9 +108,11 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
             "args": _content(task.args) if reads else None,
             "kwargs": _content(task.kwargs) if reads else None,
             "result": _content(task.result) if reads else None,
-            "exception": _content(task.exception),
-            "traceback": _content(task.traceback),
+            "exception": _content(task.exception) if reads and task.exception else None,
+            "traceback": _content(task.traceback) if reads and task.traceback else None,
         },
+        # What a viewer sees of the exception (messaging.visibility).
+        "exception_type": exception_type_only(task.exception),
         "may_revoke": has_role(request.user, OPERATOR) and task.state not in ("SUCCESS", "FAILURE", "REVOKED"),
     }
     if request.GET.get("fragment") == "detail":
@@ -163,7 +165,7 @@ def _strip_args(tasks, reads: bool):
             continue
         if isinstance(entry.get("request"), dict) and "id" not in entry:
             entry = {**entry["request"], "eta": entry.get("eta")}
-        row = entry if reads else strip_content(entry)
+        row = entry if reads else for_viewer(entry)
         task_id = row.get("id")
         try:
             url = reverse("task", args=[task_id]) if isinstance(task_id, str) and task_id else None
