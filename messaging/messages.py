@@ -15,11 +15,13 @@ Every browse is bounded: ``limit`` by :data:`MAX_LIMIT`, ``offset + limit`` by t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
+from redis.exceptions import RedisError
 
 from messaging import decoding
 from messaging.brokers.base import Broker, BrowseEffects, RawMessage
@@ -30,6 +32,7 @@ MAX_LIMIT = 200
 FIND_WINDOW = 1000
 #: A browse still holding its user's slot after this long is taken to have died with its process.
 BROWSE_SLOT_S = 120
+_local_slots = LocMemCache("switchyard-browse-slots", {})
 BROWSE_WARNING = (
     "Browsing RabbitMQ takes each message and puts it back (get with requeue): the order may "
     "change, the messages are marked redelivered, and on quorum queues each browse counts toward "
@@ -240,12 +243,19 @@ def _one_browse_per_user(user: Any) -> Iterator[None]:
     """One browse at a time per user (per console process with the default local-memory cache,
     across processes with a shared cache): a script or page cannot pile up broker-wide browses."""
     key = f"switchyard:browse-in-flight:{getattr(user, 'pk', None) or 'anonymous'}"
-    if not cache.add(key, 1, timeout=BROWSE_SLOT_S):
+    slots = cache
+    try:
+        taken = slots.add(key, 1, timeout=BROWSE_SLOT_S)
+    except RedisError:  # the shared cache is down: hold the slot in this process rather than fail
+        slots = _local_slots
+        taken = slots.add(key, 1, timeout=BROWSE_SLOT_S)
+    if not taken:
         raise BrowseRefused("another browse of yours is still running; try again when it has finished", 429)
     try:
         yield
     finally:
-        cache.delete(key)
+        with suppress(RedisError):
+            slots.delete(key)
 
 
 def _audit_browse(user: Any, queue: Queue, offset: int, limit: int, page: BrowsePage, accepted: bool) -> None:
