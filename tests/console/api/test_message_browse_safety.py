@@ -324,3 +324,20 @@ def test_lone_surrogate_in_rabbitmq_arguments_is_listed(quorum):
         f"/queues/{queue.pk}/messages/", {"accept_delivery_limit_risk": "on", "csrfmiddlewaretoken": csrf}
     )
     assert page.status_code == 200 and page.content.decode("utf-8").count('class="message-row"') == MESSAGES + 1
+
+
+def test_raw_download_of_a_rabbitmq_message_is_a_consented_post(quorum):
+    from messaging.models import AuditEntry
+
+    queue, vhost, ids, users = quorum
+    client, csrf = csrf_client(users["operator"][0])
+    path = f"/api/v1/queues/{queue.pk}/messages/{ids[2]}/raw"
+    assert client.post(path, {"position": "2"}).status_code == 403  # no CSRF token
+    refused = client.post(path, {"position": "2", "csrfmiddlewaretoken": csrf})
+    assert refused.status_code == 409 and refused.json()["error"] == "delivery_limit_risk"
+    download = client.post(path, {"position": "2", "accept_delivery_limit_risk": "on", "csrfmiddlewaretoken": csrf})
+    assert download.status_code == 200 and download["Content-Disposition"].startswith("attachment")
+    assert json.loads(download.content)[0] == [1]
+    entry = AuditEntry.objects.get(action="browse", queue=queue.name)
+    assert entry.params == {"raw_download": True, "taken_and_requeued": 3}
+    assert ready(vhost, queue.name) == MESSAGES
