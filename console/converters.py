@@ -1,8 +1,9 @@
 """URL converters for names Switchyard does not choose.
 
-``hostname``: a Celery worker's hostname is whatever its ``-n`` (or a stranger's event) said:
-``/`` included, and any character but NUL (stored as U+FFFD). Django's ``path`` converter stops at
-a newline, so one such worker made every link to it unreversible and the Workers page a 500."""
+``text``: any characters but NUL, "/" and newlines included. A Celery worker's hostname is whatever
+its ``-n`` (or a stranger's event) said, and a task id whatever its publisher chose; NUL never
+reaches a URL (stored as U+FFFD). Django's ``str`` stops at "/" and ``path`` at a newline: one such
+worker or task made every link to it unreversible, and the Workers or Tasks page a 500."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from django.urls import register_converter
 from django.urls.converters import PathConverter
 
 
-class HostnameConverter(PathConverter):
+class TextConverter(PathConverter):
     regex = r"[\s\S]+"
 
 
-register_converter(HostnameConverter, "hostname")
+register_converter(TextConverter, "text")

@@ -134,6 +134,11 @@ class TaskRevoke(APIView):
     def get_permissions(self):
         return [IsViewer()] if self.request.method in SAFE_METHODS else [IsOperator()]
 
+    @extend_schema(exclude=True)
+    def get(self, request: Request, task_id: str) -> Response:
+        """The detail of a task whose id ends in "/revoke" (the path says so)."""
+        return TaskDetail().get(request, f"{task_id}/revoke")
+
     @extend_schema(
         request=RevokeBody,
         responses={

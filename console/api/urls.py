@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console import converters  # noqa: F401 (registers <hostname:>)
+from console import converters  # noqa: F401 (registers <text:>)
 from console.api import actions, alerts, audit, in_flight, messages, queues, tasks, workers
 
 urlpatterns = [
@@ -32,13 +32,13 @@ urlpatterns = [
     path("actions/<str:action_id>/resume", actions.ActionResume.as_view(), name="api-action-resume"),
     path("audit", audit.AuditList.as_view(), name="api-audit"),
     path("health", queues.Health.as_view(), name="api-health"),
+    # Hostnames and task ids are anyone's text ("/" and newlines included): console.converters.
+    # Each action route comes first; a GET of it is the detail of a worker or task so named.
     path("workers", workers.WorkerList.as_view(), name="api-workers"),
-    # A worker's hostname is whatever ``-n`` said ("/" and newlines included): console.converters.
-    # Control first; a GET of it is the detail of a worker named ".../control".
-    path("workers/<hostname:hostname>/control", workers.WorkerControl.as_view(), name="api-worker-control"),
-    path("workers/<hostname:hostname>", workers.WorkerDetail.as_view(), name="api-worker"),
+    path("workers/<text:hostname>/control", workers.WorkerControl.as_view(), name="api-worker-control"),
+    path("workers/<text:hostname>", workers.WorkerDetail.as_view(), name="api-worker"),
     path("events", workers.EventStreamList.as_view(), name="api-events"),
     path("tasks", tasks.TaskList.as_view(), name="api-tasks"),
-    path("tasks/<str:task_id>", tasks.TaskDetail.as_view(), name="api-task"),
-    path("tasks/<str:task_id>/revoke", tasks.TaskRevoke.as_view(), name="api-task-revoke"),
+    path("tasks/<text:task_id>/revoke", tasks.TaskRevoke.as_view(), name="api-task-revoke"),
+    path("tasks/<text:task_id>", tasks.TaskDetail.as_view(), name="api-task"),
 ]

@@ -11,7 +11,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from console.roles import ADMIN, OPERATOR, can_read_bodies, has_role
@@ -120,8 +119,11 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     return render(request, "pages/task.html", context)
 
 
-@require_POST
 def task_revoke(request: HttpRequest, task_id: str) -> HttpResponse:
+    if request.method in ("GET", "HEAD"):  # the page of a task whose id ends in "/revoke"
+        return task_detail(request, f"{task_id}/revoke")
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
     if not has_role(request.user, OPERATOR):
         raise PermissionDenied("operators revoke tasks")
     task = _task_or_404(task_id)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from console import converters  # noqa: F401 (registers <hostname:>)
+from console import converters  # noqa: F401 (registers <text:>)
 from console.pages import account, actions, alerts, in_flight, tasks, views
 
 urlpatterns = [
@@ -20,14 +20,13 @@ urlpatterns = [
     path("brokers/<str:broker>/in-flight/restore/", in_flight.restore, name="in-flight-restore"),
     path("brokers/<str:broker>/in-flight/close/", in_flight.close_connection, name="in-flight-close"),
     path("tasks/", tasks.tasks_list, name="tasks"),
-    # <path:>: a task id is whatever the publisher chose, "/" included.
-    path("tasks/<path:task_id>/revoke/", tasks.task_revoke, name="task-revoke"),
-    path("tasks/<path:task_id>/", tasks.task_detail, name="task"),
+    # Hostnames and task ids are anyone's text ("/" and newlines included): console.converters.
+    # Each action route comes first; a GET of it is the page of a worker or task so named.
+    path("tasks/<text:task_id>/revoke/", tasks.task_revoke, name="task-revoke"),
+    path("tasks/<text:task_id>/", tasks.task_detail, name="task"),
     path("workers/", tasks.workers_list, name="workers"),
-    # A worker's hostname is whatever ``-n`` said ("/" and newlines included): console.converters.
-    # Control first; a GET of it is the detail of a worker named ".../control".
-    path("workers/<str:broker>/<hostname:hostname>/control/", tasks.worker_control, name="worker-control"),
-    path("workers/<str:broker>/<hostname:hostname>/", tasks.worker_detail, name="worker"),
+    path("workers/<str:broker>/<text:hostname>/control/", tasks.worker_control, name="worker-control"),
+    path("workers/<str:broker>/<text:hostname>/", tasks.worker_detail, name="worker"),
     path("account/tokens/", account.tokens_page, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke/", account.revoke_token, name="account-token-revoke"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

@@ -1,5 +1,6 @@
-"""A worker's hostname is whatever ``-n`` (or an event's sender) said: one with a "/" once made
-the Workers page a 500 for everyone (its link could not be built), and the API could not name it."""
+"""Worker hostnames and task ids are anyone's text: one worker with a "/" in its hostname once made
+the Workers page a 500 for everyone (its link could not be built), and the API could not name it;
+a task id with a newline did the same to the Tasks page."""
 
 from __future__ import annotations
 
@@ -128,3 +129,51 @@ def test_hostile_hostnames_from_events_leave_the_workers_page_working(live_conso
     # "w/control": its page and API row, not the control endpoint; the endpoint still controls "w".
     assert "w/control" in viewer.get(f"{console.url}/workers/default/w/control/", timeout=10).text
     assert console.api("/api/v1/workers/w/control", tokens["viewer"]).json()["hostname"] == "w/control"
+
+
+def test_hostile_task_ids_from_events_leave_the_tasks_page_working(live_console, env, tokens, make_user):
+    console = start(live_console, env)
+    counters = console.monitor.celery.watches["default"].counters
+    task_ids = ["a/b", "line\nbreak", "c/revoke", "q?x=1#frag", "../up"]
+    with Connection(env.url, transport_options=env.options) as connection:
+        producer = connection.Producer()
+        exchange = get_exchange(connection)
+
+        def send(event: dict) -> None:
+            producer.publish(
+                json.dumps(event).encode(),
+                exchange=exchange,
+                declare=[exchange],
+                routing_key="task.received",
+                content_type="application/json",
+                content_encoding="utf-8",
+            )
+
+        def subscribed():
+            send({"type": "probe-event"})
+            return counters.unknown > 0
+
+        wait_for(subscribed, what="the event subscription")
+        for task_id in task_ids:
+            send(
+                {
+                    "type": "task-received",
+                    "uuid": task_id,
+                    "name": "demo.add",
+                    "hostname": "w@h",
+                    "timestamp": time.time(),
+                }
+            )
+    wait_for(lambda: console.api("/api/v1/tasks", tokens["viewer"]).json()["count"] == len(task_ids), what="the tasks")
+    viewer = logged_in(console, make_user, "viewer")
+    listing = viewer.get(f"{console.url}/tasks/", timeout=10)
+    assert listing.status_code == 200, listing.text[-500:]
+    for task_id in task_ids:
+        page = viewer.get(f"{console.url}/tasks/{quote(task_id, safe='')}/", timeout=10)
+        assert page.status_code == 200 and "demo.add" in page.text, (task_id, page.status_code)
+        detail = console.api(f"/api/v1/tasks/{quote(task_id, safe='')}", tokens["viewer"])
+        assert detail.status_code == 200 and detail.json()["id"] == task_id, task_id
+    # "c/revoke": its page and API row; the revoke endpoint of "c/revoke" is one level further.
+    assert console.api("/api/v1/tasks/c/revoke", tokens["viewer"]).json()["id"] == "c/revoke"
+    revoked = console.api("/api/v1/tasks/c/revoke/revoke", tokens["operator"], method="POST", json={})
+    assert revoked.status_code == 202 and revoked.json()["task_id"] == "c/revoke"
