@@ -146,7 +146,7 @@ def browse(
     with _one_browse_per_user(user):
         broker = broker_named(queue.broker)
         try:
-            consumed = broker.browse_consumes
+            consumed = broker.browse_consumes and limit > 0  # limit 0 only counts
             effects = broker.browse_effects(queue.name) if consumed else BrowseEffects()
             if effects.delivery_limit is not None and not accept_delivery_limit_risk:
                 raise BrowseRefused(
