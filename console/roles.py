@@ -1,4 +1,4 @@
-"""The three roles of CONTRACT.md, as Django groups. A superuser is an admin."""
+"""The three roles of docs/api.md ("Roles"), as Django groups. A superuser is an admin."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ def shown_params(action: str, params: Any) -> Any:
 
 
 def entry_dict(entry: AuditEntry) -> dict[str, Any]:
-    """CONTRACT.md's audit shape."""
+    """The audit shape of docs/api.md ("Audit")."""
     return {
         "id": entry.pk,
         "at": entry.at.isoformat(),

@@ -4,7 +4,7 @@ API, the task, tasks and worker pages, the WebSocket stream).
 Roles that may read message bodies (operators and admins, ``console.roles.can_read_bodies``) see
 everything. Viewers see no content: arguments, keyword arguments, results, bodies and headers are
 null; of an exception they see its type only (``ValueError``), never its message (which carries
-whatever the task put in it, card numbers included) nor its traceback. CONTRACT.md, "Roles".
+whatever the task put in it, card numbers included) nor its traceback. docs/api.md, "Roles".
 """
 
 from __future__ import annotations

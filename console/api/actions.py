@@ -1,4 +1,4 @@
-"""Operator actions: state, cancel, resume (CONTRACT.md)."""
+"""Operator actions: state, cancel, resume (docs/api.md, "Operator actions")."""
 
 from __future__ import annotations
 

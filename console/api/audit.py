@@ -1,4 +1,4 @@
-"""The audit trail, newest first (CONTRACT.md). Read-only: entries cannot be changed or deleted."""
+"""The audit trail, newest first (docs/api.md, "Audit"). Read-only: entries cannot be changed or deleted."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Browsing messages and asking for operator actions on a queue (CONTRACT.md)."""
+"""Browsing messages and asking for operator actions on a queue (docs/api.md, "Browsing
+messages" and "Operator actions")."""
 
 from __future__ import annotations
 

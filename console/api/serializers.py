@@ -1,4 +1,4 @@
-"""JSON shapes of CONTRACT.md. Unknown figures stay ``null``; URLs are shown redacted."""
+"""JSON shapes of docs/api.md. Unknown figures stay ``null``; URLs are shown redacted."""
 
 from __future__ import annotations
 

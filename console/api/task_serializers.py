@@ -1,6 +1,6 @@
-"""JSON shapes of tasks and workers (CONTRACT.md plus extras). Unless the caller may read message
-bodies, content (args, kwargs, result and the args of the tasks a worker holds) is null and an
-exception shows its type only, without message or traceback (``messaging.visibility``)."""
+"""JSON shapes of tasks and workers (docs/api.md, "Workers" and "Tasks"). Unless the caller may
+read message bodies, content (args, kwargs, result and the args of the tasks a worker holds) is
+null and an exception shows its type only, without message or traceback (``messaging.visibility``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The public commands of CONTRACT.md, run as a user would run them (real processes)."""
+"""The public commands of docs/configuration.md ("Commands"), run as a user would run them (real processes)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Every page, API endpoint and method against every role, from an explicit table that must name
 every route the URL conf and the OpenAPI schema know (a new endpoint cannot slip through).
 
-Expectations per CONTRACT.md "Roles": anonymous -> 401 (API) / redirect to login (pages); a user
+Expectations per docs/api.md "Roles" and "Errors": anonymous -> 401 (API) / redirect to login (pages); a user
 without a role -> 403; a role below the route's minimum -> 403; a role at or above it -> neither
 401/403 nor 5xx (2xx, or a 4xx about the input: 400/404/409). Session-authenticated unsafe calls
 without the CSRF token are refused with 403.
@@ -299,7 +299,7 @@ def test_route_answers_each_role_as_the_contract_says(route, world):
 MATRIX: list[tuple[str, dict]] = []
 
 # Where reading changes the broker (RabbitMQ get-and-requeue) browsing is an operator action
-# (CONTRACT.md "Roles"); the API rows use tokens, the page rows sessions. A viewer's page GET
+# (docs/api.md "Browsing messages"); the API rows use tokens, the page rows sessions. A viewer's page GET
 # explains instead of browsing; an operator's offers a POST form (never browses).
 CONSUMING_BROWSE: list[Route] = [
     Route("GET", "api/v1/queues/<str:queue_id>/messages", O, variant="rabbitmq"),
