@@ -1,6 +1,6 @@
 """Lag figures from successive samples of one queue. Pure functions: no I/O, no clock.
 
-Every figure that cannot be known is ``None``. The rules (DESIGN.md, "Lag"):
+Every figure that cannot be known is ``None``. The rules (README, "What it shows"; docs/api.md, "Queues"):
 
 - rates come from the broker when it counts them (RabbitMQ); otherwise the consume rate comes
   from Celery task events counted per queue, and the publish rate is the depth change plus what
