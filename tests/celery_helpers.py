@@ -76,11 +76,16 @@ class CeleryEnv:
 
         app = Celery("test-producer", set_as_current=False)
         app.conf.update(demo.app.conf)
+        # The workers' queues, declared as they declare them (RabbitMQ refuses a queue redeclared
+        # with other arguments, such as its dead-lettering).
+        work_queues, _ = demo.demo_queues(self.prefix, self.url)
         app.conf.update(
             broker_url=self.url,
             broker_transport_options={**demo.app.conf.broker_transport_options, **self.options},
             task_default_queue=self.queue,
-            task_queues=None,
+            task_default_exchange=f"{self.prefix}tasks",
+            task_default_routing_key=self.queue,
+            task_queues=work_queues,
             task_routes=None,
             task_send_sent_event=True,
         )

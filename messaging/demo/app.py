@@ -1,10 +1,11 @@
 """The demo's Celery app: a few queues (one with priorities), tasks that succeed, fail, retry, run
-slowly, and fail for good (dead-lettered when the Celery DLQ integration is installed).
+slowly, and fail for good (dead-lettered: by RabbitMQ itself, or on Redis by the Celery DLQ
+integration).
 
 The broker is the one Switchyard watches (see :func:`demo_broker`), so the console shows the demo.
 Tests and demos can each use their own names: ``SWITCHYARD_DEMO_BROKER_URL`` (overrides the broker),
 ``SWITCHYARD_DEMO_TRANSPORT_OPTIONS`` (JSON, e.g. ``{"global_keyprefix": "t1:"}``),
-``SWITCHYARD_DEMO_PREFIX`` (prefix of every queue name). JSON only: nothing is pickled.
+``SWITCHYARD_DEMO_PREFIX`` (prefix of every queue and exchange name). JSON only: nothing is pickled.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import os
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from celery import Celery
-from kombu import Queue
+from celery import Celery, bootsteps
+from kombu import Connection, Exchange, Queue
 
+from messaging.brokers.base import redact_url
 from messaging.config import ConfigError, load_config
 from messaging.integrations import celery_dlq
 
@@ -26,39 +29,102 @@ from messaging.integrations import celery_dlq
 CELERY_SCHEMES = frozenset({"redis", "rediss", "amqp", "amqps", "pyamqp"})
 
 
-def demo_broker(environ: Mapping[str, str] | None = None) -> tuple[str, dict[str, Any]]:
-    """The demo's broker URL and Kombu transport options: ``SWITCHYARD_DEMO_BROKER_URL`` when set,
-    else the first Redis or RabbitMQ broker Switchyard watches (``SWITCHYARD_CONFIG``, then
-    ``SWITCHYARD_BROKER_URL`` / ``CELERY_BROKER_URL``, then local Redis) with its
-    ``transport_options``. ``SWITCHYARD_DEMO_TRANSPORT_OPTIONS`` adds to those. Raises
-    :class:`ConfigError` when the configuration is malformed or names no broker Celery can use."""
+@dataclass(frozen=True)
+class DemoBroker:
+    """The broker the demo runs on: ``url`` and Kombu ``transport_options``, the configured
+    broker's ``name`` (None when ``SWITCHYARD_DEMO_BROKER_URL`` chose it) and ``source``, the
+    setting or file that chose it."""
+
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    source: str = "SWITCHYARD_DEMO_BROKER_URL"
+
+    def describe(self) -> str:
+        """Which broker, for the terminal: its name, redacted URL and the demo's space on it
+        (RabbitMQ vhost or Redis key prefix), e.g. ``broker "shop" (amqp://app:****@mq:5672/shop,
+        vhost "shop")``."""
+        if dead_letters_natively(self.url):
+            space = f'vhost "{Connection(self.url).virtual_host}"'
+        else:
+            prefix = self.options.get("global_keyprefix")
+            space = f'key prefix "{prefix}"' if prefix else "no key prefix"
+        chosen_by = f'broker "{self.name}" of {self.source}' if self.name else self.source
+        return f"{chosen_by} ({redact_url(self.url)}, {space})"
+
+
+def demo_broker(environ: Mapping[str, str] | None = None) -> DemoBroker:
+    """The demo's broker: ``SWITCHYARD_DEMO_BROKER_URL`` when set, else the first Redis or RabbitMQ
+    broker Switchyard watches (``SWITCHYARD_CONFIG``, then ``SWITCHYARD_BROKER_URL`` /
+    ``CELERY_BROKER_URL``, then local Redis) with its ``transport_options``.
+    ``SWITCHYARD_DEMO_TRANSPORT_OPTIONS`` adds to those. Raises :class:`ConfigError` when the
+    configuration is malformed or names no broker Celery can use."""
     environ = os.environ if environ is None else environ
     url = environ.get("SWITCHYARD_DEMO_BROKER_URL")
-    options: dict[str, Any] = {}
-    if not url:
-        config = load_config(dict(environ))
-        usable = [broker for broker in config.brokers if broker.scheme in CELERY_SCHEMES]
-        if not usable:
-            names = ", ".join(broker.name for broker in config.brokers)
-            raise ConfigError(f"{config.source}: no Redis or RabbitMQ broker for the demo's workers among: {names}")
-        url, options = usable[0].url, dict(usable[0].options)
     extra = json.loads(environ.get("SWITCHYARD_DEMO_TRANSPORT_OPTIONS") or "{}")
-    return url, {**options, **extra}
+    if url:
+        return DemoBroker(url=url, options=extra)
+    config = load_config(dict(environ))
+    usable = [broker for broker in config.brokers if broker.scheme in CELERY_SCHEMES]
+    if not usable:
+        names = ", ".join(broker.name for broker in config.brokers)
+        raise ConfigError(f"{config.source}: no Redis or RabbitMQ broker for the demo's workers among: {names}")
+    chosen = usable[0]
+    from_file = config.source not in ("default", "SWITCHYARD_BROKER_URL", "CELERY_BROKER_URL")
+    source = config.source if config.source != "default" else "the default broker URL"
+    return DemoBroker(
+        url=chosen.url, options={**chosen.options, **extra}, name=chosen.name if from_file else None, source=source
+    )
 
 
-BROKER_URL, BROKER_OPTIONS = demo_broker()
+def dead_letters_natively(url: str) -> bool:
+    """Whether the broker at ``url`` dead-letters rejected messages itself, through a queue's
+    ``x-dead-letter-exchange`` (RabbitMQ: Kombu's AMQP transports). Redis does not: there the
+    Celery DLQ integration writes the dead letters. Asks Kombu, connects to nothing."""
+    return Connection(url).transport.driver_type == "amqp"
+
+
+def demo_queues(prefix: str, url: str) -> tuple[list[Queue], list[Queue]]:
+    """The demo's work queues, and their dead-letter queues when the broker at ``url`` dead-letters
+    itself (else none). As Celery's routing guide has it, each work queue is bound to the direct
+    exchange ``<prefix>tasks`` by its own name, so a message sent through that exchange reaches
+    that queue alone. On RabbitMQ each work queue dead-letters through the direct exchange
+    ``<prefix>dlx`` with routing key ``<queue>.dlq``, the key ``<queue>.dlq`` is bound by. On
+    Redis ``<queue>.dlq`` is the list the Celery DLQ integration writes to."""
+    tasks = Exchange(f"{prefix}tasks", type="direct")
+    dead_letter_exchange = Exchange(f"{prefix}dlx", type="direct")
+    native = dead_letters_natively(url)
+    work, dead_letter = [], []
+    for name, arguments in (
+        (f"{prefix}default", {}),
+        (f"{prefix}emails", {}),
+        # Redis: priorities 0-9 land in four sub-queues (queue_order_strategy below); RabbitMQ
+        # uses the queue's x-max-priority instead.
+        (f"{prefix}priority", {"x-max-priority": 10}),
+    ):
+        if native:
+            dlq = name + celery_dlq.DEFAULT_SUFFIX
+            arguments = {**arguments, "x-dead-letter-exchange": dead_letter_exchange.name}
+            arguments["x-dead-letter-routing-key"] = dlq
+            dead_letter.append(Queue(dlq, dead_letter_exchange, routing_key=dlq))
+        work.append(Queue(name, tasks, routing_key=name, queue_arguments=arguments or None))
+    return work, dead_letter
+
+
+BROKER = demo_broker()
+BROKER_URL, BROKER_OPTIONS = BROKER.url, BROKER.options
 PREFIX = os.environ.get("SWITCHYARD_DEMO_PREFIX", "demo.")
 DEFAULT_QUEUE = f"{PREFIX}default"
 EMAIL_QUEUE = f"{PREFIX}emails"
 PRIORITY_QUEUE = f"{PREFIX}priority"
 QUEUES = (DEFAULT_QUEUE, EMAIL_QUEUE, PRIORITY_QUEUE)
+WORK_QUEUES, DEAD_LETTER_QUEUES = demo_queues(PREFIX, BROKER_URL)
 
 app = Celery("switchyard_demo", set_as_current=False)
 app.conf.update(
     broker_url=BROKER_URL,
     broker_transport_options={
-        # Redis: priorities 0-9 land in four sub-queues (Kombu's default steps 0, 3, 6, 9);
-        # RabbitMQ uses the queue's x-max-priority instead.
+        # Redis: priorities 0-9 land in four sub-queues (Kombu's default steps 0, 3, 6, 9).
         "queue_order_strategy": "priority",
         **BROKER_OPTIONS,
     },
@@ -69,11 +135,10 @@ app.conf.update(
     task_send_sent_event=True,
     worker_send_task_events=os.environ.get("SWITCHYARD_DEMO_TASK_EVENTS", "1") == "1",
     task_default_queue=DEFAULT_QUEUE,
-    task_queues=[
-        Queue(DEFAULT_QUEUE),
-        Queue(EMAIL_QUEUE),
-        Queue(PRIORITY_QUEUE, queue_arguments={"x-max-priority": 10}),
-    ],
+    task_default_exchange=f"{PREFIX}tasks",
+    task_default_exchange_type="direct",
+    task_default_routing_key=DEFAULT_QUEUE,
+    task_queues=WORK_QUEUES,
     task_routes={
         "demo.send_email": {"queue": EMAIL_QUEUE},
         "demo.urgent": {"queue": PRIORITY_QUEUE},
@@ -84,8 +149,33 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 
-# The opt-in dead-letter integration, as a user's app adds it: tasks that fail for good go to
-# <queue>.dlq with a death record, and every publish is stamped so head-of-line age is exact.
+
+class DeclareDeadLetterQueues(bootsteps.StartStopStep):
+    """Declares the dead-letter exchange and queues each time a worker's consumer connects: a
+    worker declares only the queues it consumes (``-Q``), and RabbitMQ drops what it dead-letters
+    through an exchange no queue is bound to."""
+
+    requires = {"celery.worker.consumer.connection:Connection"}
+
+    def start(self, consumer: Any) -> None:
+        channel = consumer.connection.channel()
+        try:
+            for queue in DEAD_LETTER_QUEUES:
+                queue.bind(channel).declare()
+        finally:
+            channel.close()
+
+
+if DEAD_LETTER_QUEUES:
+    # RabbitMQ dead-letters by itself what a worker rejects without requeueing: a task that fails
+    # for good is rejected instead of acknowledged, and the broker adds the x-death record. A pool
+    # process that dies (OOM kill) has its message requeued rather than lost.
+    app.conf.update(task_acks_on_failure=False, task_reject_on_worker_lost=True)
+    app.steps["consumer"].add(DeclareDeadLetterQueues)
+
+# The opt-in dead-letter integration, as a user's app adds it: on Redis, tasks that fail for good go
+# to <queue>.dlq with a death record (on RabbitMQ it leaves that to the broker); on both, every
+# publish is stamped so head-of-line age is exact.
 celery_dlq.install(app)
 
 
