@@ -116,6 +116,10 @@ def run_action(
         return _finish(action, token, Action.FAILED, f"broker {action.broker!r}: {exc}")
     session = None
     try:
+        if not broker.reaches(action.vhost):
+            return _finish(
+                action, token, Action.FAILED, f"vhost {action.vhost!r} is not reachable through {action.broker!r}"
+            )
         _watch_target(action)
         plan = build_plan(action, token, broker.transport)
         session = broker.open_move(plan)

@@ -66,9 +66,7 @@ def request_move(
     if kind == Action.REQUEUE and not target:
         source = queue.dead_letter_source
         default_target = source.name if source else None
-    from messaging.process_config import broker_named
-
-    broker = broker_named(queue.broker)
+    broker = _broker(queue)
     try:
         explicit = target or default_target
         if explicit and not create_target and not dry_run and not _target_known(broker, queue, explicit):
@@ -300,9 +298,22 @@ def _flag(value: Any, name: str) -> bool:
 
 
 def _broker(queue: Queue):
+    """The broker of ``queue``, refused (409) when its connection cannot reach the queue's vhost."""
     from messaging.process_config import broker_named
 
-    return broker_named(queue.broker)
+    broker = broker_named(queue.broker)
+    if not broker.reaches(queue.vhost):
+        broker.close()
+        raise ActionRefused(unreachable_vhost(broker, queue), status=409)
+    return broker
+
+
+def unreachable_vhost(broker: Any, queue: Queue) -> str:
+    return (
+        f"queue {queue.name!r} is in vhost {queue.vhost!r}, but broker {queue.broker!r} connects to vhost "
+        f"{broker.default_vhost!r}: acting there would reach that vhost's queue of the same name. Configure "
+        f"a broker whose URL names vhost {queue.vhost!r} to act on this queue."
+    )
 
 
 def _budget(broker: Any, queue: Queue, count: Any) -> int:

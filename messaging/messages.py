@@ -102,9 +102,7 @@ def browse_effects(queue: Queue) -> BrowseEffects:
     broker only when its browse consumes. Raises BrokerError."""
     if not browse_consumes(queue):
         return BrowseEffects()
-    from messaging.process_config import broker_named
-
-    broker = broker_named(queue.broker)
+    broker = _reaching_broker(queue)
     try:
         return broker.browse_effects(queue.name)
     finally:
@@ -140,11 +138,10 @@ def browse(
     consumes). Raises :class:`BrowseRefused` (window, delivery-limit risk not accepted, another
     browse of this user still running), BrokerError. A consuming browse is audited.
     """
-    from messaging.process_config import broker_named
 
     check_window(queue, offset, limit)
     with _one_browse_per_user(user):
-        broker = broker_named(queue.broker)
+        broker = _reaching_broker(queue)
         try:
             consumed = broker.browse_consumes and limit > 0  # limit 0 only counts
             effects = broker.browse_effects(queue.name) if consumed else BrowseEffects()
@@ -171,15 +168,27 @@ def browse(
     return page
 
 
+def _reaching_broker(queue: Queue) -> Broker:
+    """The broker of ``queue``; :class:`BrowseRefused` (409) when its connection cannot reach the
+    queue's vhost (it would read, or on RabbitMQ take, another vhost's queue of that name)."""
+    from messaging.actions import unreachable_vhost
+    from messaging.process_config import broker_named
+
+    broker = broker_named(queue.broker)
+    if not broker.reaches(queue.vhost):
+        broker.close()
+        raise BrowseRefused(unreachable_vhost(broker, queue), 409)
+    return broker
+
+
 def find_raw(queue: Queue, message_id: str, position: int | None, *, user: Any = None) -> RawMessage | None:
     """The message with this id, looked for at ``position`` first, then among the oldest
     :data:`FIND_WINDOW`. None when it is gone. Where a browse consumes, at most two peeks (and
     audited as a browse); the caller has checked the role and the delivery-limit risk."""
-    from messaging.process_config import broker_named
 
     window = min(FIND_WINDOW, browse_window(queue))
     with _one_browse_per_user(user):
-        broker = broker_named(queue.broker)
+        broker = _reaching_broker(queue)
         try:
             if broker.browse_consumes:
                 return _find_consuming(broker, queue, message_id, position, window, user)

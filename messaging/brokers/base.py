@@ -159,6 +159,13 @@ class Broker(abc.ABC):
         transport has none."""
         return ""
 
+    def reaches(self, vhost: str) -> bool:
+        """Whether :meth:`peek`, :meth:`count` and moves on this connection act on the queues of
+        ``vhost`` that :meth:`sample` lists. A sample may list more than the connection can reach
+        (a RabbitMQ URL without a vhost lists every vhost, but its connection opens ``/``): acting
+        on such a queue would act on the same-named queue of the opened vhost instead."""
+        return vhost in ("", self.default_vhost)
+
     @abc.abstractmethod
     def ping(self) -> None:
         """Return if the broker answers; raise :class:`BrokerError` with the reason otherwise."""
