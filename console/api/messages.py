@@ -183,7 +183,10 @@ class QueueMessageRaw(APIView):
 
     def _download(self, request: Request, queue, message_id: str, position: int | None, accept: bool) -> HttpResponse:
         if _browse_consumes(request, queue):
-            effects = messages.browse_effects(queue)
+            try:
+                effects = messages.browse_effects(queue)
+            except messages.BrowseRefused as exc:
+                return _refused(exc)
             if effects.delivery_limit is not None and not accept:
                 return _refused(
                     messages.BrowseRefused(

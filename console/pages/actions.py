@@ -47,6 +47,8 @@ def _browser_context(queue: Queue) -> dict[str, Any]:
 def _browse_effects(queue: Queue) -> tuple[list[str], int | None, str]:
     try:
         effects = messages.browse_effects(queue)
+    except messages.BrowseRefused as exc:
+        return [messages.BROWSE_WARNING], None, exc.detail
     except BrokerError as exc:
         return [messages.BROWSE_WARNING], None, str(exc)
     return list(effects.changes), effects.delivery_limit, ""

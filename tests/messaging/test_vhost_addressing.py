@@ -99,3 +99,22 @@ def test_actions_on_a_queue_of_another_vhost_are_refused_not_run_on_slash(same_n
     action = actions.request_purge(admin, on_slash, confirm=name)
     run_action(action.pk)
     assert depth("/", name) == 0 and depth(vhost, name) == 3
+
+
+def test_pages_and_api_of_a_queue_in_an_unreachable_vhost_answer_409_not_500(same_name_in_two_vhosts, make_user):
+    from django.test import Client
+
+    name, vhost = same_name_in_two_vhosts
+    elsewhere = make_queue("rabbit", name, depth=3, vhost=vhost)
+    operator, token = make_user("operator")
+    api = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    browse = api.post(f"/api/v1/queues/{elsewhere.pk}/messages", {"limit": 5}, content_type="application/json")
+    assert browse.status_code == 409 and vhost in browse.json()["error"] + str(browse.json().get("detail"))
+    move = api.post(
+        f"/api/v1/queues/{elsewhere.pk}/move", {"all": True, "target": "parked"}, content_type="application/json"
+    )
+    assert move.status_code == 409
+    page = Client()
+    page.force_login(operator)
+    assert page.get(f"/queues/{elsewhere.pk}/messages/").status_code == 200
+    assert depth("/", name) == 2 and depth(vhost, name) == 3
