@@ -1,0 +1,54 @@
+"""The demo on RabbitMQ dead-letters as RabbitMQ teams do: its work queues name a dead-letter
+exchange, a task that fails for good is rejected, and the broker itself moves the message to
+``<queue>.dlq`` with its ``x-death`` record. The console then links each DLQ to its source."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.celery_helpers import CeleryEnv
+from tests.scenarios.rabbitmq_team import (  # noqa: F401  (fixtures)
+    Console,
+    console,
+    death_records,
+    ready_count,
+    wait_until,
+)
+
+pytestmark = pytest.mark.celery
+
+
+@pytest.fixture
+def demo_env(rabbit_vhost):
+    """The demo app's names in the test's own vhost; its workers are killed afterwards."""
+    environment = CeleryEnv(url=rabbit_vhost.amqp_url, options={}, prefix=f"dl{uuid.uuid4().hex[:8]}.")
+    yield environment
+    environment.stop()
+
+
+def test_failing_demo_tasks_are_dead_lettered_by_rabbitmq_and_linked_to_their_queue(
+    rabbit_vhost, demo_env: CeleryEnv, console: Console
+) -> None:
+    source, dlq = demo_env.queue, f"{demo_env.queue}.dlq"
+    demo_env.start_worker("dl")
+    # The worker declares every DLQ, also those of queues it does not consume.
+    for name in ("emails", "priority", "default"):
+        declared = f"{demo_env.prefix}{name}.dlq"
+        wait_until(lambda q=declared: ready_count(rabbit_vhost, q) is not None, 30, f"{declared} declared")
+
+    producer = demo_env.producer_app()
+    failed = [demo_env.send(producer, "demo.fail", ("the payment service said no",)) for _ in range(3)]
+    succeeded = [demo_env.send(producer, "demo.add", (n, n)) for n in range(2)]
+    assert len(set(failed + succeeded)) == 5
+
+    wait_until(lambda: ready_count(rabbit_vhost, dlq) == 3, 45, f"3 dead letters in {dlq}")
+    wait_until(lambda: ready_count(rabbit_vhost, source) == 0, 30, f"{source} drained")
+    assert death_records(rabbit_vhost, dlq) == [("rejected", source)] * 3  # written by RabbitMQ
+    assert ready_count(rabbit_vhost, f"{demo_env.prefix}emails.dlq") == 0
+
+    row = console.discovered_dlq(dlq, source, depth=3)
+    assert row["is_dlq"] and row["dead_letter_source"] == source
+    source_row = console.queue_row(source)
+    assert source_row is not None and not source_row["is_dlq"]
