@@ -35,7 +35,15 @@ def broker_config(name: str) -> BrokerConfig:
 
 
 def broker_named(name: str) -> Broker:
-    """A fresh adapter for the configured broker ``name``; the caller closes it."""
+    """A fresh adapter for the configured broker ``name``; the caller closes it (prefer
+    :func:`open_broker`, which does)."""
     from messaging.brokers.registry import broker_for
 
     return broker_for(broker_config(name))
+
+
+def open_broker(name: str) -> Broker:
+    """The configured broker ``name`` as a context manager that closes it on exit:
+    ``with open_broker(name) as broker: ...``. Raises :class:`BrokerError` (permanent) when no
+    broker of that name is configured."""
+    return broker_named(name)

@@ -194,6 +194,12 @@ class Broker(abc.ABC):
     def close(self) -> None:
         """Release connections. Safe to call more than once."""
 
+    def __enter__(self) -> Broker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- operator actions (messaging.action_runner drives these) -------------------------------
 
     def open_move(self, plan: MovePlan) -> MoveSession:
