@@ -31,10 +31,9 @@ class Command(BaseCommand):
         if options["status_interval"] <= 0:
             raise CommandError("--status-interval must be positive")
         try:
-            from messaging.demo.app import BROKER_URL, QUEUES
+            from messaging.demo.app import BROKER, QUEUES
         except ConfigError as exc:
             raise CommandError(str(exc)) from None
-        from messaging.brokers.base import redact_url
         from messaging.demo.workload import run
 
         def say(line: str) -> None:
@@ -42,7 +41,7 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         serve = None if options["no_serve"] else ["serve", "--host", options["host"], "--port", str(options["port"])]
-        say(f"demo: workers on {redact_url(BROKER_URL)}, queues {', '.join(QUEUES)}; Ctrl-C stops all")
+        say(f"demo: workers on {BROKER.describe()}, queues {', '.join(QUEUES)}; Ctrl-C stops all")
         if serve:
             say(f"demo: console on http://{options['host']}:{options['port']}/")
         run(

@@ -60,6 +60,7 @@ def test_demo_prints_status_lines_and_stops_cleanly_when_told_twice(tmp_path, de
     terminal = output.read_text()
     assert "Traceback" not in terminal, terminal
     assert "demo: stopped" in terminal, terminal
+    assert f'demo: workers on broker "demo" of {config} ({REDIS_URL}, key prefix "{demo_keyprefix}")' in terminal
     worker_log = (log_dir / "demo-default.log").read_text()
     assert "task events: ON" in worker_log
     assert "ValueError: the demo's failing task" in worker_log  # the deliberate failures, off the terminal
