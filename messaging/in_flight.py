@@ -27,13 +27,10 @@ def stuck(broker_name: str, older_than_s: float, limit: int = 200) -> list[dict[
     """Stuck deliveries, oldest first, each with the ``worker`` Celery saw take its task (or None)
     and the ``reason`` it is listed: held longer than ``older_than_s``, or its worker is offline.
     Kombu does not record who holds a delivery: the worker comes from the task's events."""
-    from messaging.process_config import broker_named
+    from messaging.process_config import open_broker
 
-    broker = broker_named(broker_name)
-    try:
+    with open_broker(broker_name) as broker:
         items = [asdict(item) for item in broker.stuck_in_flight(0.0, SCAN_LIMIT)]
-    finally:
-        broker.close()
     workers = _workers_of(broker_name, [item["task_id"] for item in items if item.get("task_id")])
     found = []
     for item in items:
@@ -75,48 +72,48 @@ def _workers_of(broker_name: str, task_ids: list[str]) -> dict[str, tuple[str, b
 
 def restore(user: Any, broker_name: str, tags: list[str]) -> dict[str, Any]:
     """Restore each tag; returns ``{restored: {tag: queue}, gone: [tags], errors: {tag: reason}}``."""
-    from messaging.process_config import broker_named
+    from messaging.process_config import open_broker
 
-    broker = broker_named(broker_name)
     restored: dict[str, str] = {}
     gone: list[str] = []
     errors: dict[str, str] = {}
-    try:
-        for tag in tags:
-            try:
-                queue = broker.restore_in_flight(tag)
-            except BrokerError as exc:
-                if not exc.permanent:
-                    raise
-                errors[tag] = str(exc)
-                continue
-            if queue is None:
-                gone.append(tag)
-            else:
-                restored[tag] = queue
-    finally:
-        broker.close()
-        audit.record(
-            user,
-            "in_flight.restore",
-            broker=broker_name,
-            queue=",".join(sorted(set(restored.values())))[:1000],
-            params={"tags": tags[:100], "count": len(tags)},
-            outcome=f"{len(restored)} restored, {len(gone)} already settled, {len(errors)} refused",
-        )
+    with open_broker(broker_name) as broker:
+        try:
+            for tag in tags:
+                try:
+                    queue = broker.restore_in_flight(tag)
+                except BrokerError as exc:
+                    if not exc.permanent:
+                        raise
+                    errors[tag] = str(exc)
+                    continue
+                if queue is None:
+                    gone.append(tag)
+                else:
+                    restored[tag] = queue
+        finally:
+            audit.record(
+                user,
+                "in_flight.restore",
+                broker=broker_name,
+                queue=",".join(sorted(set(restored.values())))[:1000],
+                params={"tags": tags[:100], "count": len(tags)},
+                outcome=f"{len(restored)} restored, {len(gone)} already settled, {len(errors)} refused",
+            )
     return {"restored": restored, "gone": gone, "errors": errors}
 
 
 def close_connection(user: Any, broker_name: str, connection: str) -> None:
-    from messaging.process_config import broker_named
+    from messaging.process_config import open_broker
 
-    broker = broker_named(broker_name)
     outcome = "closed; the broker requeues the messages it held"
-    try:
-        broker.close_connection(connection)
-    except BrokerError as exc:
-        outcome = f"failed: {exc}"
-        raise
-    finally:
-        broker.close()
-        audit.record(user, "connection.close", broker=broker_name, params={"connection": connection}, outcome=outcome)
+    with open_broker(broker_name) as broker:
+        try:
+            broker.close_connection(connection)
+        except BrokerError as exc:
+            outcome = f"failed: {exc}"
+            raise
+        finally:
+            audit.record(
+                user, "connection.close", broker=broker_name, params={"connection": connection}, outcome=outcome
+            )

@@ -102,11 +102,8 @@ def browse_effects(queue: Queue) -> BrowseEffects:
     broker only when its browse consumes. Raises BrokerError."""
     if not browse_consumes(queue):
         return BrowseEffects()
-    broker = _reaching_broker(queue)
-    try:
+    with _reaching_broker(queue) as broker:
         return broker.browse_effects(queue.name)
-    finally:
-        broker.close()
 
 
 def check_window(queue: Queue, offset: int, limit: int) -> None:
@@ -141,8 +138,7 @@ def browse(
 
     check_window(queue, offset, limit)
     with _one_browse_per_user(user):
-        broker = _reaching_broker(queue)
-        try:
+        with _reaching_broker(queue) as broker:
             consumed = broker.browse_consumes and limit > 0  # limit 0 only counts
             effects = broker.browse_effects(queue.name) if consumed else BrowseEffects()
             if effects.delivery_limit is not None and not accept_delivery_limit_risk:
@@ -154,8 +150,6 @@ def browse(
                     409,
                 )
             count, raws = broker.peek(queue.name, offset=offset, limit=limit)
-        finally:
-            broker.close()
         page = BrowsePage(
             count=count,
             messages=[decoding.decode(raw).for_role(can_read_bodies) for raw in raws],
@@ -169,8 +163,9 @@ def browse(
 
 
 def _reaching_broker(queue: Queue) -> Broker:
-    """The broker of ``queue``; :class:`BrowseRefused` (409) when its connection cannot reach the
-    queue's vhost (it would read, or on RabbitMQ take, another vhost's queue of that name)."""
+    """The broker of ``queue``, open (the caller closes it: ``with _reaching_broker(q) as broker``);
+    :class:`BrowseRefused` (409) when its connection cannot reach the queue's vhost (it would
+    read, or on RabbitMQ take, another vhost's queue of that name)."""
     from messaging.actions import unreachable_vhost
     from messaging.process_config import broker_named
 
@@ -188,8 +183,7 @@ def find_raw(queue: Queue, message_id: str, position: int | None, *, user: Any =
 
     window = min(FIND_WINDOW, browse_window(queue))
     with _one_browse_per_user(user):
-        broker = _reaching_broker(queue)
-        try:
+        with _reaching_broker(queue) as broker:
             if broker.browse_consumes:
                 return _find_consuming(broker, queue, message_id, position, window, user)
             if position is not None and 0 <= position < window:
@@ -204,8 +198,6 @@ def find_raw(queue: Queue, message_id: str, position: int | None, *, user: Any =
                         return raw
                 if len(page) < 100:
                     break
-        finally:
-            broker.close()
     return None
 
 

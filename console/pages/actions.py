@@ -217,14 +217,11 @@ def _refused(request: HttpRequest, queue: Queue, detail: str, status: int) -> Ht
 
 
 def _confirmation(request: HttpRequest, queue: Queue, params: dict[str, Any], selection: str) -> HttpResponse:
-    from messaging.process_config import broker_named
+    from messaging.process_config import open_broker
 
     try:
-        broker = broker_named(queue.broker)
-        try:
+        with open_broker(queue.broker) as broker:
             count = broker.count(queue.name)
-        finally:
-            broker.close()
     except BrokerError as exc:
         return _refused(request, queue, str(exc), 503)
     source = queue.dead_letter_source
