@@ -60,6 +60,35 @@ def worker_plans() -> list[tuple[str, str, int, list[str]]]:
     ]
 
 
+class QueueConflict(Exception):
+    """The broker refuses to declare a demo queue as the demo declares it (RabbitMQ's
+    ``PRECONDITION_FAILED``: the queue exists with other arguments)."""
+
+
+def declare_queues() -> bool:
+    """Declares the demo's queues, its dead-letter queues included, as its workers will, so that a
+    conflict is reported before anything starts. Returns False when the broker cannot be reached
+    (the workers and the producer keep trying on their own); raises :class:`QueueConflict`."""
+    from messaging.demo.app import DEAD_LETTER_QUEUES, WORK_QUEUES, app
+
+    with app.connection_for_write() as connection:
+        try:
+            connection.ensure_connection(max_retries=1)
+        except OperationalError as exc:
+            log.warning("demo: could not declare the queues: %s", exc)
+            return False
+        channel = connection.channel()
+        try:
+            for queue in (*WORK_QUEUES, *DEAD_LETTER_QUEUES):
+                queue.bind(channel).declare()
+        except connection.channel_errors as exc:
+            raise QueueConflict(f"{queue.name}: {exc}") from None
+        finally:
+            with contextlib.suppress(*connection.connection_errors, *connection.channel_errors):
+                channel.close()
+    return True
+
+
 def start_workers(environ: dict[str, str], log_dir: Path) -> list[Child]:
     children = []
     for name, pool, concurrency, queues in worker_plans():

@@ -34,7 +34,7 @@ class Command(BaseCommand):
             from messaging.demo.app import BROKER, QUEUES
         except ConfigError as exc:
             raise CommandError(str(exc)) from None
-        from messaging.demo.workload import run
+        from messaging.demo.workload import QueueConflict, declare_queues, run
 
         def say(line: str) -> None:
             self.stdout.write(line)
@@ -42,6 +42,14 @@ class Command(BaseCommand):
 
         serve = None if options["no_serve"] else ["serve", "--host", options["host"], "--port", str(options["port"])]
         say(f"demo: workers on {BROKER.describe()}, queues {', '.join(QUEUES)}; Ctrl-C stops all")
+        try:
+            if not declare_queues():
+                say("demo: the broker cannot be reached yet; the workers and the producer keep trying")
+        except QueueConflict as exc:
+            raise CommandError(
+                f"the broker refuses the demo's queues: {exc}\nAn older demo declared them with other arguments: "
+                "delete them, or give the demo names of its own, e.g. SWITCHYARD_DEMO_PREFIX=demo2. make demo"
+            ) from None
         if serve:
             say(f"demo: console on http://{options['host']}:{options['port']}/")
         run(
