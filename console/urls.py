@@ -1,7 +1,6 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from console.api.errors import json_not_found, json_server_error  # noqa: F401  (used by handlers)
 from console.api.metrics import Metrics
 from console.pages import urls as page_urls
 

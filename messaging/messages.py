@@ -234,11 +234,6 @@ def _matches(raw: RawMessage, message_id: str) -> bool:
     return decoding.message_id(raw) == message_id or "sha1:" + decoding.digest(raw) == message_id
 
 
-def message_json(message: decoding.DecodedMessage) -> dict[str, Any]:
-    data = message.as_dict()
-    return data
-
-
 @contextmanager
 def _one_browse_per_user(user: Any) -> Iterator[None]:
     """One browse at a time per user (per console process with the default local-memory cache,

@@ -72,8 +72,12 @@ def run_fenced(fence: Fence | None, func: Callable[..., Any], *args: Any) -> Any
 class Monitor:
     """Samples, stores and publishes until stopped. With a ``fence`` (from leader election) every
     round's writes check it first, and the monitor stops itself at the first
-    :class:`~messaging.leader.LeadershipLost`; plug-ins that write should call ``check_fence()``
-    in their own transactions too."""
+    :class:`~messaging.leader.LeadershipLost`.
+
+    The Celery event writer (a background job) is not fenced: it runs only for the term of the
+    monitor that started it, and its task and worker rows are upserts keyed by task id and
+    hostname, so a deposed leader finishing a batch writes the same state again, never a
+    duplicate row."""
 
     def __init__(
         self,
@@ -95,12 +99,6 @@ class Monitor:
         self._io = ThreadPoolExecutor(max_workers=max(2, len(self.brokers)), thread_name_prefix="sample")
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-db")
         self._stop: asyncio.Event | None = None
-
-    def check_fence(self) -> None:
-        """Raise :class:`LeadershipLost` if this monitor may no longer write (no-op when not elected);
-        call it inside the transaction of a write."""
-        if self.fence is not None:
-            self.fence.check()
 
     def _lost(self, exc: LeadershipLost) -> None:
         log.warning("monitor: stopping: %s", exc)

@@ -162,6 +162,3 @@ def publish(topic: str, events: Iterable[dict[str, Any]]) -> None:
         return
     async_to_sync(publish_async)(topic, batch)
 
-
-def publish_one(topic: str, event_type: str, data: dict[str, Any], key: str | None = None) -> None:
-    publish(topic, [make_event(topic, event_type, data, key)])

@@ -43,12 +43,6 @@ class TaskSerializer(serializers.ModelSerializer):
         return data if _may_read(self) else for_viewer(data)
 
 
-class TaskEventSerializer(serializers.Serializer):
-    type = serializers.CharField()
-    at = serializers.FloatField(help_text="epoch seconds")
-    hostname = serializers.CharField(required=False)
-
-
 class TaskDetailSerializer(TaskSerializer):
     events = serializers.SerializerMethodField()
 
@@ -61,16 +55,6 @@ class TaskDetailSerializer(TaskSerializer):
         rows = sorted((e for e in events if isinstance(e, dict)), key=lambda e: e.get("at") or 0)
         # The timeline keeps no arguments, but a viewer must not see any that got there anyway.
         return rows if _may_read(self) else for_viewer(rows)
-
-
-class WorkerTaskSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField()
-    args = serializers.CharField(allow_null=True)
-    kwargs = serializers.CharField(allow_null=True)
-    time_start = serializers.FloatField(allow_null=True)
-    eta = serializers.CharField(allow_null=True)
-    routing_key = serializers.CharField(allow_null=True)
 
 
 class WorkerSerializer(serializers.ModelSerializer):
