@@ -95,5 +95,5 @@ class AlertEngine:
         if provider is not None:
             figures = await self._run(provider)
             if figures is not None:
-                events += await self._run(store.evaluate_tasks, figures, None, False)
+                events += await self._run(store.evaluate_tasks, figures, self.interval, None, False)
         await publish_async("alerts", events)

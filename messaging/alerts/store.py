@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -73,10 +72,6 @@ def keep_firing_s(rule: AlertRule, interval: float) -> float:
     if rule.keep_firing_for_s is not None:
         return rule.keep_firing_for_s
     return 2.0 * interval
-
-
-def sample_interval() -> float:
-    return float(settings.SWITCHYARD_SAMPLE_INTERVAL)
 
 
 # --- series: the figures each rule looks at -----------------------------------------------------
@@ -336,9 +331,9 @@ def _enabled_rules(metrics: Iterable[str]) -> list[AlertRule]:
 # --- entry points ------------------------------------------------------------------------------
 
 
-def evaluate_broker(broker: str, interval: float | None = None, now: datetime | None = None) -> list[dict]:
-    """Queue rules and the broker-down rule for one broker, after one of its samples."""
-    interval = interval or sample_interval()
+def evaluate_broker(broker: str, interval: float, now: datetime | None = None) -> list[dict]:
+    """Queue rules and the broker-down rule for one broker, after one of its samples. ``interval``
+    is the monitor's sample interval (keep-firing defaults are two of them)."""
     now = now or timezone.now()
     with _evaluation_lock:
         rules = [r for r in _enabled_rules(BROKER_DOMAIN) if R.glob_matches(r.broker, broker)]
@@ -391,11 +386,13 @@ def evaluate_staleness(
 
 
 def evaluate_tasks(
-    figures: TaskFigures, now: datetime | None = None, publish_events: bool = True
+    figures: TaskFigures, interval: float, now: datetime | None = None, publish_events: bool = True
 ) -> list[dict[str, Any]]:
     """Evaluate the task rules (``workers_online``, ``task_failure_rate``) against figures from
-    Celery events. Call it from a worker thread (it writes to the database), e.g. after each batch
-    of ingested events; it publishes the resulting ``alerts`` events unless told not to."""
+    Celery events; ``interval`` is the monitor's sample interval (the effective one: the TOML
+    file's ``sample_interval`` when it sets one), as for the other evaluations. Call it from a
+    worker thread (it writes to the database), e.g. after each batch of ingested events; it
+    publishes the resulting ``alerts`` events unless told not to."""
     now = now or timezone.now()
     with _evaluation_lock:
         rules = _enabled_rules(R.TASK_METRICS)
@@ -408,7 +405,7 @@ def evaluate_tasks(
             value = float(raw) if raw is not None else None
             yield Series({}, value, _condition(rule, value), "")
 
-        events = _advance(rules, series_of, open_alerts, now, sample_interval())
+        events = _advance(rules, series_of, open_alerts, now, interval)
     if events and publish_events:
         publish("alerts", events)
     return events

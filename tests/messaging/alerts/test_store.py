@@ -111,8 +111,8 @@ def test_staleness_and_task_figures(world):
     assert evaluate_staleness(["main"], 2.0, now=at(10)) == []
     assert [e["type"] for e in evaluate_staleness(["main"], 2.0, now=at(30))] == ["alert.firing"]
     rule(name="Workers", metric="workers_online", op="<", threshold=1, for_s=0)
-    assert evaluate_tasks(TaskFigures(workers_online=None), now=at(0), publish_events=False) == []
-    events = evaluate_tasks(TaskFigures(workers_online=0), now=at(1), publish_events=False)
+    assert evaluate_tasks(TaskFigures(workers_online=None), 2.0, now=at(0), publish_events=False) == []
+    events = evaluate_tasks(TaskFigures(workers_online=0), 2.0, now=at(1), publish_events=False)
     assert [e["type"] for e in events] == ["alert.firing"]
 
 
