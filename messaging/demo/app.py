@@ -42,8 +42,8 @@ class DemoBroker:
 
     def describe(self) -> str:
         """Which broker, for the terminal: its name, redacted URL and the demo's space on it
-        (RabbitMQ vhost or Redis key prefix), e.g. ``broker "shop" (amqp://app:****@mq:5672/shop,
-        vhost "shop")``."""
+        (RabbitMQ vhost or Redis key prefix), e.g. ``broker "shop" of /etc/switchyard.toml
+        (amqp://app:****@mq:5672/shop, vhost "shop")``."""
         if dead_letters_natively(self.url):
             space = f'vhost "{Connection(self.url).virtual_host}"'
         else:
@@ -89,8 +89,8 @@ def demo_queues(prefix: str, url: str) -> tuple[list[Queue], list[Queue]]:
     itself (else none). As Celery's routing guide has it, each work queue is bound to the direct
     exchange ``<prefix>tasks`` by its own name, so a message sent through that exchange reaches
     that queue alone. On RabbitMQ each work queue dead-letters through the direct exchange
-    ``<prefix>dlx`` with routing key ``<queue>.dlq``, the key ``<queue>.dlq`` is bound by. On
-    Redis ``<queue>.dlq`` is the list the Celery DLQ integration writes to."""
+    ``<prefix>dlx`` with routing key ``<queue>.dlq``, the key that binds ``<queue>.dlq`` there.
+    On Redis ``<queue>.dlq`` is the list the Celery DLQ integration writes to."""
     tasks = Exchange(f"{prefix}tasks", type="direct")
     dead_letter_exchange = Exchange(f"{prefix}dlx", type="direct")
     native = dead_letters_natively(url)
