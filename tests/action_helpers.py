@@ -144,41 +144,9 @@ def dlq_setup(redis_broker, make_user):
 
 
 def rabbit_adapter_path() -> str:
-    """The adapter class actions use for amqp:// URLs: the full adapter once it mixes in the move
-    methods, else the stand-in below (the full adapter lives on another branch until merged)."""
-    try:
-        from messaging.brokers.rabbitmq import RabbitMQBroker
-
-        if hasattr(RabbitMQBroker, "_passive"):
-            return "messaging.brokers.rabbitmq.RabbitMQBroker"
-    except ImportError:
-        pass
-    return "action_helpers.RabbitForActions"
-
-
-def _rabbit_for_actions():
-    from messaging.brokers.base import Broker, BrokerSample
-    from messaging.brokers.rabbitmq_moves import RabbitMQMoves
-
-    class RabbitForActions(RabbitMQMoves, Broker):
-        transport = "rabbitmq"
-
-        def ping(self) -> None:
-            self._passive("amq.rabbitmq.reply-to")
-
-        def sample(self, known_queues=()):
-            return BrokerSample(queues=[])
-
-        def peek(self, queue, offset=0, limit=50):
-            return self.count(queue) or 0, []
-
-    return RabbitForActions
-
-
-def __getattr__(name: str):
-    if name == "RabbitForActions":
-        return _rabbit_for_actions()
-    raise AttributeError(name)
+    """The adapter class actions use for amqp:// URLs (the registry's, named for tests that set
+    ``registry.ADAPTERS`` explicitly)."""
+    return "messaging.brokers.rabbitmq.RabbitMQBroker"
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def test_missing_config_file_and_bad_env_url_are_refused(tmp_path):
 
 
 def test_redis_key_layout_options_pass_through_to_the_adapter(tmp_path):
-    from messaging.brokers.redis import RedisBroker
+    from messaging.brokers.redis.broker import RedisBroker
 
     path = tmp_path / "s.toml"
     path.write_text(

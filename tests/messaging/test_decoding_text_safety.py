@@ -7,7 +7,7 @@ import json
 
 from messaging import decoding
 from messaging.brokers.base import RawMessage
-from messaging.brokers.rabbitmq import raw_message
+from messaging.brokers.rabbitmq.broker import raw_message
 from messaging.stream import encode_for_clients, make_event
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from messaging.brokers.redis_splice import _with_headers_parsed, with_headers
+from messaging.brokers.redis.splice import _with_headers_parsed, with_headers
 
 ADDED = {"x-switchyard-requeued-by": "ann \"<b>\"", "x-switchyard-requeued-at": 1700000000.25,
          "x-switchyard-requeued-from": "orders.dlq", "x-switchyard-action": 7}  # fmt: skip

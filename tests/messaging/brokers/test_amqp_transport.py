@@ -11,7 +11,7 @@ import time
 import amqp
 import pytest
 
-from messaging.brokers.amqp_transport import READ_CHUNK, BufferedConnection, BufferedTCPTransport
+from messaging.brokers.rabbitmq.buffered_transport import READ_CHUNK, BufferedConnection, BufferedTCPTransport
 from tests.action_helpers import rabbit_vhost  # noqa: F401
 
 

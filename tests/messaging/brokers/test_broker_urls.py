@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from messaging.brokers.base import redact_url, scrub_secret
-from messaging.brokers.rabbitmq_amqp import parse_amqp_url
-from messaging.brokers.redis import _split_url_options
+from messaging.brokers.rabbitmq.connection import parse_amqp_url
+from messaging.brokers.redis.broker import _split_url_options
 
 
 def test_redact_url_hides_passwords():

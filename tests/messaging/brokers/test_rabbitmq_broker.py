@@ -11,8 +11,8 @@ import pytest
 from messaging.brokers.base import BrokerConfig, BrokerError, QueueNotFound, QueueStats
 from messaging.brokers.dlq import resolve_by_vhost
 from messaging.brokers.http import path_segment
-from messaging.brokers.rabbitmq import RabbitMQBroker
-from messaging.brokers.rabbitmq_amqp import parse_amqp_url
+from messaging.brokers.rabbitmq.broker import RabbitMQBroker
+from messaging.brokers.rabbitmq.connection import parse_amqp_url
 
 
 def adapter(vhost, **config) -> RabbitMQBroker:

@@ -6,7 +6,7 @@ import datetime
 
 import amqp
 
-from messaging.brokers.rabbitmq_move_session import move_identity
+from messaging.brokers.rabbitmq.move_messages import move_identity
 
 
 def message(task_id: str = "t-1", body: bytes = b"[[1], {}, {}]", **headers) -> amqp.Message:

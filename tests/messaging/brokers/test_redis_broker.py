@@ -10,7 +10,7 @@ import kombu
 import pytest
 
 from messaging.brokers.base import BrokerConfig, BrokerError, QueueStats
-from messaging.brokers.redis import PUBLISHED_AT_HEADER, RedisBroker
+from messaging.brokers.redis.broker import PUBLISHED_AT_HEADER, RedisBroker
 
 SEP = "\x06\x16"
 

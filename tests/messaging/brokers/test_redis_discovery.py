@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from messaging.brokers.base import BrokerConfig
-from messaging.brokers.redis import RedisBroker
+from messaging.brokers.redis.broker import RedisBroker
 
 SEP = "\x06\x16"
 

@@ -9,7 +9,7 @@ import pytest
 from kombu.transport.redis import Channel
 
 from messaging.brokers.base import BrokerConfig
-from messaging.brokers.redis import RedisBroker
+from messaging.brokers.redis.broker import RedisBroker
 
 
 @pytest.mark.parametrize("steps", [[0, 3, 6, 9], list(range(10)), [0, 4, 8], [0, 2, 7], [2, 5]])

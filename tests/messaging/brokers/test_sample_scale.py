@@ -13,8 +13,8 @@ import pytest
 import redis.connection
 
 from messaging.brokers.base import BrokerConfig
-from messaging.brokers.rabbitmq import RabbitMQBroker
-from messaging.brokers.redis import PUBLISHED_AT_HEADER, RedisBroker
+from messaging.brokers.rabbitmq.broker import RabbitMQBroker
+from messaging.brokers.redis.broker import PUBLISHED_AT_HEADER, RedisBroker
 
 QUEUES = 1000
 

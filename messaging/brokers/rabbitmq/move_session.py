@@ -1,6 +1,6 @@
 """One move (or delete) of messages on RabbitMQ, batch by batch, as the shovel's ``on-confirm``.
 
-Opened by ``RabbitMQMoves.open_move`` (``rabbitmq_moves.py``). Guarantees:
+Opened by ``RabbitMQMoves.open_move`` (``moves.py``). Guarantees:
 
 - no loss: messages are consumed with manual acknowledgement, published to the target with
   publisher confirms, and acknowledged at the source only after the broker confirmed the whole
@@ -47,25 +47,22 @@ Opened by ``RabbitMQMoves.open_move`` (``rabbitmq_moves.py``). Guarantees:
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import amqp
-import orjson
 
 from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession, QueueNotFound, RawMessage
+from messaging.brokers.rabbitmq.confirms import PublisherConfirms
+from messaging.brokers.rabbitmq.move_messages import move_identity, raw_message, republished
+
+if TYPE_CHECKING:
+    from messaging.brokers.rabbitmq.moves import RabbitMQMoves
 
 CONFIRM_TIMEOUT_S = 30.0
 IDLE_ROUNDS = 3
-PASSED_PROPERTIES = (
-    "content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
-    "expiration", "message_id", "timestamp", "type", "app_id",
-)  # fmt: skip
-# Headers the broker sets on each delivery: a re-delivered copy differs in them.
-DELIVERY_HEADERS = frozenset({"x-delivery-count", "x-stream-offset"})
 # What ``create_target`` creates. The type is explicit so that a vhost whose default queue type
 # is quorum gets what the action says; an application that later declares the queue without
 # arguments matches it.
@@ -87,8 +84,8 @@ class _Unsettled:
 
 
 class RabbitMQMoveSession(MoveSession):
-    def __init__(self, broker: Any, plan: MovePlan) -> None:
-        self.broker, self.plan = broker, plan
+    def __init__(self, moves: RabbitMQMoves, plan: MovePlan) -> None:
+        self.moves, self.plan = moves, plan
         earlier = plan.resume_from or MoveProgress()
         # Messages looked at but not taken went back when the last run's channel closed: only
         # those moved count against the budget.
@@ -106,12 +103,9 @@ class RabbitMQMoveSession(MoveSession):
         self._prefetch = 0
         self._consumers = 0
         self._matched: Counter[str] = Counter()
-        self._seq = 0
-        self._confirmed: set[int] = set()
-        self._confirmed_upto = 0
-        self._refused: set[int] = set()
+        self.confirms = PublisherConfirms(CONFIRM_TIMEOUT_S)
         self._unsettled: _Unsettled | None = None
-        self.conn = broker._connect(f"switchyard-action {plan.progress_key}")
+        self.conn = moves.connect(f"switchyard-action {plan.progress_key}")
         try:
             self.channel = self.conn.channel()
             if not self._exists(plan.source):
@@ -119,16 +113,13 @@ class RabbitMQMoveSession(MoveSession):
             if plan.target and not plan.deleting:
                 self._check_target(plan.target)
             if not plan.dry_run and not plan.deleting:
-                self.channel.confirm_select()
-                self.channel.events["basic_ack"].add(self._on_ack)
-                self.channel.events["basic_nack"].add(self._on_nack)
-                self.channel.events["basic_return"].add(self._on_return)
+                self.confirms.listen(self.channel)
         except BrokerError:
             self.close()
             raise
         except (OSError, amqp.exceptions.AMQPError) as exc:
             self.close()
-            raise broker._error("open a move", exc) from None
+            raise moves.error("open a move", exc) from None
 
     # -- source and target ---------------------------------------------------------------------
 
@@ -165,7 +156,7 @@ class RabbitMQMoveSession(MoveSession):
         try:
             return self._step(batch_size)
         except (TimeoutError, OSError, amqp.exceptions.AMQPError) as exc:
-            raise self.broker._error("move", exc) from None
+            raise self.moves.error("move", exc) from None
 
     # -- consuming -----------------------------------------------------------------------------
 
@@ -284,7 +275,7 @@ class RabbitMQMoveSession(MoveSession):
         try:
             self._settle_unsettled()
         except (TimeoutError, OSError, amqp.exceptions.AMQPError) as exc:
-            raise self.broker._error("move", exc) from None
+            raise self.moves.error("move", exc) from None
         return self.progress
 
     def _move(
@@ -314,8 +305,7 @@ class RabbitMQMoveSession(MoveSession):
                     identities[message.delivery_tag] = move_identity(message)  # of the message as it came
                 added = plan.transform(raw) if plan.transform else None
                 self.channel.basic_publish(republished(message, added), exchange="", routing_key=target, mandatory=True)
-                self._seq += 1
-                sequences.append(self._seq)
+                sequences.append(self.confirms.next_sequence())
         self._unsettled = _Unsettled(taken, seen, identities, sequences)
         # The broker delivers the next batch while the earlier ones are confirmed.
         self._consume_ahead(batch_size, len(taken) + in_flight)
@@ -334,12 +324,12 @@ class RabbitMQMoveSession(MoveSession):
         source; a refused publish leaves its source message in place. ``still_in_doubt``: the
         messages of a later batch published meanwhile."""
         p = self.progress
-        self._wait_for_confirms(batch.sequences)
+        self.confirms.wait(self.conn, batch.sequences)
         if self._unsettled is batch:
             self._unsettled = None
         confirmed = []
         for (message, _, _), seq in zip(batch.taken, batch.sequences):
-            if seq in self._refused:
+            if seq in self.confirms.refused:
                 p.missing += 1
                 self.held += 1
             else:
@@ -385,107 +375,9 @@ class RabbitMQMoveSession(MoveSession):
         """A synchronous round trip: every ack sent before it has reached the broker."""
         self.channel.basic_qos(0, self._prefetch or 1, False)
 
-    # -- publisher confirms --------------------------------------------------------------------
-
-    def _wait_for_confirms(self, sequences: list[int]) -> None:
-        """Until the broker confirmed or refused every one of ``sequences`` (ascending)."""
-        deadline = time.monotonic() + CONFIRM_TIMEOUT_S
-        waiting = 0  # sequences before it are settled: confirms come mostly in order, check each once
-        while waiting < len(sequences):
-            if self._acked(sequences[waiting]) or sequences[waiting] in self._refused:
-                waiting += 1
-                continue
-            if time.monotonic() > deadline:
-                raise BrokerError("the target did not confirm the batch in time")
-            try:
-                self.conn.drain_events(timeout=1.0)
-            except TimeoutError:
-                continue
-
-    def _acked(self, seq: int) -> bool:
-        return seq <= self._confirmed_upto or seq in self._confirmed
-
-    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
-        if multiple:
-            self._confirmed_upto = max(self._confirmed_upto, delivery_tag)
-        else:
-            self._confirmed.add(delivery_tag)
-
-    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
-        if multiple:
-            self._refused.update(s for s in range(self._confirmed_upto + 1, delivery_tag + 1) if not self._acked(s))
-        else:
-            self._refused.add(delivery_tag)
-
-    def _on_return(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
-        # An unroutable publish is returned, then confirmed; its source message must stay. The
-        # broker returns in publish order before the confirms, so the oldest publish not yet
-        # confirmed is the one returned.
-        pending = [
-            s for s in range(self._confirmed_upto + 1, self._seq + 1) if not self._acked(s) and s not in self._refused
-        ]
-        self._refused.add(pending[0] if pending else self._seq)
-
     def close(self) -> None:
         # Closing the channel returns every held (unacknowledged) message to the queue.
         _quietly(self.conn.close)
-
-
-def move_identity(message: amqp.Message) -> str:
-    """The identity that recognises a re-delivered copy of a moved message: 128 bits of BLAKE2b
-    over the body, the headers (but those the broker sets per delivery) and the properties that
-    are republished, so a Celery task id, ``message_id`` and ``correlation_id`` are in it. A
-    re-delivery carries the stored bytes again, so header order is the same; only byte-identical
-    copies share an identity."""
-    properties = message.properties
-    headers = properties.get("application_headers") or {}
-    described = (
-        sorted((k, v) for k, v in headers.items() if k not in DELIVERY_HEADERS),
-        [(k, properties.get(k)) for k in PASSED_PROPERTIES],
-    )
-    body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
-    digest = hashlib.blake2b(body, digest_size=16)
-    try:
-        # orjson, not repr(): repr of the headers was a sixth of a RabbitMQ move's own time.
-        digest.update(orjson.dumps(described, default=_tagged))
-    except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits
-        digest.update(b"repr:" + repr(described).encode())
-    return digest.hexdigest()
-
-
-def _tagged(value: Any) -> list[str]:
-    """A header value JSON has no type for (bytes, Decimal...), tagged with its type so that it
-    never writes the same as a string."""
-    return [f"<{type(value).__name__}>", value.hex() if isinstance(value, bytes) else repr(value)]
-
-
-def raw_message(message: amqp.Message, queue: str, position: int) -> RawMessage:
-    properties = dict(message.properties)
-    headers = properties.pop("application_headers", None) or {}
-    body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
-    return RawMessage(
-        raw=body,
-        position=position,
-        queue=queue,
-        body=body,
-        headers=dict(headers),
-        properties=properties,
-        content_type=properties.get("content_type"),
-        content_encoding=properties.get("content_encoding"),
-        redelivered=bool(message.delivery_info.get("redelivered")),
-    )
-
-
-def republished(message: amqp.Message, added: dict[str, Any] | None) -> amqp.Message:
-    """The delivered message made ready to publish again, in place (copying every message cost
-    more than the rest of the move): same body and properties (never ``user_id``: the broker
-    checks it against the publishing user), headers plus ``added``."""
-    properties = message.properties
-    for name in [k for k in properties if k not in PASSED_PROPERTIES and k != "application_headers"]:
-        del properties[name]
-    if added:
-        properties["application_headers"] = {**(properties.get("application_headers") or {}), **added}
-    return message
 
 
 def _quietly(close: Any) -> None:

@@ -4,7 +4,7 @@ Requeue throughput on Redis is dominated by JSON work otherwise. Kombu stores
 ``json.dumps({"body", "content-encoding", "content-type", "headers", "properties"})``, so the added
 members can be written as text right after the brace of the top-level ``headers`` object: every
 other byte is kept, nothing is parsed or re-encoded. :func:`with_headers` does it in the client
-(the per-message path); ``redis_write_lua.BULK_MOVE`` does the same inside Redis for bulk moves
+(the per-message path); ``write_lua.BULK_MOVE`` does the same inside Redis for bulk moves
 and must give the same bytes: both take the splice point from :data:`KOMBU_HEAD` (the Lua script
 mirrors it with string functions) and the members text from :func:`members_text`, and the script
 sends to the client every value whose shape it does not recognise, so it never writes a value the

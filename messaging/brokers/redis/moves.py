@@ -20,7 +20,7 @@ runs inside Redis, one ``BULK_MOVE`` script per chunk of at most the runner's ba
 splices the headers into each value's text and pushes it to the target's sub-queue for the
 message's priority (where Kombu would file it), and advances the progress hash, all in one atomic
 step. Nothing travels to the client and back. It gives the same bytes and the same target as the
-per-message path (``redis_write_lua.BULK_MOVE`` says how it decides without decoding); the first
+per-message path (``write_lua.BULK_MOVE`` says how it decides without decoding); the first
 message it does not recognise (not Kombu's layout, an added header already there, a dead-letter
 origin that may differ from the target, a priority the text does not settle) ends
 the chunk and stays first in line, and one per-message batch follows. Bulk moves stop for good
@@ -44,10 +44,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession, RawMessage
-from messaging.brokers.redis_splice import absence_probes, members_text, with_headers
+from messaging.brokers.redis.splice import absence_probes, members_text, with_headers
 
 if TYPE_CHECKING:
-    from messaging.brokers.redis import RedisBroker
+    from messaging.brokers.redis.broker import RedisBroker
 
 PROGRESS_TTL_S = 7 * 86400
 #: A batch stops growing past this many bytes of message values (10 MB messages exist).

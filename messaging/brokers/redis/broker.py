@@ -36,7 +36,6 @@ import redis as redis_py
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from messaging.brokers import redis_lua, redis_write_lua
 from messaging.brokers.base import (
     Broker,
     BrokerConfig,
@@ -52,7 +51,8 @@ from messaging.brokers.base import (
 )
 from messaging.brokers.envelope import decode_envelope
 from messaging.brokers.kombu_routes import Routes
-from messaging.brokers.redis_moves import RedisMoveSession, age_of, restored_value
+from messaging.brokers.redis import lua, write_lua
+from messaging.brokers.redis.moves import RedisMoveSession, age_of, restored_value
 
 PUBLISHED_AT_HEADER = "x-switchyard-published-at"
 BINDING_PREFIX = "_kombu.binding."
@@ -104,11 +104,11 @@ class RedisBroker(Broker):
             )
         except ValueError as exc:
             raise BrokerError(self._reason(exc), permanent=True) from None
-        self._sample_sha = self.client.register_script(redis_lua.SAMPLE).sha
-        self._peek_script = self.client.register_script(redis_lua.PEEK)
-        self._move_script = self.client.register_script(redis_write_lua.MOVE)
-        self._bulk_move_script = self.client.register_script(redis_write_lua.BULK_MOVE)
-        self._restore_script = self.client.register_script(redis_write_lua.RESTORE_UNACKED)
+        self._sample_sha = self.client.register_script(lua.SAMPLE).sha
+        self._peek_script = self.client.register_script(lua.PEEK)
+        self._move_script = self.client.register_script(write_lua.MOVE)
+        self._bulk_move_script = self.client.register_script(write_lua.BULK_MOVE)
+        self._restore_script = self.client.register_script(write_lua.RESTORE_UNACKED)
 
     # -- interface ---------------------------------------------------------------------------
 
@@ -211,7 +211,7 @@ class RedisBroker(Broker):
     # -- operator actions ----------------------------------------------------------------------
 
     def open_move(self, plan: MovePlan) -> MoveSession:
-        """A batch-atomic move or delete; guarantees in :mod:`messaging.brokers.redis_moves`."""
+        """A batch-atomic move or delete; guarantees in :mod:`messaging.brokers.redis.moves`."""
         return RedisMoveSession(self, plan)
 
     def count(self, queue: str) -> int | None:
@@ -362,7 +362,7 @@ class RedisBroker(Broker):
                     pipe.evalsha(self._sample_sha, len(keys), *keys, *args)
                 replies = pipe.execute(raise_on_error=False)
             if attempt == 1 and any(isinstance(r, redis_py.exceptions.NoScriptError) for r in replies):
-                self._sample_sha = self.client.script_load(redis_lua.SAMPLE)
+                self._sample_sha = self.client.script_load(lua.SAMPLE)
                 continue
             break
         for reply in replies:

@@ -30,13 +30,16 @@ from messaging.brokers.base import (
     BrokerError,
     BrokerSample,
     BrowseEffects,
+    InFlight,
+    MovePlan,
+    MoveSession,
     QueueNotFound,
     QueueStats,
     RawMessage,
 )
 from messaging.brokers.http import HttpClient, HttpError, path_segment
-from messaging.brokers.rabbitmq_amqp import check_connect, parse_amqp_url, passive_declares
-from messaging.brokers.rabbitmq_moves import RabbitMQMoves
+from messaging.brokers.rabbitmq.connection import check_connect, parse_amqp_url, passive_declares
+from messaging.brokers.rabbitmq.moves import RabbitMQMoves
 
 QUEUE_COLUMNS = (
     "name,vhost,type,messages_ready,messages_unacknowledged,consumers,arguments,"
@@ -59,7 +62,7 @@ BROWSE_CHANGES = (
 STATS_MODE_TTL_S = 600.0
 
 
-class RabbitMQBroker(RabbitMQMoves, Broker):
+class RabbitMQBroker(Broker):
     """One RabbitMQ node or cluster, one vhost or all the user can see."""
 
     transport = "rabbitmq"
@@ -71,6 +74,7 @@ class RabbitMQBroker(RabbitMQMoves, Broker):
         self.address = parse_amqp_url(config.url)
         management_url = config.management_url or f"http://{_netloc(self.address.host)}:15672"
         self.http = HttpClient(management_url, auth=(self.address.user, self.address.password))
+        self.moves = RabbitMQMoves(config, self.http)
         self._rates_known: tuple[float, bool] | None = None
 
     # -- interface ---------------------------------------------------------------------------
@@ -193,6 +197,23 @@ class RabbitMQBroker(RabbitMQMoves, Broker):
 
     def close(self) -> None:
         self.http.close()
+
+    # -- operator actions (see ``moves.py``) -----------------------------------------------------
+
+    def open_move(self, plan: MovePlan) -> MoveSession:
+        return self.moves.open_move(plan)
+
+    def count(self, queue: str) -> int | None:
+        return self.moves.count(queue)
+
+    def queue_exists(self, queue: str) -> bool | None:
+        return self.moves.queue_exists(queue)
+
+    def stuck_in_flight(self, older_than_s: float, limit: int = 200) -> list[InFlight]:
+        return self.moves.stuck_in_flight(older_than_s, limit)
+
+    def close_connection(self, name: str) -> None:
+        self.moves.close_connection(name)
 
     # -- helpers -------------------------------------------------------------------------------
 

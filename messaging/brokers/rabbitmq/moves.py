@@ -1,9 +1,8 @@
-"""Moving and deleting messages on RabbitMQ for operator actions: the adapter's side (connect,
-count, in-flight consumers); the move itself is ``rabbitmq_move_session.py``, whose docstring says
+"""Moving and deleting messages on RabbitMQ for operator actions: connecting, counting, in-flight
+consumers and closing connections; the move itself is ``move_session.py``, whose docstring says
 what it guarantees about loss and duplication.
 
-The RabbitMQ adapter (``rabbitmq.py``) mixes :class:`RabbitMQMoves` in; it needs only
-``self.config`` (``url``, optional ``management_url``).
+The RabbitMQ adapter (``broker.py``) holds one :class:`RabbitMQMoves` and hands these calls to it.
 """
 
 from __future__ import annotations
@@ -13,9 +12,10 @@ from urllib.parse import quote, unquote, urlsplit
 
 import amqp
 
-from messaging.brokers.amqp_transport import BufferedConnection
-from messaging.brokers.base import BrokerError, InFlight, MovePlan, MoveSession, scrub_secret
-from messaging.brokers.rabbitmq_move_session import CONFIRM_TIMEOUT_S, RabbitMQMoveSession
+from messaging.brokers.base import BrokerConfig, BrokerError, InFlight, MovePlan, MoveSession, scrub_secret
+from messaging.brokers.http import HttpClient
+from messaging.brokers.rabbitmq.buffered_transport import BufferedConnection
+from messaging.brokers.rabbitmq.move_session import CONFIRM_TIMEOUT_S, RabbitMQMoveSession
 
 
 def amqp_params(url: str) -> dict[str, Any]:
@@ -30,15 +30,16 @@ def amqp_params(url: str) -> dict[str, Any]:
 
 
 class RabbitMQMoves:
-    """Operator-action methods of the RabbitMQ adapter (see the module docstring)."""
+    """The operator-action side of one RabbitMQ adapter: AMQP connections for moves and counts,
+    the management API (through the adapter's ``http`` client) for in-flight consumers."""
 
-    config: Any
-    http: Any  # the adapter's HttpClient
-    transport = "rabbitmq"
+    def __init__(self, config: BrokerConfig, http: HttpClient) -> None:
+        self.config = config
+        self.http = http
 
     # -- AMQP ----------------------------------------------------------------------------------
 
-    def _connect(self, name: str = "switchyard") -> amqp.Connection:
+    def connect(self, name: str = "switchyard") -> amqp.Connection:
         params = amqp_params(self.config.url)
         conn = BufferedConnection(
             **params, connect_timeout=5, read_timeout=CONFIRM_TIMEOUT_S, client_properties={"connection_name": name}
@@ -46,17 +47,17 @@ class RabbitMQMoves:
         try:
             conn.connect()
         except (OSError, amqp.exceptions.AMQPError) as exc:
-            raise self._error("connect", exc) from None
+            raise self.error("connect", exc) from None
         return conn
 
-    def _error(self, doing: str, exc: BaseException) -> BrokerError:
+    def error(self, doing: str, exc: BaseException) -> BrokerError:
         permanent = isinstance(exc, amqp.exceptions.AccessRefused | amqp.exceptions.NotAllowed)
         text = scrub_secret(f"rabbitmq {doing} failed: {exc or type(exc).__name__}", self.config.url)
         return BrokerError(text, permanent=permanent)
 
-    def _passive(self, queue: str) -> tuple[int, int] | None:
+    def passive(self, queue: str) -> tuple[int, int] | None:
         """(ready messages, consumers), or None when the queue does not exist."""
-        conn = self._connect("switchyard-count")
+        conn = self.connect("switchyard-count")
         try:
             channel = conn.channel()
             try:
@@ -65,16 +66,16 @@ class RabbitMQMoves:
                 return None
             return ready, consumers
         except (OSError, amqp.exceptions.AMQPError) as exc:
-            raise self._error("passive declare", exc) from None
+            raise self.error("passive declare", exc) from None
         finally:
             _quietly(conn.close)
 
     def count(self, queue: str) -> int | None:
-        found = self._passive(queue)
+        found = self.passive(queue)
         return found[0] if found else None
 
     def queue_exists(self, queue: str) -> bool | None:
-        return self._passive(queue) is not None
+        return self.passive(queue) is not None
 
     def open_move(self, plan: MovePlan) -> MoveSession:
         return RabbitMQMoveSession(self, plan)
