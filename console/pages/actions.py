@@ -1,4 +1,4 @@
-"""Queue page sections for messages and actions, and the audit page. Views check the role, call
+"""Queue page sections for messages and actions. Views check the role, call
 the domain (``messaging.actions``, ``messaging.messages``) and render; every form carries CSRF and
 destructive ones a typed confirmation."""
 
@@ -8,7 +8,6 @@ from typing import Any
 
 from django.contrib import messages as flash
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,9 +17,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from console.roles import ADMIN, OPERATOR, can_read_bodies, has_role
 from messaging import actions, decoding, messages
 from messaging.actions import ActionRefused
-from messaging.audit import shown_params
 from messaging.brokers.base import BrokerError
-from messaging.models import Action, AuditEntry, Queue
+from messaging.models import Action, Queue
 from messaging.queue_queries import queue_by_id
 
 PAGE_SIZE = 25
@@ -259,12 +257,3 @@ def _float_or_none(value: str | None) -> float | None:
         return float(value) if value not in (None, "") else None
     except ValueError:
         return -1.0
-
-
-def audit_page(request: HttpRequest) -> HttpResponse:
-    paginator = Paginator(AuditEntry.objects.order_by("-at", "-id"), 50)
-    page = paginator.get_page(request.GET.get("page"))
-    for entry in page:
-        entry.params = shown_params(entry.action, entry.params)
-    template = "pages/audit.html#audit-rows" if request.GET.get("fragment") == "rows" else "pages/audit.html"
-    return render(request, template, {"page": page, "nav": "audit"})

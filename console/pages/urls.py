@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from console import converters  # noqa: F401 (registers <text:>)
-from console.pages import account, actions, alerts, in_flight, tasks, views
+from console.pages import account, actions, alerts, audit, in_flight, tasks, views, workers
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -15,7 +15,7 @@ urlpatterns = [
     path("queues/<int:queue_id>/messages/", actions.queue_messages, name="queue-messages"),
     path("queues/<int:queue_id>/actions/", actions.queue_action_list, name="queue-actions"),
     path("queues/<int:queue_id>/act/", actions.queue_action, name="queue-act"),
-    path("audit/", actions.audit_page, name="audit"),
+    path("audit/", audit.audit_page, name="audit"),
     path("brokers/<str:broker>/in-flight/", in_flight.in_flight_page, name="in-flight"),
     path("brokers/<str:broker>/in-flight/restore/", in_flight.restore, name="in-flight-restore"),
     path("brokers/<str:broker>/in-flight/close/", in_flight.close_connection, name="in-flight-close"),
@@ -24,9 +24,9 @@ urlpatterns = [
     # Each action route comes first; a GET of it is the page of a worker or task so named.
     path("tasks/<text:task_id>/revoke/", tasks.task_revoke, name="task-revoke"),
     path("tasks/<text:task_id>/", tasks.task_detail, name="task"),
-    path("workers/", tasks.workers_list, name="workers"),
-    path("workers/<str:broker>/<text:hostname>/control/", tasks.worker_control, name="worker-control"),
-    path("workers/<str:broker>/<text:hostname>/", tasks.worker_detail, name="worker"),
+    path("workers/", workers.workers_list, name="workers"),
+    path("workers/<str:broker>/<text:hostname>/control/", workers.worker_control, name="worker-control"),
+    path("workers/<str:broker>/<text:hostname>/", workers.worker_detail, name="worker"),
     path("account/tokens/", account.tokens_page, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke/", account.revoke_token, name="account-token-revoke"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
