@@ -30,14 +30,17 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+import redis.asyncio as aioredis
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+
+from messaging import runtime
+from messaging.models import MonitorLease
+from messaging.runtime import LeaderState
 
 log = logging.getLogger("switchyard.leader")
 
@@ -67,23 +70,10 @@ def new_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-# What this process knows about its own part in the election, for /api/v1/health.
-@dataclass
-class LocalState:
-    mode: str = "none"  # none (no monitor here), in-process (no election), elected
-    identity: str = ""
-    role: str = "none"  # none, standby, active
-    since: datetime | None = None
-    token: int | None = None
-
-
-local_state = LocalState()
-
-
-def _set_role(role: str, token: int | None = None) -> None:
-    local_state.role = role
-    local_state.since = timezone.now()
-    local_state.token = token
+def _set_role(state: LeaderState, role: str, token: int | None = None) -> None:
+    state.role = role
+    state.since = timezone.now()
+    state.token = token
 
 
 class RedisLock:
@@ -150,8 +140,6 @@ class Fence:
         """Call inside the transaction of a round's writes: raises :class:`LeadershipLost` (which
         rolls the transaction back) unless the lease still carries this process's token; the
         UPDATE's row lock orders this round against a successor's claim."""
-        from messaging.models import MonitorLease
-
         self.check_local()
         self._bound_idle_time()
         updated = MonitorLease.objects.filter(name=self.name, token=self.token).update(
@@ -176,8 +164,6 @@ class Fence:
 
 def claim_lease(name: str, identity: str) -> int:
     """Record a takeover in the database and return the new fencing token."""
-    from messaging.models import MonitorLease
-
     with transaction.atomic():
         MonitorLease.objects.get_or_create(name=name)
         lease = MonitorLease.objects.select_for_update().get(name=name)
@@ -209,11 +195,13 @@ LeaderJob = Callable[[Fence, asyncio.Event], Awaitable[None]]
 
 
 class LeaderElection:
-    """Runs ``job(fence, stop)`` while, and only while, this process holds the lock."""
+    """Runs ``job(fence, stop)`` while, and only while, this process holds the lock. Keeps this
+    process's part in the election in ``state`` (default: the runtime's, for /api/v1/health)."""
 
-    def __init__(self, redis_url: str, key: str, ttl_s: float, identity: str | None = None) -> None:
-        import redis.asyncio as aioredis
-
+    def __init__(
+        self, redis_url: str, key: str, ttl_s: float, identity: str | None = None, state: LeaderState | None = None
+    ) -> None:
+        self.state = state if state is not None else runtime.current().leader
         self.key = key
         self.ttl_s = ttl_s
         self.identity = identity or new_identity()
@@ -224,8 +212,8 @@ class LeaderElection:
 
     async def run(self, job: LeaderJob, stop: asyncio.Event) -> None:
         """Stand by, lead when the lock is free, stand by again when it is lost, until ``stop``."""
-        local_state.mode, local_state.identity = "elected", self.identity
-        _set_role("standby")
+        self.state.mode, self.state.identity = "elected", self.identity
+        _set_role(self.state, "standby")
         log.info("leader: %s standing by for %s (ttl %.1fs)", self.identity, self.key, self.ttl_s)
         try:
             while not stop.is_set():
@@ -241,7 +229,7 @@ class LeaderElection:
                     continue
                 await _sleep_unless(stop, await self._until_retry())
         finally:
-            _set_role("none")
+            _set_role(self.state, "none")
             await self.client.aclose()
 
     async def _until_retry(self) -> float:
@@ -286,7 +274,7 @@ class LeaderElection:
         fence.token = token
         fence.renew = lambda: self._renew(fence)
         self.terms += 1
-        _set_role("active", token)
+        _set_role(self.state, "active", token)
         log.info("leader: %s is now the active monitor (token %d)", self.identity, token)
         job_stop = asyncio.Event()
         job_task = asyncio.create_task(job(fence, job_stop), name="leader-job")
@@ -311,7 +299,7 @@ class LeaderElection:
                 lost = True
             if not lost:
                 await self._release()
-            _set_role("standby")
+            _set_role(self.state, "standby")
             log.info("leader: %s %s; standing by", self.identity, "lost leadership" if lost else "stepped down")
 
     async def _renew(self, fence: Fence) -> bool | None:
@@ -351,10 +339,10 @@ def election_redis_url() -> str | None:
     return settings.SWITCHYARD_LEADER_REDIS_URL or settings.REDIS_URL
 
 
-def describe() -> dict[str, Any]:
-    """Leadership as far as this process and the database know, for ``GET /api/v1/health``."""
-    from messaging.models import MonitorLease
-
+def describe(local: LeaderState | None = None) -> dict[str, Any]:
+    """Leadership as far as this process (``local``, default the runtime's) and the database know,
+    for ``GET /api/v1/health``."""
+    local_state = local if local is not None else runtime.current().leader
     elected = bool(election_redis_url())
     state: dict[str, Any] = {
         "election": elected,

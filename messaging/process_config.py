@@ -1,29 +1,23 @@
-"""Which configuration this process runs with: the monitor's when it runs here, else the
-environment's. Actions, browsing and Celery control resolve brokers through it."""
+"""Which configuration this process runs with, and its brokers by name: the configuration on the
+process's :class:`~messaging.runtime.Runtime` (the monitor's when it runs here, else the
+environment's). Actions, browsing and Celery control resolve brokers through it."""
 
 from __future__ import annotations
 
-import threading
-
+from messaging import runtime
 from messaging.brokers.base import Broker, BrokerConfig, BrokerError
-from messaging.config import SwitchyardConfig, load_config
-
-_lock = threading.Lock()
-_config: SwitchyardConfig | None = None
+from messaging.brokers.registry import broker_for
+from messaging.config import SwitchyardConfig
 
 
 def set_config(config: SwitchyardConfig | None) -> None:
-    global _config
-    with _lock:
-        _config = config
+    """Set the runtime's configuration; None has the next read load the environment's again."""
+    runtime.current().config = config
 
 
 def current_config() -> SwitchyardConfig:
-    global _config
-    with _lock:
-        if _config is None:
-            _config = load_config()
-        return _config
+    """The runtime's configuration (the environment's, loaded on first use, unless one was set)."""
+    return runtime.current().config
 
 
 def broker_config(name: str) -> BrokerConfig:
@@ -37,8 +31,6 @@ def broker_config(name: str) -> BrokerConfig:
 def broker_named(name: str) -> Broker:
     """A fresh adapter for the configured broker ``name``; the caller closes it (prefer
     :func:`open_broker`, which does)."""
-    from messaging.brokers.registry import broker_for
-
     return broker_for(broker_config(name))
 
 

@@ -1,81 +1,135 @@
-"""Wiring the monitor and its plug-ins together for the processes that run it."""
+"""This process's runtime state, in one object the process's command builds.
+
+A Switchyard process (``manage.py serve``, ``monitor``, ``worker``, ``demo``) holds a little state
+of its own beside the database: the configuration it runs with, its part in the leader election,
+the WebSocket consumers subscribed to it directly, the event loop that owns its channel layer,
+its Celery client apps, its action runner, the task figures alert rules read, and the monitor it
+runs. All of it lives in one :class:`Runtime`, which the command builds and :func:`install`\\ s
+when the process starts; code running inside the process reads it through :func:`current`.
+
+A process that no command started (a test run, ``celery -A messaging.actions.worker_app``, a
+shell) gets a default runtime on first use: the environment's configuration, loaded when first
+asked for. Tests install their own (:func:`install`) or set just the configuration
+(``messaging.process_config.set_config``).
+
+This module is the bottom layer of the process: it imports nothing of Switchyard's but the
+configuration, so every other module may import it without a cycle.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import threading
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.utils import timezone
 
-from messaging import leader
-from messaging.alerts import set_task_figures_provider
-from messaging.alerts.engine import AlertEngine
-from messaging.celery.figures import task_figures
-from messaging.celery.service import CeleryWatches
 from messaging.config import SwitchyardConfig, load_config
-from messaging.monitor import Monitor, MonitorHooks
-from messaging.process_config import set_config
 
-_running: weakref.ReferenceType[Monitor] | None = None
-
-log = logging.getLogger("switchyard.monitor")
+if TYPE_CHECKING:
+    from messaging.monitor import Monitor
 
 
-def sample_interval(config: SwitchyardConfig) -> float:
-    return float(config.sample_interval or settings.SWITCHYARD_SAMPLE_INTERVAL)
+@dataclass
+class LeaderState:
+    """What this process knows about its own part in the leader election, for /api/v1/health."""
+
+    mode: str = "none"  # none (no monitor here), in-process (no election), elected
+    identity: str = ""
+    role: str = "none"  # none, standby, active
+    since: datetime | None = None
+    token: int | None = None
+
+
+class Runtime:
+    """One process's state. Attributes:
+
+    - ``config``: the :class:`~messaging.config.SwitchyardConfig` actions, browsing and Celery
+      control resolve brokers through (the monitor's when it runs here); the environment's,
+      loaded on first read, until one is set;
+    - ``leader``: :class:`LeaderState`, kept by ``messaging.leader`` and the monitor process;
+    - ``subscribers``: topic -> WebSocket consumers reached directly by ``messaging.stream`` when
+      the channel layer is in memory (weak keys: a vanished consumer is not kept alive);
+    - ``home_loop``: the event loop that owns the channel layer (``messaging.stream.publish``
+      hands worker threads' publishes to it), None outside a server;
+    - ``celery_apps``: the client Celery app per broker (``messaging.celery.apps``);
+    - ``action_runner``: the thread that runs operator actions in this process, built on first
+      use by ``messaging.actions.dispatch``;
+    - ``task_figures``: the function alert rules poll for task figures (the Celery side's), or None;
+    - ``lock``: guards lazily built members (config, apps, runner).
+    """
+
+    def __init__(
+        self,
+        config: SwitchyardConfig | None = None,
+        home_loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self._config = config
+        self.leader = LeaderState()
+        self.subscribers: dict[str, weakref.WeakKeyDictionary[Any, asyncio.AbstractEventLoop]] = {}
+        self.home_loop = home_loop
+        self.celery_apps: dict[tuple[str, str, str], Any] = {}
+        self.action_runner: Any = None
+        self.task_figures: Callable[[], Any] | None = None
+        self._monitor: weakref.ReferenceType[Monitor] | None = None
+
+    @property
+    def config(self) -> SwitchyardConfig:
+        with self.lock:
+            if self._config is None:
+                self._config = load_config()
+            return self._config
+
+    @config.setter
+    def config(self, config: SwitchyardConfig | None) -> None:
+        """Set the configuration; None has the next read load the environment's again."""
+        with self.lock:
+            self._config = config
+
+    @property
+    def monitor(self) -> Monitor | None:
+        """The monitor built in this process, if any and still alive (for /metrics' round counter)."""
+        return self._monitor() if self._monitor is not None else None
+
+    @monitor.setter
+    def monitor(self, monitor: Monitor | None) -> None:
+        self._monitor = weakref.ref(monitor) if monitor is not None else None
+
+
+# The one module-level reference to process state: the runtime install() put in place.
+_installed: Runtime | None = None
+_install_lock = threading.Lock()
+
+
+def install(runtime: Runtime) -> Runtime:
+    """Make ``runtime`` this process's (a command at start-up, a test); returns it."""
+    global _installed
+    with _install_lock:
+        _installed = runtime
+    return runtime
+
+
+def current() -> Runtime:
+    """This process's runtime: the installed one, else a default built now (the environment's
+    configuration, nothing running)."""
+    global _installed
+    with _install_lock:
+        if _installed is None:
+            _installed = Runtime()
+        return _installed
 
 
 def running_monitor() -> Monitor | None:
     """The monitor built in this process, if any (for /metrics' round counter)."""
-    return _running() if _running is not None else None
+    return current().monitor
 
 
-def build_monitor(config: SwitchyardConfig | None = None, fence: leader.Fence | None = None) -> Monitor:
-    global _running
-    from messaging.action_runner import action_runner_job
-
-    config = config or load_config()
-    set_config(config)
-    hooks = MonitorHooks()
-    # Operator actions run beside the monitor; a web process without one starts its own runner.
-    hooks.background.append(action_runner_job)
-    # Celery: events -> task/worker records, periodic inspection, consumers and consumed counts.
-    celery_watches = CeleryWatches(config)
-    hooks.activity = celery_watches.activity
-    hooks.background.append(celery_watches.run)
-    monitor = Monitor(config, sample_interval(config), hooks, fence=fence)
-    monitor.celery = celery_watches
-    # Alerts: evaluate after every sample (off the event loop), watch for stale brokers and task
-    # figures on a timer, and deliver webhooks from their own threads.
-    alerts = AlertEngine(monitor)
-    set_task_figures_provider(task_figures)
-    hooks.after_sample.append(alerts.after_sample)
-    hooks.background.extend(alerts.background_jobs())
-    _running = weakref.ref(monitor)
-    return monitor
-
-
-async def run_monitor(config: SwitchyardConfig, stop: asyncio.Event) -> None:
-    """Run the monitor until ``stop``: through leader election when a Redis for it is configured
-    (``SWITCHYARD_LEADER_REDIS_URL``, else ``REDIS_URL``), so only one of several processes samples;
-    otherwise unconditionally (a single process)."""
-    url = leader.election_redis_url()
-    if not url:
-        leader.local_state.mode = "in-process"
-        leader.local_state.identity = leader.new_identity()
-        leader.local_state.role = "active"
-        leader.local_state.since = timezone.now()
-        try:
-            await build_monitor(config).run(stop)
-        finally:
-            leader.local_state.role = "none"
-        return
-
-    async def lead(fence: leader.Fence, term_stop: asyncio.Event) -> None:
-        # A fresh monitor per term: nothing remembered from an earlier term can be stale.
-        await build_monitor(config, fence=fence).run(term_stop)
-
-    election = leader.LeaderElection(url, settings.SWITCHYARD_LEADER_KEY, settings.SWITCHYARD_LEADER_TTL)
-    await election.run(lead, stop)
+def sample_interval(config: SwitchyardConfig) -> float:
+    """Seconds between a broker's samples: the TOML file's ``sample_interval``, else
+    ``SWITCHYARD_SAMPLE_INTERVAL``."""
+    return float(config.sample_interval or settings.SWITCHYARD_SAMPLE_INTERVAL)

@@ -12,7 +12,8 @@ full event for roles that may read message content, the event as ``messaging.vis
 viewers see it), so no per-client work is left but buffering and sending.
 
 With the in-memory channel layer (one process: ``serve`` with the monitor in-process) the groups
-live in this process anyway, so consumers subscribe here (:func:`subscribe_locally`) and a
+live in this process anyway, so consumers subscribe here (:func:`subscribe_locally`, kept on the
+process's :class:`~messaging.runtime.Runtime`) and a
 publish hands each of them the one encoded batch. Going through the layer instead cost, for every
 subscriber, a deep copy of the batch, a queue put, a consumer wake-up and dispatch, and a scan of
 every channel for expired messages (``InMemoryChannelLayer._clean_expired``, on each send):
@@ -34,6 +35,7 @@ from typing import Any, Protocol
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
+from messaging import runtime
 from messaging.visibility import CONTENT_FIELDS, for_viewer  # noqa: F401 (CONTENT_FIELDS: re-exported)
 
 log = logging.getLogger(__name__)
@@ -70,11 +72,15 @@ class LocalSubscriber(Protocol):
         Called on the subscriber's own event loop; must not block."""
 
 
-# topic -> subscriber -> the event loop it runs on. Weak keys: a consumer that vanished without
-# unsubscribing (a crashed connection task) is not kept alive, nor sent to, by the registry.
-_local_subscribers: dict[str, weakref.WeakKeyDictionary[LocalSubscriber, asyncio.AbstractEventLoop]] = {
-    topic: weakref.WeakKeyDictionary() for topic in TOPICS
-}
+def local_subscribers(topic: str) -> weakref.WeakKeyDictionary[LocalSubscriber, asyncio.AbstractEventLoop]:
+    """This process's subscribers of ``topic`` -> the event loop each runs on. Weak keys: a
+    consumer that vanished without unsubscribing (a crashed connection task) is not kept alive,
+    nor sent to, by the registry."""
+    subscribers = runtime.current().subscribers
+    registry = subscribers.get(topic)
+    if registry is None:
+        registry = subscribers.setdefault(topic, weakref.WeakKeyDictionary())
+    return registry
 
 
 def is_in_process(layer: Any) -> bool:
@@ -85,16 +91,16 @@ def is_in_process(layer: Any) -> bool:
 
 def subscribe_locally(topic: str, subscriber: LocalSubscriber) -> None:
     """Deliver ``topic``'s batches to ``subscriber`` on the running event loop (in-memory layer only)."""
-    _local_subscribers[topic][subscriber] = asyncio.get_running_loop()
+    local_subscribers(topic)[subscriber] = asyncio.get_running_loop()
 
 
 def unsubscribe_locally(topic: str, subscriber: LocalSubscriber) -> None:
-    _local_subscribers[topic].pop(subscriber, None)
+    local_subscribers(topic).pop(subscriber, None)
 
 
 def _deliver_locally(topic: str, encoded: list[dict[str, Any]]) -> None:
     here = _running_loop()
-    for subscriber, loop in list(_local_subscribers.get(topic, {}).items()):
+    for subscriber, loop in list(local_subscribers(topic).items()):
         if loop is here:
             subscriber.take_events(encoded)
         elif not loop.is_closed():
@@ -129,20 +135,16 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-_home_loop: asyncio.AbstractEventLoop | None = None
-
-
 def set_home_loop(loop: asyncio.AbstractEventLoop | None) -> None:
-    """Name the event loop that owns the channel layer (the server's). The in-memory layer is not
-    thread-safe, so publishes from worker threads are handed to that loop."""
-    global _home_loop
-    _home_loop = loop
+    """Name the event loop that owns the channel layer (the server's), on the process's runtime.
+    The in-memory layer is not thread-safe, so publishes from worker threads are handed to that loop."""
+    runtime.current().home_loop = loop
 
 
 def publish(topic: str, events: Iterable[dict[str, Any]]) -> None:
     """Synchronous :func:`publish_async`, for code running in worker threads. Waits at most 5 s."""
     batch = list(events)
-    loop = _home_loop
+    loop = runtime.current().home_loop
     if loop is not None and loop.is_running():
         if _running_loop() is loop:
             loop.create_task(publish_async(topic, batch))
@@ -161,4 +163,3 @@ def publish(topic: str, events: Iterable[dict[str, Any]]) -> None:
         helper.join(5)
         return
     async_to_sync(publish_async)(topic, batch)
-

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from messaging import runtime
+
 
 @dataclass(frozen=True)
 class TaskFigures:
@@ -16,14 +18,13 @@ class TaskFigures:
 
 
 TaskFiguresProvider = Callable[[], TaskFigures | None]
-_task_provider: TaskFiguresProvider | None = None
 
 
 def set_task_figures_provider(provider: TaskFiguresProvider | None) -> None:
-    """Register the function the monitor polls for task figures (the Celery event side)."""
-    global _task_provider
-    _task_provider = provider
+    """Register the function the monitor polls for task figures (the Celery event side), on the
+    process's runtime (``messaging.monitor_process.build_monitor`` sets it there itself)."""
+    runtime.current().task_figures = provider
 
 
 def task_figures_provider() -> TaskFiguresProvider | None:
-    return _task_provider
+    return runtime.current().task_figures

@@ -14,15 +14,14 @@ stuck in a broker call would keep the process from exiting.
 from __future__ import annotations
 
 import json
-import threading
 
 from celery import Celery
 from celery.app.amqp import AMQP
 from kombu import Connection
 
+from messaging import runtime
 from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
-from messaging.process_config import current_config
 from messaging.queue_names import OWN_EVENT_QUEUE_PREFIX
 
 # RabbitMQ drops events our queue holds longer than this; Celery's default is 5 s.
@@ -36,9 +35,6 @@ RETRY_INTERVAL_MAX_S = 1.0
 #: A Redis read or write that takes longer fails (the client waits forever by default).
 REDIS_SOCKET_TIMEOUT_S = 3.0
 REDIS_SCHEMES = ("redis", "rediss", "sentinel")
-
-_lock = threading.Lock()
-_apps: dict[tuple[str, str, str], Celery] = {}
 
 
 class BoundedConnection(Connection):
@@ -81,7 +77,7 @@ def transport_options(config: BrokerConfig) -> dict:
 
 def celery_brokers(config: SwitchyardConfig | None = None) -> list[BrokerConfig]:
     """Brokers that carry Celery (all of them unless ``celery_events = false``)."""
-    config = config or current_config()
+    config = config or runtime.current().config
     return [b for b in config.brokers if b.celery_events]
 
 
@@ -90,10 +86,11 @@ def broker_config(name: str) -> BrokerConfig | None:
 
 
 def app_for(config: BrokerConfig) -> Celery:
-    """The client app for one broker (cached; thread-safe)."""
+    """The client app for one broker (cached on the process's runtime; thread-safe)."""
     key = (config.name, config.url, json.dumps(config.options, sort_keys=True, default=str))
-    with _lock:
-        app = _apps.get(key)
+    state = runtime.current()
+    with state.lock:
+        app = state.celery_apps.get(key)
         if app is None:
             app = Celery(f"switchyard-{config.name}", set_as_current=False, amqp=BoundedAMQP)
             app.conf.update(
@@ -114,5 +111,5 @@ def app_for(config: BrokerConfig) -> Celery:
                 broker_heartbeat=0,
                 enable_utc=True,
             )
-            _apps[key] = app
+            state.celery_apps[key] = app
         return app

@@ -103,7 +103,7 @@ def test_a_consumer_under_a_server_without_send_many_gets_each_event_and_leaves_
         await publish_async("workers", events)
         received = [await communicator.receive_json_from(5) for _ in events]
         await communicator.disconnect()
-        return received, len(stream._local_subscribers["workers"])
+        return received, len(stream.local_subscribers("workers"))
 
     received, subscribers_after = async_to_sync(scenario)()
     assert [event["data"]["hostname"] for event in received] == ["w0", "w1", "w2"]

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from messaging.config import ConfigError, load_config
-from messaging.runtime import run_monitor
-from messaging.stream import set_home_loop
+from messaging.monitor_process import run_monitor
+from messaging.runtime import Runtime, install
 
 
 class Command(BaseCommand):
@@ -26,12 +26,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if not settings.REDIS_URL:
             self.stderr.write("warning: REDIS_URL is not set; events reach no web process")
-        asyncio.run(self._run(config))
+        asyncio.run(self._run(install(Runtime(config))))
 
-    async def _run(self, config) -> None:
+    async def _run(self, state: Runtime) -> None:
         loop = asyncio.get_running_loop()
-        set_home_loop(loop)
+        state.home_loop = loop
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_monitor(config, stop)
+        await run_monitor(state, stop)

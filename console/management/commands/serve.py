@@ -15,8 +15,8 @@ from console.stream.protocol import uvicorn_websocket_options
 from messaging.alerts.targets import note_console_port
 from messaging.config import ConfigError, load_config
 from messaging.leader import election_redis_url
-from messaging.runtime import run_monitor
-from messaging.stream import set_home_loop
+from messaging.monitor_process import run_monitor
+from messaging.runtime import Runtime, install
 
 log = logging.getLogger("switchyard.serve")
 
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if no_monitor and not settings.REDIS_URL:
             log.warning("--no-monitor without REDIS_URL: this process will serve data but stream no events")
-        monitor_config = None if no_monitor else config
+        state = install(Runtime(config))
         note_console_port(port)  # webhooks sent from this process must not come back to it
         server = uvicorn.Server(
             uvicorn.Config(
@@ -51,18 +51,18 @@ class Command(BaseCommand):
         )
         mode = "off" if no_monitor else ("elected through Redis" if election_redis_url() else "in-process")
         self.stdout.write(f"Switchyard on http://{host}:{port}/ (monitor: {mode})")
-        asyncio.run(self._serve(server, monitor_config))
+        asyncio.run(self._serve(server, state, with_monitor=not no_monitor))
 
-    async def _serve(self, server: uvicorn.Server, monitor_config) -> None:
+    async def _serve(self, server: uvicorn.Server, state: Runtime, with_monitor: bool) -> None:
         loop = asyncio.get_running_loop()
-        set_home_loop(loop)
+        state.home_loop = loop
         # Our own signal handling, so SIGTERM/SIGINT stop the server *and* the monitor cleanly and
         # the process exits 0 (uvicorn's would re-raise the signal after its own shutdown).
         server.capture_signals = contextlib.nullcontext
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.handle_exit, sig, None)
         stop = asyncio.Event()
-        monitor_task = asyncio.create_task(run_monitor(monitor_config, stop)) if monitor_config else None
+        monitor_task = asyncio.create_task(run_monitor(state, stop)) if with_monitor else None
         try:
             await server.serve()
         finally:

@@ -1,6 +1,6 @@
 """``manage.py worker``: a Celery worker of Switchyard's own app, running operator actions.
 
-The same as ``celery -A messaging.worker_app worker -Q <SWITCHYARD_TASK_QUEUE> --pool threads``,
+The same as ``celery -A messaging.actions.worker_app worker -Q <SWITCHYARD_TASK_QUEUE> --pool threads``,
 with the queue, concurrency and node name filled in. Needs SWITCHYARD_TASK_BROKER_URL; progress
 reaches the web processes through the channel layer, so REDIS_URL should be set too."""
 
@@ -11,6 +11,8 @@ import socket
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from messaging.runtime import Runtime, install
 
 
 class Command(BaseCommand):
@@ -27,7 +29,9 @@ class Command(BaseCommand):
             raise CommandError("set SWITCHYARD_TASK_BROKER_URL (the Celery broker of Switchyard's own tasks)")
         if not settings.REDIS_URL:
             self.stderr.write("warning: REDIS_URL is not set; action progress reaches no web process")
-        from messaging.worker_app import app
+        # The configuration is the environment's, loaded when the first action asks for it.
+        install(Runtime())
+        from messaging.actions.worker_app import app
 
         app.worker_main(
             [

@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from messaging.config import ConfigError
+from messaging.runtime import Runtime, install
 
 
 class Command(BaseCommand):
@@ -26,6 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--status-interval", type=float, default=10.0, help="seconds between status lines")
 
     def handle(self, *args, **options) -> None:
+        install(Runtime())  # the environment's configuration, as the demo's broker is chosen from it
         if options["rate"] <= 0:
             raise CommandError("--rate must be positive")
         if options["status_interval"] <= 0:
