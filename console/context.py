@@ -10,7 +10,7 @@ def navigation(request: HttpRequest) -> dict:
     context = {"role": role, "is_operator": role in ("operator", "admin"), "is_admin": role == "admin"}
     if role is not None:
         # The firing-count badge's first value; alerts.js keeps it live from alert events.
-        from messaging.alerts.store import firing_count
+        from messaging.alerts.queries import firing_count
 
         context["alerts_firing"] = firing_count()
     return context

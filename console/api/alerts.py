@@ -19,9 +19,10 @@ from console.api.permissions import IsOperator, ReadViewerWriteAdmin
 from console.roles import ADMIN, has_role
 from messaging import audit
 from messaging.alerts import rules as R
+from messaging.alerts.events import alert_data
 from messaging.alerts.housekeeping import acknowledge
 from messaging.alerts.http import error_kind, url_origin
-from messaging.alerts.store import alert_data, retire_rule_alerts
+from messaging.alerts.persistence import retire_rule_alerts
 from messaging.alerts.targets import webhook_target_error
 from messaging.brokers.base import redact_url
 from messaging.models import Alert, AlertRule, WebhookDelivery

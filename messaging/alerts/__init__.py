@@ -1,18 +1,25 @@
 """Alerts: rules over the monitor's figures, a pending/firing/resolved state machine per series,
 webhooks in Alertmanager's shape, and the figures the task side feeds in.
 
-- ``rules``: what a rule may say (validation) and which series it covers (matching);
-- ``evaluate``: the pure state machine, (previous state, condition, now) -> next state;
-- ``store``: evaluation against the database, transitions, events;
-- ``notify``: webhook payloads and the delivery worker;
-- ``http``: the one place that sends outbound HTTP for alerts;
+- ``rules``: what a rule may say (validation) and which series it covers (matching); pure;
+- ``series``: the series each rule watches, built from figures already read; pure;
+- ``state_machine``: one series, one observation -> its next state; pure;
+- ``transitions``: one evaluation's changes to alerts (open, update, resolve); pure;
+- ``persistence``: writing those changes, their webhook deliveries and events, in one transaction;
+- ``evaluation``: the entry points that read figures and run the above (monitor and Celery side);
+- ``engine``: evaluation, timers and the webhook worker inside the monitor;
+- ``events``: the ``alerts`` topic's event shapes;
+- ``queries``: reads for the API and pages;
+- ``notify``: webhook payloads and the delivery worker; ``http``: the one place that sends them;
+- ``targets``: whether a webhook would reach the console itself;
+- ``housekeeping``: acknowledgement and history retention;
 - ``defaults``: the rules a new installation starts with.
 
 Task-side figures (``workers_online``, ``task_failure_rate``) come from the Celery event side
 through :func:`evaluate_tasks` (push) or a provider registered with :func:`set_task_figures_provider`.
 """
 
-from messaging.alerts.store import evaluate_tasks
+from messaging.alerts.evaluation import evaluate_tasks
 from messaging.alerts.task_figures import TaskFigures, set_task_figures_provider
 
 __all__ = ["TaskFigures", "evaluate_tasks", "set_task_figures_provider"]

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import close_old_connections
 from django.utils import timezone
 
-from messaging.alerts import housekeeping, store, task_figures
+from messaging.alerts import evaluation, housekeeping, task_figures
 from messaging.alerts.notify import DeliveryWorker
 from messaging.monitor import run_fenced
 from messaging.stream import publish_async
@@ -58,7 +58,7 @@ class AlertEngine:
 
     async def after_sample(self, broker: str, events: list[dict[str, Any]]) -> None:
         started = time.monotonic()
-        alert_events = await self._run(store.evaluate_broker, broker, self.interval)
+        alert_events = await self._run(evaluation.evaluate_broker, broker, self.interval)
         self.last_duration_s = time.monotonic() - started
         await publish_async("alerts", alert_events)
 
@@ -90,10 +90,10 @@ class AlertEngine:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def _tick(self, brokers: list[str]) -> None:
-        events = await self._run(store.evaluate_staleness, brokers, self.interval, self.started_at)
+        events = await self._run(evaluation.evaluate_staleness, brokers, self.interval, self.started_at)
         provider = task_figures.task_figures_provider()
         if provider is not None:
             figures = await self._run(provider)
             if figures is not None:
-                events += await self._run(store.evaluate_tasks, figures, self.interval, None, False)
+                events += await self._run(evaluation.evaluate_tasks, figures, self.interval, None, False)
         await publish_async("alerts", events)

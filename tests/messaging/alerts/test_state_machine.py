@@ -1,6 +1,6 @@
 """The pure state machine: pending -> firing after for_s, keep-firing window, unknown holds."""
 
-from messaging.alerts.evaluate import FIRING, INACTIVE, PENDING, RESOLVED, SeriesState, step
+from messaging.alerts.state_machine import FIRING, INACTIVE, PENDING, RESOLVED, SeriesState, step
 
 
 def run(conditions, for_s=10.0, keep=4.0, start=1000.0, every=2.0):

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from messaging.alerts.defaults import DEFAULT_RULES, install_default_rules
+from messaging.alerts.evaluation import evaluate_broker, evaluate_staleness, evaluate_tasks
 from messaging.alerts.notify import ZERO_TIME
-from messaging.alerts.store import evaluate_broker, evaluate_staleness, evaluate_tasks
 from messaging.alerts.task_figures import TaskFigures
 from messaging.models import Alert, AlertRule, BrokerState, Queue, WebhookDelivery
 
