@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import re
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@")
+from messaging.brokers.urls import redact_urls_in
+
 _TOKEN = re.compile(r"swy_[A-Za-z0-9_-]{8,}")
 
 
 def redact(text: str) -> str:
-    text = _URL_PASSWORD.sub(r"\g<head>****@", text)
-    return _TOKEN.sub("swy_****", text)
+    """``text`` with URL passwords (:func:`messaging.brokers.urls.redact_urls_in`) and API
+    tokens hidden."""
+    return _TOKEN.sub("swy_****", redact_urls_in(text))
 
 
 class RedactSecretsFilter(logging.Filter):

@@ -13,8 +13,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats, redact_url
+from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats
 from messaging.brokers.dlq import resolve_by_vhost
+from messaging.brokers.urls import redact_url
 from messaging.lag import LagFigures, Observation, QueueHistory, observe
 from messaging.models import BrokerState, Queue, QueueSample
 from messaging.queue_names import QueueRole, queue_role, storable_name

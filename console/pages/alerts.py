@@ -28,7 +28,7 @@ from console.api.alerts import (
 )
 from console.roles import ADMIN, OPERATOR, has_role
 from messaging.alerts import rules as R
-from messaging.brokers.base import redact_url
+from messaging.brokers.urls import redact_url
 from messaging.models import Alert, AlertRule
 
 MAX_ROWS = 500

@@ -21,7 +21,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from messaging.alerts.targets import peer_refusal
-from messaging.brokers.base import scrub_secret
+from messaging.brokers.urls import scrub_secret
 
 USER_AGENT = "Switchyard-Alerts/1"
 MAX_RESPONSE_EXCERPT = 200

@@ -24,7 +24,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from messaging.alerts.http import post_json
-from messaging.brokers.base import redact_url, scrub_secret
+from messaging.brokers.urls import redact_url, scrub_secret
 from messaging.models import Alert, AlertRule, WebhookDelivery
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from messaging.brokers.base import (
     QueueNotFound,
     QueueStats,
     RawMessage,
-    redact_url,
 )
 from messaging.brokers.registry import UnknownTransport, broker_for, supported_schemes
+from messaging.brokers.urls import redact_url
 
 __all__ = [
     "Broker",

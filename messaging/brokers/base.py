@@ -10,10 +10,12 @@ Every figure an adapter cannot know is ``None``: "could not look" must never rea
 from __future__ import annotations
 
 import abc
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+# Moved to messaging.brokers.urls; importable from here until every caller imports it from there.
+from messaging.brokers.urls import redact_url, scrub_secret  # noqa: F401
 
 
 class BrokerError(Exception):
@@ -44,7 +46,8 @@ class QueueNotFound(BrokerError):
 
 @dataclass(frozen=True)
 class BrokerConfig:
-    """One configured broker. ``url`` may hold a password: show it only through ``redacted_url``."""
+    """One configured broker. ``url`` may hold a password: show it only through
+    :func:`messaging.brokers.urls.redact_url`."""
 
     name: str
     url: str
@@ -345,57 +348,3 @@ class InFlight:
     task_id: str | None = None
     consumer: str | None = None
     unacked: int | None = None
-
-
-def scrub_secret(text: str, url: str) -> str:
-    """``text`` (e.g. an error message) with the password of ``url`` hidden, however quoted.
-
-    Over-redaction is accepted: a short password may hide other text too, never the reverse.
-    """
-    from urllib.parse import unquote, urlsplit
-
-    if "://" in url:
-        text = text.replace(url, redact_url(url))
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    for secret in {password, unquote(password)} if password else ():
-        text = text.replace(secret, "****")
-    return text
-
-
-_SECRET_PARAM = re.compile(
-    r"(?i)(.*[_-])?(token|key|apikey|secret|password|passwd|pwd|sig|signature|auth|credentials?)"
-)  # noqa: E501
-
-
-def _redact_query(query: str) -> str:
-    """Query parameters that look like credentials (``?token=``, ``?api_key=``, ``?sig=``) hidden."""
-    pairs = []
-    for pair in query.split("&"):
-        name, sep, value = pair.partition("=")
-        pairs.append(f"{name}=****" if sep and value and _SECRET_PARAM.fullmatch(name) else pair)
-    return "&".join(pairs)
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, for pages, logs and API answers."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.query:
-        parts = parts._replace(query=_redact_query(parts.query))
-    if parts.password is None:
-        return urlunsplit(parts)
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:****@{host}" if user else f":****@{host}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

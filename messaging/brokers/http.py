@@ -12,7 +12,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import requests
 
-from messaging.brokers.base import BrokerError, redact_url, scrub_secret
+from messaging.brokers.base import BrokerError
+from messaging.brokers.urls import redact_url, scrub_secret
 
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0

@@ -14,7 +14,8 @@ from typing import Any
 
 from celery import Celery
 
-from messaging.brokers.base import BrokerError, redact_url
+from messaging.brokers.base import BrokerError
+from messaging.brokers.urls import redact_url
 from messaging.celery.ingest import text
 
 REPLY_TIMEOUT_S = 2.0

@@ -20,7 +20,6 @@ and slow; the receiver takes everything at once, so this needs a monitor stalled
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,19 +29,13 @@ import orjson
 from celery import Celery
 from celery.events.receiver import EventReceiver
 
-from messaging.brokers.base import redact_url
+from messaging.brokers.urls import redact_url, redact_urls_in
 from messaging.celery.store import EventCounters
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 10.0
 JSON = "application/json"
-_CREDENTIALS = re.compile(r"://([^:/@\s]*):[^@\s]*@")
-
-
-def redact_text(message: str) -> str:
-    """An error message with any URL password replaced."""
-    return _CREDENTIALS.sub(r"://\1:****@", message)
 
 
 class _Receiver(EventReceiver):
@@ -221,7 +214,7 @@ class EventCapture:
                     break
                 if self.counters.connected:
                     self.counters.disconnects += 1
-                self.counters.last_error = redact_text(f"{type(exc).__name__}: {exc}")[:500]
+                self.counters.last_error = redact_urls_in(f"{type(exc).__name__}: {exc}")[:500]
                 log.warning(
                     "celery events on %s: %s; reconnecting in %.1fs",
                     redact_url(self.app.conf.broker_url),

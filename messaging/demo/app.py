@@ -21,7 +21,7 @@ from typing import Any
 from celery import Celery, bootsteps
 from kombu import Connection, Exchange, Queue
 
-from messaging.brokers.base import redact_url
+from messaging.brokers.urls import redact_url
 from messaging.config import ConfigError, load_config
 from messaging.integrations import celery_dlq
 

@@ -3,7 +3,7 @@
 import logging
 
 from console.logging import RedactSecretsFilter, redact
-from messaging.brokers.base import redact_url
+from messaging.brokers.urls import redact_url
 
 
 def test_redact_url_hides_password_keeps_the_rest():

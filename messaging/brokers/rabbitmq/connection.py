@@ -14,7 +14,8 @@ from urllib.parse import unquote, urlsplit
 import amqp
 import amqp.exceptions
 
-from messaging.brokers.base import BrokerError, QueueStats, redact_url, scrub_secret
+from messaging.brokers.base import BrokerError, QueueStats
+from messaging.brokers.urls import redact_url, scrub_secret
 
 CONNECT_TIMEOUT_S = 2.0
 IO_TIMEOUT_S = 5.0

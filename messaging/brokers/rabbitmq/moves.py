@@ -12,10 +12,11 @@ from urllib.parse import quote, unquote, urlsplit
 
 import amqp
 
-from messaging.brokers.base import BrokerConfig, BrokerError, InFlight, MovePlan, MoveSession, scrub_secret
+from messaging.brokers.base import BrokerConfig, BrokerError, InFlight, MovePlan, MoveSession
 from messaging.brokers.http import HttpClient
 from messaging.brokers.rabbitmq.buffered_transport import BufferedConnection
 from messaging.brokers.rabbitmq.move_session import CONFIRM_TIMEOUT_S, RabbitMQMoveSession
+from messaging.brokers.urls import scrub_secret
 
 
 def amqp_params(url: str) -> dict[str, Any]:

@@ -46,13 +46,12 @@ from messaging.brokers.base import (
     MoveSession,
     QueueStats,
     RawMessage,
-    redact_url,
-    scrub_secret,
 )
 from messaging.brokers.envelope import decode_envelope
 from messaging.brokers.kombu_routes import Routes
 from messaging.brokers.redis import lua, write_lua
 from messaging.brokers.redis.moves import RedisMoveSession, age_of, restored_value
+from messaging.brokers.urls import redact_url, scrub_secret
 
 PUBLISHED_AT_HEADER = "x-switchyard-published-at"
 BINDING_PREFIX = "_kombu.binding."

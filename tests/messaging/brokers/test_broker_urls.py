@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from messaging.brokers.base import redact_url, scrub_secret
 from messaging.brokers.rabbitmq.connection import parse_amqp_url
 from messaging.brokers.redis.broker import _split_url_options
+from messaging.brokers.urls import redact_url, redact_urls_in, scrub_secret
 
 
 def test_redact_url_hides_passwords():
@@ -20,6 +20,14 @@ def test_scrub_secret_hides_the_password_in_any_quoting():
     scrubbed = scrub_secret(text, url)
     assert "p@ss" not in scrubbed and "p%40ss" not in scrubbed
     assert "amqp://u:****@h/" in scrubbed
+
+
+def test_passwords_in_free_text_are_hidden_whatever_the_scheme():
+    text = "Error: cannot reach amqp://guest:s3cret@h:5672// nor redis://:p/ss@r:6379/0 (see http://docs/x)"
+    redacted = redact_urls_in(text)
+    assert "s3cret" not in redacted and "p/ss" not in redacted
+    assert "amqp://guest:****@h:5672//" in redacted and "redis://:****@r:6379/0" in redacted
+    assert redacted.endswith("(see http://docs/x)")
 
 
 def test_amqp_vhost_forms():
