@@ -20,12 +20,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from messaging import visibility
 from messaging.brokers.base import RawMessage
 
 #: Bodies longer than this are cut for display; the raw download gives operators all of it.
 DISPLAY_LIMIT = 256 * 1024
-#: Headers that repeat the arguments: hidden with the arguments from roles that may not read them.
-CONTENT_HEADERS = frozenset({"argsrepr", "kwargsrepr"})
 PICKLE_TYPES = frozenset({"application/x-python-serialize", "application/python-pickle"})
 NOT_DECODED_TYPES = {
     "application/x-python-serialize": "pickle, not decoded",
@@ -77,18 +76,14 @@ class DecodedMessage:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def for_role(self, can_read_bodies: bool) -> DecodedMessage:
-        """This message as a role may see it: without arguments, body and content-bearing
-        headers (``argsrepr``/``kwargsrepr``) and without the exception text when it may not."""
-        if can_read_bodies:
+    def for_role(self, reads_bodies: bool) -> DecodedMessage:
+        """This message as a role may see it (:func:`messaging.visibility.message_for_viewer`
+        unless the role reads bodies)."""
+        if reads_bodies:
             return self
-        death = self.death
-        if death is not None:
-            death = Death(**{**asdict(death), "exception_message": None, "traceback": None})
-        headers = {k: v for k, v in self.headers.items() if k not in CONTENT_HEADERS and k != "x-death"}
-        return DecodedMessage(
-            **{**asdict(self), "args": None, "kwargs": None, "body": None, "headers": headers, "death": death}
-        )
+        seen = visibility.message_for_viewer(self.as_dict())
+        death = Death(**seen["death"]) if seen["death"] is not None else None
+        return DecodedMessage(**{**seen, "death": death})
 
 
 def message_id(raw: RawMessage) -> str:

@@ -1,10 +1,12 @@
 """What a role may see of message and task content: the one rule every surface applies (the task
-API, the task, tasks and worker pages, the WebSocket stream).
+API, the task, tasks and worker pages, the message browser in the API and on pages, the
+WebSocket stream).
 
 Roles that may read message bodies (operators and admins, ``console.roles.can_read_bodies``) see
 everything. Viewers see no content: arguments, keyword arguments, results, bodies and headers are
 null; of an exception they see its type only (``ValueError``), never its message (which carries
-whatever the task put in it, card numbers included) nor its traceback. docs/api.md, "Roles".
+whatever the task put in it, card numbers included) nor its traceback. A browsed message keeps its
+headers but those that carry content (:data:`CONTENT_HEADERS`). docs/api.md, "Roles".
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ CONTENT_FIELDS = frozenset({"args", "kwargs", "body", "argsrepr", "kwargsrepr", 
 EXCEPTION_FIELDS = frozenset({"exception"})
 #: Fields that hold an exception's message or traceback: null for viewers.
 EXCEPTION_TEXT_FIELDS = frozenset({"traceback", "exception_message"})
+#: A message's headers that carry content: Celery's argument reprs, and ``x-death`` (the Celery
+#: integration records the exception's message and traceback there). Left out for viewers.
+CONTENT_HEADERS = frozenset({"argsrepr", "kwargsrepr", "x-death"})
 
 MAX_TYPE_CHARS = 255
 # A repr: "ValueError('...')", "module.Error: ...", "<module.Error object at 0x...>", or the bare name.
@@ -65,3 +70,20 @@ def for_role(value: Any, reads_bodies: bool) -> Any:
 def task_for_role(task: dict[str, Any], reads_bodies: bool) -> dict[str, Any]:
     """A task (API row, stream summary, timeline entry) as the role may see it."""
     return for_role(task, reads_bodies)
+
+
+def message_for_viewer(message: dict[str, Any]) -> dict[str, Any]:
+    """A browsed message (``DecodedMessage.as_dict()``) as a viewer may see it: no arguments,
+    keyword arguments or body, its headers but :data:`CONTENT_HEADERS`, and of its dead-lettering
+    record (``death``) the exception's type but not its message or traceback. Never changes
+    ``message``."""
+    headers = message.get("headers")
+    death = message.get("death")
+    return {
+        **message,
+        "args": None,
+        "kwargs": None,
+        "body": None,
+        "headers": {k: v for k, v in headers.items() if k not in CONTENT_HEADERS} if isinstance(headers, dict) else {},
+        "death": {**death, **dict.fromkeys(EXCEPTION_TEXT_FIELDS)} if isinstance(death, dict) else death,
+    }

@@ -45,3 +45,23 @@ def test_a_task_as_a_viewer_sees_it_and_as_an_operator_does():
     assert task_for_role(task, reads_bodies=True) is task
     assert "4111" in task["exception"]  # the input is left alone
     assert for_role([task], True) == [task] and for_viewer("4111") == "4111"  # only named fields change
+
+
+def test_a_browsed_message_as_a_viewer_sees_it_keeps_the_exception_type_and_plain_headers():
+    from messaging.visibility import message_for_viewer
+
+    message = {
+        "id": "m1",
+        "args": ["4111"],
+        "kwargs": {"card": "4111"},
+        "body": '[["4111"], {}, {}]',
+        "headers": {"task": "pay", "argsrepr": "('4111',)", "kwargsrepr": "{}", "x-death": [{"reason": "rejected"}]},
+        "death": {"reason": "rejected", "exception_type": "ValueError", "exception_message": "bad card 4111",
+                  "traceback": "Traceback ... 4111"},
+    }  # fmt: skip
+    seen = message_for_viewer(message)
+    assert (seen["args"], seen["kwargs"], seen["body"]) == (None, None, None)
+    assert seen["headers"] == {"task": "pay"}
+    assert seen["death"] == {"reason": "rejected", "exception_type": "ValueError", "exception_message": None,
+                             "traceback": None}  # fmt: skip
+    assert message["headers"]["argsrepr"] == "('4111',)"  # the original is untouched
