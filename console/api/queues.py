@@ -15,7 +15,6 @@ from console.api.serializers import (
     HealthSerializer,
     QueueDetailSerializer,
     QueueSerializer,
-    queue_list_data,
 )
 from messaging import leader, queue_queries, task_queries
 from messaging.models import Queue
@@ -79,7 +78,7 @@ class QueueList(APIView):
             dlq=parse_bool(request.query_params.get("dlq"), "dlq"),
             system=bool(parse_bool(request.query_params.get("system"), "system")),
         )
-        return Response(queue_list_data(rows))
+        return Response(QueueSerializer(rows, many=True).data)
 
 
 class QueueDetail(APIView):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from messaging.models import BrokerState, Queue, QueueSample
+from messaging.queue_shape import queue_fields
 
 
 class BrokerSerializer(serializers.ModelSerializer):
@@ -29,13 +27,31 @@ class BrokerSerializer(serializers.ModelSerializer):
 
 
 class QueueSerializer(serializers.ModelSerializer):
+    """A queue as the API gives it: :func:`messaging.queue_shape.queue_fields` and what only the
+    API adds. The fields declare the schema; :meth:`to_representation` builds the row directly
+    (GET /api/v1/queues over 1,000 queues spent most of its time in DRF's per-field machinery,
+    bench/README.md)."""
+
     id = serializers.CharField(source="public_id", read_only=True)
-    sampled_at = serializers.SerializerMethodField()
-    dlq = serializers.SerializerMethodField()
-    dead_letter_source = serializers.SerializerMethodField()
+    dlq = serializers.CharField(read_only=True, allow_null=True, help_text="the queue's dead-letter queue")
+    dead_letter_source = serializers.CharField(
+        read_only=True, allow_null=True, help_text="for a DLQ: the queue it collects from"
+    )
     system = serializers.BooleanField(source="is_system", read_only=True)
-    broker_status = serializers.SerializerMethodField()
-    broker_error = serializers.SerializerMethodField()
+    sampled_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="when the figures were measured: the broker's last good sample for a queue still seen "
+        "(figures are stored only when they change), else when they were last written",
+    )
+    broker_status = serializers.ChoiceField(
+        choices=["up", "down", "unknown"],
+        read_only=True,
+        help_text="the broker's state: figures of a broker that is down are null, not stale",
+    )
+    broker_error = serializers.CharField(
+        read_only=True, allow_null=True, help_text="why the broker is down (null while it is up)"
+    )
 
     class Meta:
         model = Queue
@@ -64,74 +80,24 @@ class QueueSerializer(serializers.ModelSerializer):
             "broker_error",
         ]
 
-    @extend_schema_field(OpenApiTypes.DATETIME)
-    def get_sampled_at(self, queue: Queue) -> datetime | None:
-        """When the figures were measured: the broker's last good sample for a queue still seen
-        (figures are stored only when they change), else when they were last written."""
+    def to_representation(self, queue: Queue) -> dict:
         broker_sampled_at = getattr(queue, "broker_sampled_at", None)
         when = broker_sampled_at if queue.present and broker_sampled_at else queue.sampled_at
-        return serializers.DateTimeField().to_representation(when) if when else None
-
-    @extend_schema_field(serializers.ChoiceField(choices=["up", "down", "unknown"]))
-    def get_broker_status(self, queue: Queue) -> str:
-        """The broker's state: figures of a broker that is down are null, not stale."""
-        return getattr(queue, "broker_status", None) or "unknown"
-
-    def get_broker_error(self, queue: Queue) -> str | None:
-        """Why the broker is down (null while it is up)."""
-        return _broker_error(queue)
-
-    def get_dlq(self, queue: Queue) -> str | None:
-        return queue.dlq.name if queue.dlq_id and queue.dlq else None
-
-    def get_dead_letter_source(self, queue: Queue) -> str | None:
         source = queue.dead_letter_source
-        return source.name if source else None
+        broker_status = getattr(queue, "broker_status", None)
+        broker_down = broker_status == BrokerState.DOWN
+        row = {
+            **queue_fields(queue),
+            "dead_letter_source": source.name if source else None,
+            "queue_type": queue.queue_type,
+            "sampled_at": _to_datetime(when) if when else None,
+            "broker_status": broker_status or "unknown",
+            "broker_error": (getattr(queue, "broker_error", None) or None) if broker_down else None,
+        }
+        return {name: row[name] for name in QueueSerializer.Meta.fields}
 
 
-def _broker_error(queue: Queue) -> str | None:
-    if getattr(queue, "broker_status", None) != BrokerState.DOWN:
-        return None
-    return getattr(queue, "broker_error", None) or None
-
-
-def queue_list_data(rows) -> list[dict]:
-    """``QueueSerializer(rows, many=True).data``, field for field, without DRF's per-field
-    machinery: GET /api/v1/queues over 1,000 queues spent most of its time there (bench/README.md).
-    ``tests/console/api/test_queue_list_fast.py`` keeps the two equal."""
-    to_datetime = serializers.DateTimeField().to_representation
-    data = []
-    for q in rows:
-        broker_sampled_at = getattr(q, "broker_sampled_at", None)
-        when = broker_sampled_at if q.present and broker_sampled_at else q.sampled_at
-        source = q.dead_letter_source
-        data.append(
-            {
-                "id": q.public_id,
-                "broker": q.broker,
-                "vhost": q.vhost,
-                "name": q.name,
-                "depth": q.depth,
-                "unacked": q.unacked,
-                "consumers": q.consumers,
-                "publish_rate": q.publish_rate,
-                "consume_rate": q.consume_rate,
-                "oldest_age_s": q.oldest_age_s,
-                "oldest_age_exact": q.oldest_age_exact,
-                "time_to_drain_s": q.time_to_drain_s,
-                "trend": q.trend,
-                "is_dlq": q.is_dlq,
-                "dlq": q.dlq.name if q.dlq_id and q.dlq else None,
-                "dead_letter_source": source.name if source else None,
-                "queue_type": q.queue_type,
-                "present": q.present,
-                "system": q.is_system,
-                "sampled_at": to_datetime(when) if when else None,
-                "broker_status": getattr(q, "broker_status", None) or "unknown",
-                "broker_error": _broker_error(q),
-            }
-        )
-    return data
+_to_datetime = serializers.DateTimeField().to_representation
 
 
 class QueueSampleSerializer(serializers.ModelSerializer):
@@ -149,6 +115,9 @@ class QueueDetailSerializer(QueueSerializer):
     @extend_schema_field(QueueSampleSerializer(many=True))
     def get_history(self, queue: Queue) -> list[dict]:
         return QueueSampleSerializer(self.context.get("history", []), many=True).data
+
+    def to_representation(self, queue: Queue) -> dict:
+        return {**super().to_representation(queue), "history": self.get_history(queue)}
 
 
 class HealthSerializer(serializers.Serializer):
