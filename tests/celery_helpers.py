@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,14 +129,3 @@ def rabbit_env() -> CeleryEnv:
 def drop_rabbit_env(env: CeleryEnv) -> None:
     vhost = env.url.rsplit("/", 1)[1]
     requests.delete(f"{MANAGEMENT}/api/vhosts/{quote(vhost, safe='')}", auth=MANAGEMENT_AUTH, timeout=10)
-
-
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.2, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")

@@ -19,6 +19,7 @@ import redis
 import requests
 
 from messaging.brokers.http import HttpClient, path_segment
+from tests.waiting import wait_for
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -146,7 +147,7 @@ class LiveConsole:
         import uvicorn
 
         from console.stream.protocol import uvicorn_websocket_options
-        from messaging.monitor_process import build_monitor
+        from messaging.runtime import build_monitor
         from messaging.stream import set_home_loop
 
         self.monitor = None
@@ -186,7 +187,7 @@ class LiveConsole:
 
         self.thread = threading.Thread(target=run, name=f"console-{self.port}", daemon=True)
         self.thread.start()
-        self.wait_for(lambda: server.started, timeout=15, what="the console to start")
+        wait_for(lambda: server.started, timeout=15, message="the console to start")
         return self
 
     def stop(self) -> None:
@@ -202,16 +203,6 @@ class LiveConsole:
         headers = kwargs.pop("headers", {})
         headers["Authorization"] = f"Token {token}"
         return requests.request(method, self.url + path, headers=headers, timeout=15, **kwargs)
-
-    def wait_for(self, predicate, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = predicate()
-            if last:
-                return last
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from messaging.config import SwitchyardConfig
 from tests.action_helpers import push
 from tests.conftest import REDIS_URL
 from tests.security.hostile import corpus
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -33,8 +34,8 @@ def test_no_injected_script_runs_in_the_message_browser(live_console, logged_in_
         )
     )
     console = live_console(config, interval=0.5)
-    queue = console.wait_for(
-        lambda: Queue.objects.filter(broker="main", name=queue_name, depth=len(items)).first(), what="queue sampled"
+    queue = wait_for(
+        lambda: Queue.objects.filter(broker="main", name=queue_name, depth=len(items)).first(), message="queue sampled"
     )
     page = logged_in_page(console, "operator")
     page.goto(f"{console.url}/queues/{queue.pk}/")

@@ -14,7 +14,8 @@ from celery.events.event import get_exchange
 from kombu import Connection
 
 from messaging.config import SwitchyardConfig
-from tests.celery_helpers import redis_env, wait_for
+from tests.celery_helpers import redis_env
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.celery
 
@@ -29,7 +30,7 @@ def env(settings):
 
 def start(live_console, env):
     console = live_console(config=SwitchyardConfig(brokers=(env.broker_config(),)), interval=0.5)
-    console.wait_for(lambda: console.monitor.celery.watches["default"].counters.connected, what="event capture")
+    wait_for(lambda: console.monitor.celery.watches["default"].counters.connected, message="event capture")
     return console
 
 
@@ -62,7 +63,7 @@ def test_a_real_worker_named_with_a_slash_has_a_workers_page_an_api_row_and_take
     wait_for(
         lambda: [w for w in console.api("/api/v1/workers", tokens["viewer"]).json() if w["pool"]],
         timeout=30,
-        what="the inspected worker",
+        message="the inspected worker",
     )
     viewer = logged_in(console, make_user, "viewer")
     listing = viewer.get(f"{console.url}/workers/", timeout=10)
@@ -114,10 +115,14 @@ def test_hostile_hostnames_from_events_leave_the_workers_page_working(live_conso
             send({"type": "probe-event"})
             return counters.unknown > 0
 
-        wait_for(subscribed, what="the event subscription")
+        wait_for(subscribed, timeout=20, message="the event subscription")
         for hostname in hostnames:
             send({"type": "worker-online", "hostname": hostname, "timestamp": time.time(), "freq": 60})
-    wait_for(lambda: len(console.api("/api/v1/workers", tokens["viewer"]).json()) == len(hostnames), what="the workers")
+    wait_for(
+        lambda: len(console.api("/api/v1/workers", tokens["viewer"]).json()) == len(hostnames),
+        timeout=20,
+        message="the workers",
+    )
     viewer = logged_in(console, make_user, "viewer")
     listing = viewer.get(f"{console.url}/workers/", timeout=10)
     assert listing.status_code == 200, listing.text[-500:]
@@ -153,7 +158,7 @@ def test_hostile_task_ids_from_events_leave_the_tasks_page_working(live_console,
             send({"type": "probe-event"})
             return counters.unknown > 0
 
-        wait_for(subscribed, what="the event subscription")
+        wait_for(subscribed, timeout=20, message="the event subscription")
         for task_id in task_ids:
             send(
                 {
@@ -164,7 +169,11 @@ def test_hostile_task_ids_from_events_leave_the_tasks_page_working(live_console,
                     "timestamp": time.time(),
                 }
             )
-    wait_for(lambda: console.api("/api/v1/tasks", tokens["viewer"]).json()["count"] == len(task_ids), what="the tasks")
+    wait_for(
+        lambda: console.api("/api/v1/tasks", tokens["viewer"]).json()["count"] == len(task_ids),
+        timeout=20,
+        message="the tasks",
+    )
     viewer = logged_in(console, make_user, "viewer")
     listing = viewer.get(f"{console.url}/tasks/", timeout=10)
     assert listing.status_code == 200, listing.text[-500:]

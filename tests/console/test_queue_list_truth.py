@@ -17,6 +17,7 @@ from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
 from tests.brokers import delete_prefixed_keys, publish, redis_connection
 from tests.conftest import REDIS_URL, free_port, unique
+from tests.waiting import wait_for
 
 SEP = "\x06\x16"
 
@@ -90,8 +91,8 @@ def test_celery_plumbing_is_hidden_and_reply_queues_get_no_rows(
             names = [q["name"] for q in rabbit_vhost.http.get_json(rabbit_vhost.api("/api/queues/{vhost}"))]
             return [n for n in names if n.startswith("celeryev.") and n != other_events]
 
-        own = console.wait_for(own_event_queue, timeout=20, what="the console's own event queue")
-        console.wait_for(lambda: "jobs" in rows_of(console, tokens["viewer"]), timeout=30, what="jobs listed")
+        own = wait_for(own_event_queue, timeout=20, message="the console's own event queue")
+        wait_for(lambda: "jobs" in rows_of(console, tokens["viewer"]), timeout=30, message="jobs listed")
         time.sleep(3)  # several sampling rounds and inspections with everything in place
 
         listed = rows_of(console, tokens["viewer"], "?broker=rabbit")
@@ -122,8 +123,8 @@ def test_move_target_created_by_a_move_is_listed_and_watched_across_a_restart(li
     with redis_connection(redis_prefix) as connection:
         publish(connection, "jobs", [{"n": i} for i in range(3)])
     console = live_console(redis_config(redis_prefix))
-    jobs = console.wait_for(
-        lambda: (q := rows_of(console, tokens["viewer"]).get("jobs")) and q["depth"] == 3 and q, what="jobs=3"
+    jobs = wait_for(
+        lambda: (q := rows_of(console, tokens["viewer"]).get("jobs")) and q["depth"] == 3 and q, message="jobs=3"
     )
     moved = console.api(
         f"/api/v1/queues/{jobs['id']}/move",
@@ -132,21 +133,21 @@ def test_move_target_created_by_a_move_is_listed_and_watched_across_a_restart(li
         json={"all": True, "target": target, "create_target": True},
     )
     assert moved.status_code == 202, moved.text
-    console.wait_for(
+    wait_for(
         lambda: console.api(f"/api/v1/actions/{moved.json()['id']}", tokens["viewer"]).json()["state"] == "succeeded",
-        what="the move to finish",
+        message="the move to finish",
     )
-    row = console.wait_for(
+    row = wait_for(
         lambda: (q := rows_of(console, tokens["viewer"]).get(target)) and q["depth"] == 3 and q,
-        what="the parked queue listed with its 3 messages",
+        message="the parked queue listed with its 3 messages",
     )
 
     client = redis.Redis.from_url(REDIS_URL)
     client.delete(redis_prefix + target)  # consumed elsewhere: Redis drops the empty list
     client.close()
-    console.wait_for(
+    wait_for(
         lambda: (q := rows_of(console, tokens["viewer"]).get(target)) and q["depth"] == 0,
-        what="the emptied target listed at 0",
+        message="the emptied target listed at 0",
     )
     console.stop()
     console.start()
@@ -166,17 +167,17 @@ def test_purged_redis_dead_letter_queue_reads_zero_not_unknown(live_console, tok
     client.lpush(redis_prefix + "emails.dlq", b'{"body": "", "headers": {}}', b'{"body": "", "headers": {}}')
     client.close()
     console = live_console(redis_config(redis_prefix))
-    dlq = console.wait_for(
+    dlq = wait_for(
         lambda: (q := rows_of(console, tokens["viewer"]).get("emails.dlq")) and q["depth"] == 2 and q,
-        what="emails.dlq=2",
+        message="emails.dlq=2",
     )
     purged = console.api(
         f"/api/v1/queues/{dlq['id']}/purge", tokens["admin"], method="POST", json={"confirm": "emails.dlq"}
     )
     assert purged.status_code == 202, purged.text
-    console.wait_for(
+    wait_for(
         lambda: console.api(f"/api/v1/actions/{purged.json()['id']}", tokens["viewer"]).json()["state"] == "succeeded",
-        what="the purge to finish",
+        message="the purge to finish",
     )
     time.sleep(1.5)  # a few rounds after the purge
     row = rows_of(console, tokens["viewer"]).get("emails.dlq")
@@ -194,9 +195,9 @@ def test_configured_queue_of_a_broker_that_never_answered_is_listed_with_its_rea
         brokers=(BrokerConfig(name="never", url=url, queues=("orders", "orders.dlq"), celery_events=False),)
     )
     console = live_console(config, interval=0.5)
-    rows = console.wait_for(
+    rows = wait_for(
         lambda: (r := rows_of(console, tokens["viewer"], "?broker=never")) and len(r) == 2 and r,
-        what="the configured queues listed",
+        message="the configured queues listed",
     )
     for name in ("orders", "orders.dlq"):
         row = rows[name]
@@ -213,7 +214,7 @@ def test_queue_name_that_is_not_utf8_is_escaped_and_the_others_go_on(live_consol
     with redis_connection(redis_prefix) as connection:
         publish(connection, "jobs", [{"n": i} for i in range(2)])
     console = live_console(redis_config(redis_prefix), interval=0.5)
-    console.wait_for(lambda: (q := rows_of(console, tokens["viewer"]).get("jobs")) and q["depth"] == 2, what="jobs=2")
+    wait_for(lambda: (q := rows_of(console, tokens["viewer"]).get("jobs")) and q["depth"] == 2, message="jobs=2")
 
     bad = b"x" + SEP.encode() + SEP.encode() + b"<b>bad\xff\xfe"
     client.sadd(f"{redis_prefix}_kombu.binding.celery".encode(), bad)
@@ -225,9 +226,9 @@ def test_queue_name_that_is_not_utf8_is_escaped_and_the_others_go_on(live_consol
         publish(connection, "jobs", [{"n": 9}])
     client.close()
     shown = "<b>bad\\xff\\xfe"
-    rows = console.wait_for(
+    rows = wait_for(
         lambda: (r := rows_of(console, tokens["viewer"])) and r.get("jobs", {}).get("depth") == 3 and shown in r and r,
-        what="jobs sampled on, and the bad name shown escaped",
+        message="jobs sampled on, and the bad name shown escaped",
     )
     assert rows[shown]["depth"] == 1
     assert rows["nul\\x00name"]["depth"] == 0

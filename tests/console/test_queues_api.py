@@ -11,6 +11,7 @@ from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
 from tests.brokers import PrivateRedis, delete_prefixed_keys, publish, redis_connection
 from tests.conftest import REDIS_URL, unique
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -37,9 +38,9 @@ def test_depth_counts_priority_subqueues_of_an_unconfigured_queue(live_console, 
         publish(connection, "emails", [{"n": i} for i in range(3)], priority=9, max_priority=10)
         publish(connection, "emails", [{"n": i} for i in range(2)], priority=4, max_priority=10)
     console = live_console(redis_config(redis_prefix))
-    row = console.wait_for(
+    row = wait_for(
         lambda: (q := queue_named(console, tokens["viewer"], "emails")) and q["depth"] == 10 and q,
-        what="emails to show depth 10",
+        message="emails to show depth 10",
     )
     assert row["broker"] == "main"
     assert row["unacked"] == 0
@@ -50,7 +51,7 @@ def test_depth_counts_priority_subqueues_of_an_unconfigured_queue(live_console, 
 
 def test_configured_queue_without_messages_shows_zero(live_console, tokens, redis_prefix):
     console = live_console(redis_config(redis_prefix, queues=("configured.only",)))
-    row = console.wait_for(lambda: queue_named(console, tokens["viewer"], "configured.only"), what="configured queue")
+    row = wait_for(lambda: queue_named(console, tokens["viewer"], "configured.only"), message="configured queue")
     assert row["depth"] == 0
 
 
@@ -89,18 +90,16 @@ def test_broker_down_shows_down_with_nulls_then_recovers(live_console, tokens):
         with redis_connection("", private.url) as connection:
             publish(connection, "jobs", [{"n": i} for i in range(4)])
         console = live_console(redis_config("", url=private.url), interval=0.5)
-        console.wait_for(
-            lambda: (q := queue_named(console, tokens["viewer"], "jobs")) and q["depth"] == 4, what="jobs=4"
-        )
+        wait_for(lambda: (q := queue_named(console, tokens["viewer"], "jobs")) and q["depth"] == 4, message="jobs=4")
 
         private.kill()
-        broker = console.wait_for(
+        broker = wait_for(
             lambda: (b := console.api("/api/v1/brokers", tokens["viewer"]).json()[0])["status"] == "down" and b,
-            what="broker down",
+            message="broker down",
         )
         assert broker["error"]
-        row = console.wait_for(
-            lambda: (q := queue_named(console, tokens["viewer"], "jobs")) and q["depth"] is None and q, what="nulls"
+        row = wait_for(
+            lambda: (q := queue_named(console, tokens["viewer"], "jobs")) and q["depth"] is None and q, message="nulls"
         )
         assert row["unacked"] is None and row["oldest_age_s"] is None
         assert console.api("/api/v1/health", tokens["viewer"]).status_code == 200
@@ -108,10 +107,10 @@ def test_broker_down_shows_down_with_nulls_then_recovers(live_console, tokens):
         private.start()
         with redis_connection("", private.url) as connection:
             publish(connection, "jobs", [{"n": i} for i in range(2)])
-        console.wait_for(
+        wait_for(
             lambda: (q := queue_named(console, tokens["viewer"], "jobs")) and q["depth"] == 2,
             timeout=2 * 0.5 + 3,  # two sample intervals, plus the reconnect and the write
-            what="recovery within two intervals",
+            message="recovery within two intervals",
         )
         assert console.api("/api/v1/brokers", tokens["viewer"]).json()[0]["status"] == "up"
     finally:
@@ -123,7 +122,7 @@ def test_odd_queue_names_work_in_api_and_pages(live_console, tokens, redis_prefi
     with redis_connection(redis_prefix) as connection:
         publish(connection, name, [{"n": 1}])
     console = live_console(redis_config(redis_prefix))
-    row = console.wait_for(lambda: queue_named(console, tokens["viewer"], name), what=f"queue {name!r}")
+    row = wait_for(lambda: queue_named(console, tokens["viewer"], name), message=f"queue {name!r}")
     assert console.api(f"/api/v1/queues/{row['id']}", tokens["viewer"]).json()["name"] == name
     import requests
 

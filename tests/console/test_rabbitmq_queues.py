@@ -6,6 +6,7 @@ import amqp
 
 from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
+from tests.waiting import wait_for
 
 
 def declare_with_dead_letters(vhost, source: str, dlq: str) -> None:
@@ -39,7 +40,7 @@ def test_rabbitmq_counts_and_dead_letter_links_reach_the_api(live_console, token
         # A queue's first management-API rows can lack consumer figures; wait for full stats.
         return ready and by_name["payments"]["consumers"] is not None and by_name
 
-    by_name = console.wait_for(queues, timeout=30, what="management API figures for both queues")
+    by_name = wait_for(queues, timeout=30, message="management API figures for both queues")
     source, dlq = by_name["payments"], by_name["payments-failed"]
     assert source["dlq"] == "payments-failed" and not source["is_dlq"]
     assert dlq["is_dlq"] and dlq["dead_letter_source"] == "payments"
@@ -69,7 +70,7 @@ def test_rabbitmq_without_management_api_falls_back_and_says_so(live_console, to
         rows = console.api("/api/v1/queues?name=orders", tokens["viewer"]).json()
         return next((r for r in rows if r["name"] == "orders" and r["depth"] == 6), None)
 
-    row = console.wait_for(orders, timeout=20, what="orders from passive declares")
+    row = wait_for(orders, timeout=20, message="orders from passive declares")
     assert row["unacked"] is None and row["publish_rate"] is None
     broker = console.api("/api/v1/brokers", tokens["viewer"]).json()[0]
     assert broker["status"] == "up" and "management API unreachable" in broker["warning"]

@@ -23,6 +23,7 @@ from websockets.sync.client import connect
 
 from console.stream.protocol import CLOSE_FLUSH_S
 from messaging.stream import make_event, publish
+from tests.waiting import wait_for
 
 PING_INTERVAL_S = 1.0
 PING_TIMEOUT_S = 1.0
@@ -110,7 +111,7 @@ def test_clients_that_stop_reading_are_disconnected_within_the_keepalive_bound(
         print(f"\nstalled clients closed after (s): {sorted(round(s, 2) for s in closed_after.values())}")
         assert len(closed_after) == len(stalled), f"still connected: {len(stalled) - len(closed_after)} of 8"
         assert max(closed_after.values()) <= bound, closed_after
-        console.wait_for(lambda: open_connections(console) == 0, timeout=5, what="the server to drop them")
+        wait_for(lambda: open_connections(console) == 0, timeout=5, message="the server to drop them")
     finally:
         stop.set()
         if pump.is_alive():
@@ -152,7 +153,7 @@ def test_the_connection_past_a_users_cap_is_refused(live_console, make_user, set
             assert "stream.hello" in other.recv(timeout=5)
         held.pop().close()
         # The freed slot is taken again once the server has seen the close.
-        console.wait_for(lambda: _admitted(url + token), timeout=5, what="the freed slot")
+        wait_for(lambda: _admitted(url + token), timeout=5, message="the freed slot")
 
 
 def test_connections_past_the_total_cap_are_refused(live_console, make_user, settings):

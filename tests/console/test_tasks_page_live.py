@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from messaging.config import SwitchyardConfig
-from tests.celery_helpers import redis_env, wait_for
+from tests.celery_helpers import redis_env
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.celery]
 
@@ -20,8 +21,8 @@ def test_a_new_task_appears_on_the_tasks_page_live(live_console, logged_in_page,
         page.goto(console.url + "/tasks/")
         page.wait_for_selector("#live-badge.live", timeout=10_000)
         watch = console.monitor.celery.watches["default"]
-        wait_for(lambda: watch.counters.connected, what="event capture")
-        wait_for(lambda: hostname in watch.writer.workers, what="the worker's first heartbeat", timeout=30)
+        wait_for(lambda: watch.counters.connected, timeout=20, message="event capture")
+        wait_for(lambda: hostname in watch.writer.workers, message="the worker's first heartbeat", timeout=30)
         navigations = []
         page.on("framenavigated", lambda frame: navigations.append(frame.url))
         task_id = env.send(env.producer_app(), "demo.add", (1, 2))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests import waiting
 
 
 class WebhookReceiver:
@@ -53,14 +54,19 @@ class WebhookReceiver:
         self.thread.start()
 
     def wait_for(self, predicate, timeout: float = 15.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """The first payload received that ``predicate`` accepts, waiting up to ``timeout`` s."""
+
+        def first_match() -> dict[str, Any] | None:
             with self.lock:
-                for payload in self.received:
-                    if predicate(payload):
-                        return payload
-            time.sleep(0.05)
-        raise AssertionError(f"no matching webhook within {timeout}s; got {self.received!r}")
+                return next((payload for payload in self.received if predicate(payload)), None)
+
+        return waiting.wait_for(
+            first_match,
+            timeout=timeout,
+            interval=0.05,
+            message="a matching webhook",
+            diagnose=lambda: f"received: {self.received!r}",
+        )
 
     def release(self) -> None:
         self.released.set()

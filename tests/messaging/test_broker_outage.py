@@ -13,6 +13,7 @@ import requests
 from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
 from tests.brokers import PrivateRedis, publish, redis_connection
+from tests.waiting import wait_for
 
 INTERVAL = 1.0
 OUTAGE_S = 30.0
@@ -56,24 +57,24 @@ def test_broker_down_30s_pages_api_and_alert_say_so_and_sampling_resumes(live_co
             rows = rows.get("results", rows) if isinstance(rows, dict) else rows
             return next((q for q in rows if q["name"] == "jobs"), None)
 
-        queue = console.wait_for(lambda: (q := jobs()) and q["depth"] == 3 and q, what="jobs sampled")
+        queue = wait_for(lambda: (q := jobs()) and q["depth"] == 3 and q, message="jobs sampled")
         browser = login(console, make_user)
 
         private.kill()
         killed_at = time.monotonic()
-        broker = console.wait_for(
+        broker = wait_for(
             lambda: (b := console.api("/api/v1/brokers", viewer).json()[0])["status"] == "down" and b,
-            what="broker reported down",
+            message="broker reported down",
         )
         assert broker["error"], "a down broker says why"
-        console.wait_for(lambda: (q := jobs()) and q["depth"] is None, what="figures null while down")
+        wait_for(lambda: (q := jobs()) and q["depth"] is None, message="figures null while down")
 
         def firing_down():
             listed = console.api("/api/v1/alerts?state=firing", viewer).json()
             listed = listed.get("results", listed) if isinstance(listed, dict) else listed
             return [a for a in listed if a["rule"] == down_rule.pk]
 
-        firing = console.wait_for(firing_down, timeout=down_rule.for_s + 10 * INTERVAL, what="broker-down alert")
+        firing = wait_for(firing_down, timeout=down_rule.for_s + 10 * INTERVAL, message="broker-down alert")
         fired_after = time.monotonic() - killed_at
         assert firing[0]["labels"] == {"broker": "flaky"}
         assert down_rule.for_s <= fired_after, "the alert waited its for_s"
@@ -98,10 +99,10 @@ def test_broker_down_30s_pages_api_and_alert_say_so_and_sampling_resumes(live_co
         rounds = console.monitor.rounds
         private.start()
         back_at = time.monotonic()
-        console.wait_for(
+        wait_for(
             lambda: console.api("/api/v1/brokers", viewer).json()[0]["status"] == "up",
             timeout=2 * INTERVAL + 3,  # two intervals, plus the reconnect, the write and the poll
-            what="sampling resumed within two intervals",
+            message="sampling resumed within two intervals",
         )
         recovered_s = time.monotonic() - back_at
         assert console.monitor.rounds > rounds
@@ -109,6 +110,6 @@ def test_broker_down_30s_pages_api_and_alert_say_so_and_sampling_resumes(live_co
         assert recovered_s <= 2 * INTERVAL + 1
         with redis_connection("", private.url) as connection:  # the restarted server is empty: refill
             publish(connection, "jobs", [{"n": i} for i in range(2)])
-        console.wait_for(lambda: (q := jobs()) and q["depth"] == 2, timeout=2 * INTERVAL + 3, what="figures back")
+        wait_for(lambda: (q := jobs()) and q["depth"] == 2, timeout=2 * INTERVAL + 3, message="figures back")
     finally:
         private.kill()

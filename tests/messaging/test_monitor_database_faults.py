@@ -20,6 +20,7 @@ from messaging.models import Queue
 from messaging.monitor import Monitor
 from tests.brokers import delete_prefixed_keys, publish, redis_connection
 from tests.conftest import REDIS_URL, unique
+from tests.waiting import wait_for
 
 INTERVAL = 0.3
 LOCK_S = 3.0
@@ -51,16 +52,6 @@ class RunningMonitor:
         if self.loop is not None and self.stop_event is not None:
             self.loop.call_soon_threadsafe(self.stop_event.set)
         self.thread.join(20)
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -118,10 +109,10 @@ def test_database_locked_past_busy_timeout_monitor_retries_and_keeps_its_memory(
         publish(kombu, name, [{"n": i} for i in range(5)])
     running = RunningMonitor(monitor)
     try:
-        wait_for(lambda: depth_in_db(name) == 5, what="first figures stored")
+        wait_for(lambda: depth_in_db(name) == 5, message="first figures stored")
         with redis_connection(prefix) as kombu:
             publish(kombu, name, [{"n": i} for i in range(5)])
-        wait_for(lambda: depth_in_db(name) == 10, what="second figures stored")
+        wait_for(lambda: depth_in_db(name) == 10, message="second figures stored")
         memory = monitor.memories[config.name]
         key = ("", name)
         history = memory.histories[key]
@@ -141,7 +132,7 @@ def test_database_locked_past_busy_timeout_monitor_retries_and_keeps_its_memory(
         finally:
             lock.release()
         released_at = time.monotonic()
-        wait_for(lambda: depth_in_db(name) == 30, timeout=10, what="figures after the lock")
+        wait_for(lambda: depth_in_db(name) == 30, timeout=10, message="figures after the lock")
         recovered_s = time.monotonic() - released_at
         print(f"\ndatabase locked {LOCK_S:.0f}s ({connection.vendor}): figures stored again {recovered_s:.2f}s after")
 
@@ -149,7 +140,7 @@ def test_database_locked_past_busy_timeout_monitor_retries_and_keeps_its_memory(
         assert running.task is not None and not running.task.done(), "the monitor task ended"
         assert monitor.memories[config.name].histories[key] is history, "the lag history was lost"
         rounds = monitor.rounds
-        wait_for(lambda: monitor.rounds >= rounds + 2, what="rounds go on")
+        wait_for(lambda: monitor.rounds >= rounds + 2, message="rounds go on")
         assert monitor.rounds > rounds_before
         # The history goes on from before the lock: same head first seen (so the oldest message's
         # age keeps counting), more observations, and the lag figures are still computed from it.
@@ -172,7 +163,7 @@ def test_database_locked_past_busy_timeout_monitor_retries_and_keeps_its_memory(
                 )
             with redis_connection(prefix) as kombu:
                 publish(kombu, name, [{"n": i} for i in range(3)])
-            wait_for(lambda: depth_in_db(name) == 33, timeout=10, what="figures after the connection was killed")
+            wait_for(lambda: depth_in_db(name) == 33, timeout=10, message="figures after the connection was killed")
             assert running.task is not None and not running.task.done()
     finally:
         running.stop()

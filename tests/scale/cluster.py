@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -21,6 +20,7 @@ import psycopg
 import requests
 
 from tests.conftest import POSTGRES_URL, REDIS_URL, free_port
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,7 +123,7 @@ class Cluster:
         )
         self.web.append((process, port))
         url = f"http://127.0.0.1:{port}"
-        self.wait_for(lambda: self._answers(url), timeout=30, what=f"web process on {port}")
+        wait_for(lambda: self._answers(url), timeout=30, message=f"web process on {port}")
         return url
 
     def start_monitor(self) -> subprocess.Popen:
@@ -183,17 +183,6 @@ class Cluster:
     def log_of(self, process: subprocess.Popen) -> str:
         index = self.monitors.index(process)
         return (self.workdir / f"monitor-{index}.log").read_text(errors="replace")
-
-    @staticmethod
-    def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = predicate()
-            if last:
-                return last
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
     def close(self) -> None:
         processes = [p for p, _ in self.web] + self.monitors + self.workers

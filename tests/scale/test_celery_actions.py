@@ -25,6 +25,7 @@ from tests.action_helpers import celery_envelope, death_record, push, task_ids_i
 from tests.brokers import delete_prefixed_keys
 from tests.conftest import REDIS_URL, unique
 from tests.scale.cluster import Cluster, PostgresDatabase, subscribe, ws_url
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.scale, pytest.mark.celery, pytest.mark.postgres, pytest.mark.timeout(150)]
 
@@ -93,7 +94,7 @@ def cluster(tmp_path_factory):
         cluster.urls = [cluster.start_web(), cluster.start_web()]
         cluster.start_monitor()
         cluster.start_worker()
-        cluster.wait_for(lambda: queue_id(cluster, "gamma.dlq"), timeout=20, what="the monitor's first sample")
+        wait_for(lambda: queue_id(cluster, "gamma.dlq"), timeout=20, message="the monitor's first sample")
         yield cluster
     except BaseException:
         print(cluster.logs())
@@ -138,7 +139,7 @@ def test_the_action_outlives_the_web_process_that_started_it_and_streams_to_ever
     on_b.start()
     try:
         action_id = start_requeue(cluster, url_a, "alpha")
-        cluster.wait_for(lambda: action(cluster, action_id)["done"] > 0, timeout=15, what="the worker to start")
+        wait_for(lambda: action(cluster, action_id)["done"] > 0, timeout=15, message="the worker to start")
         process_a = next(p for p, port in cluster.web if url_a.endswith(f":{port}"))
         process_a.send_signal(signal.SIGKILL)
         process_a.wait(5)
@@ -148,10 +149,10 @@ def test_the_action_outlives_the_web_process_that_started_it_and_streams_to_ever
         on_restarted.start()
         running_when_subscribed = action(cluster, action_id)["state"] == "running"
         try:
-            done = cluster.wait_for(
+            done = wait_for(
                 lambda: (a := action(cluster, action_id))["state"] not in ("pending", "running") and a,
                 timeout=30,
-                what="the action to end",
+                message="the action to end",
             )
             time.sleep(0.5)  # the last events cross the channel layer
         finally:
@@ -175,7 +176,7 @@ def test_the_action_outlives_the_web_process_that_started_it_and_streams_to_ever
 
 def test_a_killed_workers_action_resumes_on_another_worker_without_loss(cluster):
     action_id = start_requeue(cluster, cluster.urls[1], "beta")
-    cluster.wait_for(lambda: action(cluster, action_id)["done"] >= 2_000, timeout=15, what="the worker to start")
+    wait_for(lambda: action(cluster, action_id)["done"] >= 2_000, timeout=15, message="the worker to start")
     worker = cluster.workers[-1]
     worker.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
@@ -187,12 +188,12 @@ def test_a_killed_workers_action_resumes_on_another_worker_without_loss(cluster)
         runs, done = cluster.database.query("SELECT runs, done FROM messaging_action WHERE id = %s", (action_id,))[0]
         return runs == 2 and done > done_when_killed
 
-    cluster.wait_for(resumed, timeout=30, what="another worker to resume the action")
+    wait_for(resumed, timeout=30, message="another worker to resume the action")
     resumed_after = time.monotonic() - killed_at
-    done = cluster.wait_for(
+    done = wait_for(
         lambda: (a := action(cluster, action_id))["state"] not in ("pending", "running") and a,
         timeout=30,
-        what="the action to end",
+        message="the action to end",
     )
     print(f"worker SIGKILLed at {done_when_killed} done; resumed {resumed_after:.1f} s later (stale after {STALE_S} s)")
     assert done["state"] == "succeeded", done
@@ -204,7 +205,7 @@ def test_a_killed_workers_action_resumes_on_another_worker_without_loss(cluster)
 
 def test_a_worker_stopped_cleanly_hands_its_action_back_and_the_next_worker_continues(cluster):
     action_id = start_requeue(cluster, cluster.urls[0], "gamma")
-    cluster.wait_for(lambda: action(cluster, action_id)["done"] >= 2_000, timeout=15, what="the worker to start")
+    wait_for(lambda: action(cluster, action_id)["done"] >= 2_000, timeout=15, message="the worker to start")
     worker = cluster.workers[-1]
     worker.send_signal(signal.SIGTERM)
     stopped_at = time.monotonic()
@@ -213,10 +214,10 @@ def test_a_worker_stopped_cleanly_hands_its_action_back_and_the_next_worker_cont
     handed_back = action(cluster, action_id)
     assert handed_back["state"] == "pending" and 0 < handed_back["done"] < COUNT, handed_back
     cluster.start_worker()
-    done = cluster.wait_for(
+    done = wait_for(
         lambda: (a := action(cluster, action_id))["state"] not in ("pending", "running") and a,
         timeout=30,
-        what="the action to end",
+        message="the action to end",
     )
     print(f"SIGTERM: the worker handed the action back and exited in {stop_took:.1f} s")
     assert done["state"] == "succeeded", done
@@ -236,4 +237,4 @@ def test_every_task_a_worker_received_has_ended(cluster):
             return text.count("] received") == text.count("] succeeded")
 
         if worker.poll() is None:
-            cluster.wait_for(balanced, timeout=10, what=f"worker-{index}'s tasks to end")
+            wait_for(balanced, timeout=10, message=f"worker-{index}'s tasks to end")

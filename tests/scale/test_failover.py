@@ -21,6 +21,7 @@ from websockets.sync.client import connect
 from tests.brokers import delete_prefixed_keys
 from tests.conftest import REDIS_URL, unique
 from tests.scale.cluster import Cluster, PostgresDatabase, subscribe, ws_url
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.scale, pytest.mark.postgres, pytest.mark.timeout(120)]
 
@@ -58,7 +59,7 @@ def cluster(tmp_path_factory):
         cluster.urls = [cluster.start_web(), cluster.start_web()]
         cluster.start_monitor()
         cluster.start_monitor()
-        cluster.wait_for(lambda: cluster.active_monitor(cluster.urls[0]), timeout=20, what="an active monitor")
+        wait_for(lambda: cluster.active_monitor(cluster.urls[0]), timeout=20, message="an active monitor")
         yield cluster
     except BaseException:
         print(cluster.logs())
@@ -110,7 +111,7 @@ def test_every_web_process_streams_what_the_one_active_monitor_publishes(cluster
 
 
 def test_a_standby_takes_over_within_the_lock_expiry_after_sigkill(cluster):
-    active = cluster.wait_for(lambda: cluster.active_monitor(cluster.urls[0]), timeout=10, what="an active monitor")
+    active = wait_for(lambda: cluster.active_monitor(cluster.urls[0]), timeout=10, message="an active monitor")
     before = cluster.lease()
     with connect(ws_url(cluster.urls[1], cluster.token)) as stream:
         subscribe(stream, ["queues"])
@@ -118,10 +119,10 @@ def test_a_standby_takes_over_within_the_lock_expiry_after_sigkill(cluster):
         killed_at = time.time()
         os.kill(active.pid, signal.SIGKILL)
         active.wait(timeout=5)
-        successor = cluster.wait_for(
+        successor = wait_for(
             lambda: (p := cluster.active_monitor(cluster.urls[1])) and p is not active and p,
             timeout=cluster.ttl * 2 + 10,  # finding it; the timing is asserted from the samples below
-            what="the standby to take over",
+            message="the standby to take over",
         )
         streamed = receive_samples(stream, time.monotonic() + 2.0)
     cluster.start_monitor()  # a new standby for the next test
@@ -143,15 +144,15 @@ def test_a_standby_takes_over_within_the_lock_expiry_after_sigkill(cluster):
 
 
 def test_a_paused_leader_that_lost_its_lock_writes_nothing_when_it_resumes(cluster):
-    active = cluster.wait_for(lambda: cluster.active_monitor(cluster.urls[0]), timeout=10, what="an active monitor")
+    active = wait_for(lambda: cluster.active_monitor(cluster.urls[0]), timeout=10, message="an active monitor")
     token_before = cluster.lease()["token"]
     paused_at = time.time()
     os.kill(active.pid, signal.SIGSTOP)
     try:
-        successor = cluster.wait_for(
+        successor = wait_for(
             lambda: (p := cluster.active_monitor(cluster.urls[0])) and p is not active and p,
             timeout=cluster.ttl * 2 + 10,  # finding it; the timing is asserted from the samples below
-            what="the standby to take over from the paused leader",
+            message="the standby to take over from the paused leader",
         )
         time.sleep(1.0)
     finally:

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ import requests
 
 from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -185,18 +185,6 @@ def celery_project(tmp_path, rabbit_vhost):
     project.stop()
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2, diagnose=None):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    extra = f"\n{diagnose()}" if diagnose else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}{extra}")
-
-
 def _passive(vhost, queue: str):
     connection = amqp.Connection(host="127.0.0.1:5672", userid="guest", password="guest", virtual_host=vhost.name)
     connection.connect()
@@ -254,7 +242,12 @@ class Console:
             found = row and row["is_dlq"] and row["dead_letter_source"] == source and row["depth"] == depth
             return row if found else None
 
-        return wait_until(linked, timeout, f"the monitor to link {dlq} to {source} with {depth} messages", 0.3)
+        return wait_for(
+            linked,
+            timeout=timeout,
+            message=f"the monitor to link {dlq} to {source} with {depth} messages",
+            interval=0.3,
+        )
 
     def act(self, row: dict[str, Any], kind: str, body: dict[str, Any]) -> requests.Response:
         return self.live.api(f"/api/v1/queues/{row['id']}/{kind}", self.operator_token, method="POST", json=body)
@@ -264,7 +257,7 @@ class Console:
             action = self.live.api(f"/api/v1/actions/{action_id}", self.operator_token).json()
             return action if action["state"] in ("succeeded", "failed", "cancelled") else None
 
-        return wait_until(final, timeout, f"action {action_id} to finish", 0.2)
+        return wait_for(final, timeout=timeout, message=f"action {action_id} to finish", interval=0.2)
 
     def audit(self, action: str) -> list[dict[str, Any]]:
         rows = self.live.api("/api/v1/audit?limit=50", self.operator_token).json()["results"]

@@ -18,8 +18,8 @@ from tests.scenarios.rabbitmq_team import (  # noqa: F401  (fixtures)
     consumer_count,
     death_records,
     ready_count,
-    wait_until,
 )
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.scenarios, pytest.mark.celery]
 
@@ -106,10 +106,10 @@ app.conf.task_default_queue = "orders"
 
 def dead_letter(project: CeleryProject, vhost, ids: list[str], failures: int, timeout: float = 60.0) -> None:
     """Until the broker has dead-lettered every task into the DLQ after ``failures`` deliveries."""
-    wait_until(
+    wait_for(
         lambda: ready_count(vhost, DLQ) == len(ids) and all(project.deliveries(i) == failures for i in ids),
-        timeout,
-        f"{len(ids)} tasks dead-lettered after {failures} deliveries each",
+        timeout=timeout,
+        message=f"{len(ids)} tasks dead-lettered after {failures} deliveries each",
         diagnose=lambda: f"deliveries {[project.deliveries(i) for i in ids]}\n{project.worker_log()}",
     )
     assert ready_count(vhost, SOURCE) == 0
@@ -125,10 +125,10 @@ def requeue_all(console: Console, count: int) -> dict[str, Any]:
 
 
 def processed_after_requeue(project: CeleryProject, vhost, ids: list[str], failures: int) -> list[dict[str, Any]]:
-    done = wait_until(
+    done = wait_for(
         lambda: all(project.done(i) for i in ids) and [project.done(i) for i in ids],
-        60,
-        "the worker to process every requeued task",
+        timeout=60,
+        message="the worker to process every requeued task",
         diagnose=project.worker_log,
     )
     assert [d["deliveries"] for d in done] == [failures + 1] * len(ids)
@@ -168,10 +168,10 @@ def test_requeue_into_a_source_that_dead_letters_through_a_policy(celery_project
     )
     celery_project.write(PLAIN_QUEUES_FOR_A_POLICY, failures=1, failing_by="reject")
     celery_project.declare_queues()
-    wait_until(
+    wait_for(
         lambda: rabbit_vhost.http.get_json(f"/api/queues/{path_segment(rabbit_vhost.name)}/orders").get("policy"),
-        15,
-        "the policy to apply to orders",
+        timeout=15,
+        message="the policy to apply to orders",
     )
     celery_project.start_worker([SOURCE])
     ids = celery_project.send(5, queue=SOURCE)
@@ -227,10 +227,10 @@ def test_requeue_into_a_queue_whose_message_ttl_dead_lettered_them(celery_projec
     celery_project.write(TIME_LIMITED_QUEUE, failures=0, failing_by="none")
     celery_project.declare_queues()
     ids = celery_project.send(5, queue=SOURCE)
-    wait_until(lambda: ready_count(rabbit_vhost, DLQ) == 5, 30, "the tasks to expire into the DLQ")
+    wait_for(lambda: ready_count(rabbit_vhost, DLQ) == 5, timeout=30, message="the tasks to expire into the DLQ")
     assert death_records(rabbit_vhost, DLQ) == [("expired", SOURCE)] * 5
     celery_project.start_worker([SOURCE])
-    wait_until(lambda: consumer_count(rabbit_vhost, SOURCE) == 1, 60, "the worker to consume orders")
+    wait_for(lambda: consumer_count(rabbit_vhost, SOURCE) == 1, timeout=60, message="the worker to consume orders")
 
     action = requeue_all(console, 5)
 

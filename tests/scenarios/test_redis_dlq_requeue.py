@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from tests.scenarios.redis_team import BROKER_NAME, RedisTeam, wait_until
+from tests.scenarios.redis_team import BROKER_NAME, RedisTeam
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.celery, pytest.mark.scenarios]
 
@@ -38,7 +39,7 @@ def finished_action(console, token: str, action_id) -> dict:
         action = console.api(f"/api/v1/actions/{action_id}", token).json()
         return action if action["state"] not in ("pending", "running") else None
 
-    return wait_until(finished, timeout=30, what=f"action {action_id} to finish")
+    return wait_for(finished, timeout=30, message=f"action {action_id} to finish")
 
 
 def test_requeued_dead_letters_keep_their_priority_and_a_worker_processes_them(team, live_console, tokens, tmp_path):
@@ -49,21 +50,24 @@ def test_requeued_dead_letters_keep_their_priority_and_a_worker_processes_them(t
     for task_id, priority in sent.items():
         assert ids_in(team, team.key(team.queue, team.step_of(priority))) == [task_id]
 
-    source = wait_until(
+    source = wait_for(
         lambda: (row := queue_row(console, tokens["viewer"], team.queue)) and row["depth"] == 5 and row,
-        what="Switchyard to discover the queue and count every priority sub-queue",
+        timeout=30,
+        message="Switchyard to discover the queue and count every priority sub-queue",
     )
     assert source["is_dlq"] is False
 
     worker = team.start_worker("first")
     dlq_name = team.queue + ".dlq"
-    dlq = wait_until(
+    dlq = wait_for(
         lambda: (row := queue_row(console, tokens["viewer"], dlq_name)) and row["depth"] == 5 and row,
         timeout=60,
-        what="every task to fail once and be dead-lettered",
+        message="every task to fail once and be dead-lettered",
     )
     assert dlq["is_dlq"] is True and dlq["dead_letter_source"] == team.queue
-    wait_until(lambda: team.client.hlen(team.prefix + "unacked") == 0, what="the failures to be acknowledged")
+    wait_for(
+        lambda: team.client.hlen(team.prefix + "unacked") == 0, timeout=30, message="the failures to be acknowledged"
+    )
     assert team.memory.done() == []
     # The operator sees each dead letter with its death record and priority before requeueing.
     listed = console.api(f"/api/v1/queues/{dlq['id']}/messages", tokens["operator"]).json()
@@ -86,28 +90,32 @@ def test_requeued_dead_letters_keep_their_priority_and_a_worker_processes_them(t
         assert task_id in ids_in(team, team.key(team.queue, team.step_of(priority))), (task_id, priority)
     # A task sent now with priority 1 must not wait behind the requeued priority 5, 7 and 9 tasks.
     fresh = team.send(5, priority=1).id
-    wait_until(
+    wait_for(
         lambda: (row := queue_row(console, tokens["viewer"], team.queue)) and row["depth"] == 6,
-        what="Switchyard to count the requeued messages",
+        timeout=30,
+        message="Switchyard to count the requeued messages",
     )
 
     team.start_worker("second")
-    done = wait_until(lambda: len(team.memory.done()) == 6 and team.memory.done(), timeout=60, what="the tasks to run")
+    done = wait_for(lambda: len(team.memory.done()) == 6 and team.memory.done(), timeout=60, message="the tasks to run")
     assert {d["id"] for d in done} == {*sent, fresh}
     assert all(d["delivery"] == 2 for d in done if d["id"] != fresh)
     # Consumed in priority order (lowest step first on Redis), the fresh task in its place.
     by_id = {**sent, fresh: 1}
     assert [by_id[d["id"]] for d in done] == [0, 1, 2, 5, 7, 9]
-    wait_until(lambda: team.client.hlen(team.prefix + "unacked") == 0, what="the successes to be acknowledged")
+    wait_for(
+        lambda: team.client.hlen(team.prefix + "unacked") == 0, timeout=30, message="the successes to be acknowledged"
+    )
     assert team.client.llen(team.key(dlq_name)) == 0
     # Switchyard's task view follows the same tasks through the workers' events: failed, then
     # succeeded after the requeue.
     for task_id in sent:
-        wait_until(
+        wait_for(
             lambda task_id=task_id: (
                 console.api(f"/api/v1/tasks/{task_id}", tokens["viewer"]).json().get("state") == "SUCCESS"
             ),
-            what=f"task {task_id} to show as succeeded",
+            timeout=30,
+            message=f"task {task_id} to show as succeeded",
         )
 
     # The priority sub-lists are parts of one queue, not queues of their own.
@@ -129,18 +137,18 @@ def test_a_task_that_dies_again_after_a_requeue_is_requeued_again_and_then_succe
     requeues = []
     for death in (1, 2):
         # Read from Redis, not from a sample: the row may still show the previous death.
-        dead = wait_until(
+        dead = wait_for(
             lambda death=death: (
                 (value := team.client.lindex(team.key(dlq_name), 0))
                 and json.loads(value)["headers"]["x-death"][0]["count"] == death
                 and json.loads(value)
             ),
             timeout=60,
-            what=f"death {death}",
+            message=f"death {death}",
         )
         # RabbitMQ's bookkeeping: one x-death entry for (queue, reason), its count bumped.
         assert [(d["queue"], d["count"]) for d in dead["headers"]["x-death"]] == [(team.queue, death)]
-        dlq = wait_until(lambda: queue_row(console, tokens["viewer"], dlq_name), what="the DLQ's row")
+        dlq = wait_for(lambda: queue_row(console, tokens["viewer"], dlq_name), timeout=30, message="the DLQ's row")
         if death == 2:
             assert dead["headers"]["x-switchyard-action"] == requeues[0]
         response = console.api(
@@ -151,7 +159,9 @@ def test_a_task_that_dies_again_after_a_requeue_is_requeued_again_and_then_succe
         action = finished_action(console, tokens["operator"], requeues[-1])
         assert (action["state"], action["done"]) == ("succeeded", 1), action
 
-    done = wait_until(team.memory.done, timeout=60, what="the third delivery to succeed")
+    done = wait_for(team.memory.done, timeout=60, message="the third delivery to succeed")
     assert [(d["id"], d["delivery"]) for d in done] == [(task_id, 3)]
-    wait_until(lambda: team.client.hlen(team.prefix + "unacked") == 0, what="the success to be acknowledged")
+    wait_for(
+        lambda: team.client.hlen(team.prefix + "unacked") == 0, timeout=30, message="the success to be acknowledged"
+    )
     assert team.client.llen(team.key(dlq_name)) == 0

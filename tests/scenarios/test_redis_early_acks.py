@@ -12,7 +12,8 @@ import json
 import pytest
 
 from tests.conftest import REDIS_URL
-from tests.scenarios.redis_team import BROKER_NAME, RedisTeam, wait_until
+from tests.scenarios.redis_team import BROKER_NAME, RedisTeam
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.celery, pytest.mark.scenarios]
 
@@ -38,10 +39,10 @@ def test_rebuilt_dead_letters_of_early_acked_tasks_are_requeued_and_run(team, li
     sent = {team.send(order, plan=["fail"], priority=priority).id: priority for order, priority in enumerate([8, 0])}
     team.start_worker("worker", pool="prefork")
     dlq_name = team.queue + ".dlq"
-    dlq = wait_until(
+    dlq = wait_for(
         lambda: (row := queue_row(console, tokens["viewer"], dlq_name)) and row["depth"] == 2 and row,
         timeout=60,
-        what="the failures to be dead-lettered",
+        message="the failures to be dead-lettered",
     )
     assert dlq["dead_letter_source"] == team.queue
     dead = [json.loads(v) for v in team.client.lrange(team.key(dlq_name), 0, -1)]
@@ -56,9 +57,9 @@ def test_rebuilt_dead_letters_of_early_acked_tasks_are_requeued_and_run(team, li
         action = console.api(f"/api/v1/actions/{response.json()['id']}", tokens["operator"]).json()
         return action if action["state"] not in ("pending", "running") else None
 
-    action = wait_until(finished, what="the requeue to finish")
+    action = wait_for(finished, timeout=30, message="the requeue to finish")
     assert (action["state"], action["done"]) == ("succeeded", 2), action
-    done = wait_until(lambda: len(team.memory.done()) == 2 and team.memory.done(), timeout=60, what="the reruns")
+    done = wait_for(lambda: len(team.memory.done()) == 2 and team.memory.done(), timeout=60, message="the reruns")
     assert {d["id"]: d["delivery"] for d in done} == {task_id: 2 for task_id in sent}
     assert team.client.llen(team.key(dlq_name)) == 0
     assert all(team.client.llen(team.key(team.queue, step)) == 0 for step in team.steps)

@@ -11,7 +11,8 @@ import json
 import pytest
 
 from tests.conftest import unique
-from tests.scenarios.redis_team import BROKER_NAME, RedisTeam, wait_until
+from tests.scenarios.redis_team import BROKER_NAME, RedisTeam
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.celery, pytest.mark.scenarios]
 
@@ -42,7 +43,7 @@ def run_action(console, token: str, path: str, body: dict) -> dict:
         action = console.api(f"/api/v1/actions/{response.json()['id']}", token).json()
         return action if action["state"] not in ("pending", "running") else None
 
-    return wait_until(finished, what=f"the action of {path}")
+    return wait_for(finished, timeout=30, message=f"the action of {path}")
 
 
 def test_operator_restores_a_dead_workers_task_then_moves_the_backlog_to_a_healthy_worker(
@@ -51,12 +52,13 @@ def test_operator_restores_a_dead_workers_task_then_moves_the_backlog_to_a_healt
     console = live_console(config=team.switchyard_config(tmp_path), interval=0.5)
     doomed = team.start_worker("doomed")
     stuck_id = team.send(0, plan=["hang"], priority=3).id
-    wait_until(lambda: team.memory.started() == [stuck_id], timeout=60, what="the task to start")
+    wait_for(lambda: team.memory.started() == [stuck_id], timeout=60, message="the task to start")
     team.kill(doomed)
 
-    held = wait_until(
+    held = wait_for(
         lambda: console.api(f"/api/v1/brokers/{BROKER_NAME}/in-flight?older_than_s=0.5", tokens["viewer"]).json(),
-        what="the dead worker's delivery to be listed",
+        timeout=30,
+        message="the dead worker's delivery to be listed",
     )
     assert [(h["queue"], h["task_id"]) for h in held] == [(team.queue, stuck_id)]
     restored = console.api(
@@ -71,9 +73,10 @@ def test_operator_restores_a_dead_workers_task_then_moves_the_backlog_to_a_healt
     assert team.client.hlen(team.prefix + "unacked") == 0
 
     backlog = {team.send(order, priority=priority).id: priority for order, priority in enumerate([9, 0, 5, 1, 7], 1)}
-    source = wait_until(
+    source = wait_for(
         lambda: (row := queue_row(console, tokens["viewer"], team.queue)) and row["depth"] == 6 and row,
-        what="Switchyard to count the backlog over every sub-queue",
+        timeout=30,
+        message="Switchyard to count the backlog over every sub-queue",
     )
 
     healthy = unique("healthy")
@@ -96,8 +99,10 @@ def test_operator_restores_a_dead_workers_task_then_moves_the_backlog_to_a_healt
         assert task_id in ids_in(team, team.key(healthy, team.step_of(priority))), (task_id, priority)
 
     team.start_worker("healthy", queues=[healthy])
-    done = wait_until(lambda: len(team.memory.done()) == 6 and team.memory.done(), timeout=60, what="the work to run")
+    done = wait_for(lambda: len(team.memory.done()) == 6 and team.memory.done(), timeout=60, message="the work to run")
     assert {d["id"]: d["delivery"] for d in done} == {stuck_id: 2, **{task_id: 1 for task_id in backlog}}
     # Lowest step first; within a step, the order the messages had.
     assert [team.step_of(priorities[d["id"]]) for d in done] == sorted(team.step_of(p) for p in priorities.values())
-    wait_until(lambda: team.client.hlen(team.prefix + "unacked") == 0, what="every task to be acknowledged")
+    wait_for(
+        lambda: team.client.hlen(team.prefix + "unacked") == 0, timeout=30, message="every task to be acknowledged"
+    )

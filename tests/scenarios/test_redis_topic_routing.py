@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from tests.scenarios.redis_team import BROKER_NAME, RedisTeam, wait_until
+from tests.scenarios.redis_team import BROKER_NAME, RedisTeam
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.celery, pytest.mark.scenarios]
 
@@ -39,17 +40,19 @@ def test_dead_letters_of_a_topic_routed_queue_are_requeued_to_that_queue(team, l
     worker = team.start_worker("first")
 
     dlq_name = team.queue + ".dlq"
-    dlq = wait_until(
+    dlq = wait_for(
         lambda: (row := queue_row(console, tokens["viewer"], dlq_name)) and row["depth"] == 3 and row,
         timeout=60,
-        what=f"the failures to reach {dlq_name}",
+        message=f"the failures to reach {dlq_name}",
     )
     assert dlq["is_dlq"] is True and dlq["dead_letter_source"] == team.queue
     dead = [json.loads(v) for v in team.client.lrange(team.key(dlq_name), 0, -1)]
     assert {d["headers"]["x-death"][0]["queue"] for d in dead} == {team.queue}
     # Nothing was written under the routing key's name.
     assert not list(team.client.scan_iter(match=f"{team.prefix}orders.created*"))
-    wait_until(lambda: team.client.hlen(team.prefix + "unacked") == 0, what="the failures to be acknowledged")
+    wait_for(
+        lambda: team.client.hlen(team.prefix + "unacked") == 0, timeout=30, message="the failures to be acknowledged"
+    )
     team.kill(worker)
 
     response = console.api(f"/api/v1/queues/{dlq['id']}/requeue", tokens["operator"], method="POST", json={"all": True})
@@ -59,14 +62,16 @@ def test_dead_letters_of_a_topic_routed_queue_are_requeued_to_that_queue(team, l
         action = console.api(f"/api/v1/actions/{response.json()['id']}", tokens["operator"]).json()
         return action if action["state"] not in ("pending", "running") else None
 
-    action = wait_until(finished, what="the requeue to finish")
+    action = wait_for(finished, timeout=30, message="the requeue to finish")
     assert (action["state"], action["done"], action["target"] or team.queue) == ("succeeded", 3, team.queue), action
     for task_id, priority in sent.items():
         key = team.key(team.queue, 5 if priority >= 5 else 0)
         assert task_id in [json.loads(v)["headers"]["id"] for v in team.client.lrange(key, 0, -1)]
 
     team.start_worker("second")
-    done = wait_until(lambda: len(team.memory.done()) == 3 and team.memory.done(), timeout=60, what="the tasks to run")
+    done = wait_for(lambda: len(team.memory.done()) == 3 and team.memory.done(), timeout=60, message="the tasks to run")
     assert {d["id"]: d["delivery"] for d in done} == {task_id: 2 for task_id in sent}
-    wait_until(lambda: team.client.hlen(team.prefix + "unacked") == 0, what="the successes to be acknowledged")
+    wait_for(
+        lambda: team.client.hlen(team.prefix + "unacked") == 0, timeout=30, message="the successes to be acknowledged"
+    )
     assert team.client.llen(team.key(dlq_name)) == 0

@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from tests.scenarios.redis_team import BROKER_NAME, RedisTeam, wait_until
+from tests.scenarios.redis_team import BROKER_NAME, RedisTeam
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.celery, pytest.mark.scenarios]
 
@@ -42,16 +43,18 @@ def test_killed_workers_task_is_shown_in_flight_restored_dead_lettered_and_reque
     console = live_console(config=team.switchyard_config(tmp_path), interval=0.5)
     doomed = team.start_worker("doomed", pool="prefork")
     task_id = team.send(1, plan=["hang", "fail"], priority=6).id
-    wait_until(lambda: team.memory.started() == [task_id], timeout=60, what="the first delivery to start")
+    wait_for(lambda: team.memory.started() == [task_id], timeout=60, message="the first delivery to start")
 
     # Switchyard sees the delivery in flight, attributed to its queue.
-    wait_until(
+    wait_for(
         lambda: (row := queue_row(console, tokens["viewer"], team.queue)) and row["unacked"] == 1,
-        what="the queue to show one unacked message",
+        timeout=30,
+        message="the queue to show one unacked message",
     )
-    held = wait_until(
+    held = wait_for(
         lambda: console.api(f"/api/v1/brokers/{BROKER_NAME}/in-flight?older_than_s=0.5", tokens["viewer"]).json(),
-        what="the delivery to be listed as held",
+        timeout=30,
+        message="the delivery to be listed as held",
     )
     assert [(h["queue"], h["task_id"], h["task"]) for h in held] == [(team.queue, task_id, "scenario.scripted")]
 
@@ -65,14 +68,16 @@ def test_killed_workers_task_is_shown_in_flight_restored_dead_lettered_and_reque
     # sub-queue for its priority, and runs it: the second delivery fails and is dead-lettered.
     survivor = team.start_worker("survivor")
     dlq_name = team.queue + ".dlq"
-    dlq = wait_until(
+    dlq = wait_for(
         lambda: (row := queue_row(console, tokens["viewer"], dlq_name)) and row["depth"] == 1 and row,
         timeout=60,
-        what="the restored delivery to fail into the DLQ",
+        message="the restored delivery to fail into the DLQ",
     )
     assert team.client.get(team.memory.deliveries_key(task_id)) == b"2"
     assert dlq["dead_letter_source"] == team.queue
-    wait_until(lambda: team.client.hlen(team.prefix + "unacked") == 0, what="the failure to be acknowledged")
+    wait_for(
+        lambda: team.client.hlen(team.prefix + "unacked") == 0, timeout=30, message="the failure to be acknowledged"
+    )
     dead = json.loads(team.client.lindex(team.key(dlq_name), 0))
     assert dead["headers"]["id"] == task_id and dead["headers"]["redelivered"] is True
     assert dead["headers"]["x-death"][0]["exception-type"] == "ValueError"
@@ -90,12 +95,14 @@ def test_killed_workers_task_is_shown_in_flight_restored_dead_lettered_and_reque
         action.refresh_from_db()
         return action.state not in (Action.PENDING, Action.RUNNING)
 
-    wait_until(finished, what="the requeue to finish")
+    wait_for(finished, timeout=30, message="the requeue to finish")
     assert (action.state, action.done, action.failed) == (Action.SUCCEEDED, 1, 0)
     assert [json.loads(v)["headers"]["id"] for v in team.client.lrange(team.key(team.queue, 4), 0, -1)] == [task_id]
 
     team.start_worker("after-requeue")
-    done = wait_until(team.memory.done, timeout=60, what="the requeued task to run")
+    done = wait_for(team.memory.done, timeout=60, message="the requeued task to run")
     assert [(d["id"], d["delivery"]) for d in done] == [(task_id, 3)]
-    wait_until(lambda: team.client.hlen(team.prefix + "unacked") == 0, what="the success to be acknowledged")
+    wait_for(
+        lambda: team.client.hlen(team.prefix + "unacked") == 0, timeout=30, message="the success to be acknowledged"
+    )
     assert team.client.llen(team.key(dlq_name)) == 0

@@ -12,6 +12,7 @@ from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
 from tests.action_helpers import celery_envelope, push
 from tests.conftest import REDIS_URL
+from tests.waiting import wait_for
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
@@ -26,9 +27,9 @@ def test_api_fuzz_no_5xx_and_schema_conformance(live_console, tokens, redis_spac
         )
     )
     console = live_console(config, interval=0.5)
-    console.wait_for(
+    wait_for(
         lambda: any(q["name"] == queue for q in console.api("/api/v1/queues", tokens["viewer"]).json()),
-        what="the fuzz queue to be sampled",
+        message="the fuzz queue to be sampled",
     )
     report = tmp_path / "report.json"
     command = [

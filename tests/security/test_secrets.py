@@ -24,6 +24,7 @@ from messaging.config import SwitchyardConfig
 from messaging.models import Queue
 from tests.action_helpers import celery_envelope, push
 from tests.conftest import AMQP_URL, REDIS_URL
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -99,9 +100,9 @@ def test_secrets_never_leave_the_console(live_console, make_user, redis_space, c
         rows = console.api("/api/v1/brokers", viewer_token).json()
         return len(rows) == 3 and all(b["status"] != "unknown" for b in rows) and rows
 
-    console.wait_for(brokers_seen, timeout=20, what="all three brokers checked")
-    console.wait_for(
-        lambda: console.api("/api/v1/alerts", viewer_token).json(), timeout=20, what="the rule to fire"
+    wait_for(brokers_seen, timeout=20, message="all three brokers checked")
+    wait_for(
+        lambda: console.api("/api/v1/alerts", viewer_token).json(), timeout=20, message="the rule to fire"
     )  # fmt: skip
 
     collected: dict[str, str] = {}

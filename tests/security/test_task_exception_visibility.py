@@ -12,7 +12,8 @@ import pytest
 from websockets.sync.client import connect
 
 from messaging.config import SwitchyardConfig
-from tests.celery_helpers import redis_env, wait_for
+from tests.celery_helpers import redis_env
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.celery
 
@@ -54,12 +55,12 @@ def test_viewers_see_the_exception_type_only_everywhere_operators_see_it_all(
 ):
     console = live_console(config=SwitchyardConfig(brokers=(env.broker_config(),)), interval=0.5)
     watch = console.monitor.celery.watches["default"]
-    wait_for(lambda: watch.counters.connected, what="event capture")
+    wait_for(lambda: watch.counters.connected, timeout=20, message="event capture")
     hostname, _ = env.start_worker("vis")
     wait_for(
         lambda: [w for w in console.api("/api/v1/workers", tokens["viewer"]).json() if w["pool"]],
         timeout=30,
-        what="the inspected worker (events enabled)",
+        message="the inspected worker (events enabled)",
     )
     sockets = {role: stream(console, tokens[role]) for role in ("viewer", "operator")}
     time.sleep(0.5)
@@ -74,7 +75,8 @@ def test_viewers_see_the_exception_type_only_everywhere_operators_see_it_all(
             and r.json()["state"] == "FAILURE"
             and r.json()
         ),
-        what="the failure",
+        timeout=20,
+        message="the failure",
     )
     # Operators: everything.
     assert SECRET in failed["exception"] and failed["exception"].startswith("ValueError(")

@@ -16,6 +16,7 @@ from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
 from tests.action_helpers import celery_envelope, push
 from tests.conftest import REDIS_URL
+from tests.waiting import wait_for
 
 
 def test_viewer_never_sees_bodies_args_or_results(live_console, make_user, redis_space, settings):
@@ -57,8 +58,8 @@ def test_viewer_never_sees_bodies_args_or_results(live_console, make_user, redis
     viewer, viewer_token = make_user("viewer")
     operator, operator_token = make_user("operator")
     console = live_console(config, interval=0.5)
-    queue = console.wait_for(
-        lambda: Queue.objects.filter(broker="main", name=queue_name, depth=1).first(), what="the queue sampled"
+    queue = wait_for(
+        lambda: Queue.objects.filter(broker="main", name=queue_name, depth=1).first(), message="the queue sampled"
     )
 
     def everything(user, token) -> dict[str, str]:

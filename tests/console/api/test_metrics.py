@@ -8,6 +8,7 @@ from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
 from messaging.models import AlertRule, BrokerState, Queue
 from tests.conftest import REDIS_URL, unique
+from tests.waiting import wait_for
 
 
 def families(text: str) -> dict:
@@ -59,7 +60,7 @@ def test_live_metrics_carry_sampled_figures_and_firing_alerts(live_console, toke
                 firing = value(parsed["switchyard_alerts_firing"], severity="critical")
                 return parsed if firing == 1 else None
 
-            parsed = console.wait_for(scrape, what="a firing alert in /metrics")
+            parsed = wait_for(scrape, message="a firing alert in /metrics")
             assert value(parsed["switchyard_queue_depth"], broker=broker.name, queue=queue) == 6
             assert value(parsed["switchyard_queue_unacked"], broker=broker.name, queue=queue) == 0
             assert value(parsed["switchyard_broker_up"], broker=broker.name) == 1

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.action_helpers import celery_envelope, death_record, push, redis_broker, task_ids_in, unique_name  # noqa: F401
+from tests.waiting import wait_for
 
 HOSTILE = "<script>alert('owned')</script><img src=x onerror=alert(1)>"
 
@@ -28,8 +29,10 @@ def test_operator_requeues_a_dlq_through_the_confirmation_and_sees_it_finish(
     push(client, prefix + name + ".dlq", values)
     config = dataclasses.replace(config, queues=(name, name + ".dlq"))
     console = live_console(config=SwitchyardConfig(brokers=(config,)), monitor=True, interval=0.5)
-    dlq = console.wait_for(
-        lambda: Queue.objects.filter(name=name + ".dlq", is_dlq=True).first(), timeout=20, what="the DLQ to be sampled"
+    dlq = wait_for(
+        lambda: Queue.objects.filter(name=name + ".dlq", is_dlq=True).first(),
+        timeout=20,
+        message="the DLQ to be sampled",
     )
 
     page = logged_in_page(console, "operator")
@@ -67,7 +70,7 @@ def test_viewer_sees_no_action_buttons_and_no_bodies(redis_broker, live_console,
     push(client, prefix + name + ".dlq", [celery_envelope(name, args=["top-secret"], death=death_record(name))])
     config = dataclasses.replace(config, queues=(name, name + ".dlq"))
     console = live_console(config=SwitchyardConfig(brokers=(config,)), monitor=True, interval=0.5)
-    dlq = console.wait_for(lambda: Queue.objects.filter(name=name + ".dlq").first(), timeout=20, what="the DLQ")
+    dlq = wait_for(lambda: Queue.objects.filter(name=name + ".dlq").first(), timeout=20, message="the DLQ")
     page = logged_in_page(console, "viewer")
     page.goto(f"{console.url}/queues/{dlq.pk}/")
     page.wait_for_selector(".message-row")

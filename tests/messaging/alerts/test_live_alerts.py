@@ -17,6 +17,7 @@ from messaging.config import SwitchyardConfig
 from messaging.models import AlertRule, WebhookDelivery
 from tests.conftest import REDIS_URL, free_port, unique
 from tests.helpers.webhooks import WebhookReceiver
+from tests.waiting import wait_for
 
 INTERVAL = 0.3
 
@@ -128,10 +129,10 @@ def test_backlog_fires_after_for_s_and_resolves_when_drained(live_console, token
             keep_firing_for_s=0.6,
             webhook_url=receiver.url,
         )
-        pending = console.wait_for(lambda: alerts(console, tokens["viewer"], "pending", rule["id"]), what="pending")
+        pending = wait_for(lambda: alerts(console, tokens["viewer"], "pending", rule["id"]), message="pending")
         assert pending[0]["labels"] == {"broker": redis_backlog.config.name, "queue": redis_backlog.name}
         assert pending[0]["value"] == 5 and pending[0]["threshold"] == 2
-        firing = console.wait_for(lambda: alerts(console, tokens["viewer"], "firing", rule["id"]), what="firing")[0]
+        firing = wait_for(lambda: alerts(console, tokens["viewer"], "firing", rule["id"]), message="firing")[0]
         assert firing["id"] == pending[0]["id"]
         from datetime import datetime
 
@@ -148,11 +149,11 @@ def test_backlog_fires_after_for_s_and_resolves_when_drained(live_console, token
         assert item["annotations"]["summary"] and item["generatorURL"].endswith(f"/alerts/{firing['id']}/")
 
         redis_backlog.drain()
-        resolved = console.wait_for(lambda: alerts(console, tokens["viewer"], "resolved", rule["id"]), what="resolve")
+        resolved = wait_for(lambda: alerts(console, tokens["viewer"], "resolved", rule["id"]), message="resolve")
         assert resolved[0]["id"] == firing["id"] and resolved[0]["resolved_at"]
         done = receiver.wait_for(lambda p: p["status"] == "resolved")["alerts"][0]
         assert done["fingerprint"] == firing["fingerprint"] and done["endsAt"] != "0001-01-01T00:00:00Z"
-        console.wait_for(lambda: "alert.resolved" in stream.types(), timeout=5, what="the resolved event")
+        wait_for(lambda: "alert.resolved" in stream.types(), timeout=5, message="the resolved event")
         assert {"alert.pending", "alert.firing", "alert.resolved"} <= set(stream.types())
     finally:
         stream.close()
@@ -166,8 +167,8 @@ def test_failing_receiver_is_retried_until_it_succeeds(live_console, tokens, rec
     create_rule(console, tokens["admin"], broker=redis_backlog.config.name, webhook_url=receiver.url)
     receiver.wait_for(lambda p: p["status"] == "firing")
     assert receiver.attempts == 3
-    delivery = console.wait_for(
-        lambda: WebhookDelivery.objects.filter(status="delivered").first(), timeout=5, what="delivered"
+    delivery = wait_for(
+        lambda: WebhookDelivery.objects.filter(status="delivered").first(), timeout=5, message="delivered"
     )
     assert delivery.attempts == 3 and delivery.response_status == 200
 
@@ -181,17 +182,17 @@ def test_hanging_receiver_does_not_delay_evaluation(live_console, tokens, receiv
     rule = create_rule(
         console, tokens["admin"], broker=redis_backlog.config.name, keep_firing_for_s=0, webhook_url=receiver.url
     )
-    console.wait_for(lambda: alerts(console, tokens["viewer"], "firing", rule["id"]), what="firing")
-    console.wait_for(lambda: receiver.attempts >= 1, what="the webhook to reach the receiver")
+    wait_for(lambda: alerts(console, tokens["viewer"], "firing", rule["id"]), message="firing")
+    wait_for(lambda: receiver.attempts >= 1, message="the webhook to reach the receiver")
     # The receiver now holds a delivery thread; the monitor keeps sampling and evaluating.
     rounds = console.monitor.rounds
     redis_backlog.drain()
     started = time.monotonic()
-    console.wait_for(lambda: alerts(console, tokens["viewer"], "resolved", rule["id"]), timeout=4, what="resolve")
+    wait_for(lambda: alerts(console, tokens["viewer"], "resolved", rule["id"]), timeout=4, message="resolve")
     assert time.monotonic() - started < 3
     assert console.monitor.rounds > rounds
-    delivery = console.wait_for(
-        lambda: WebhookDelivery.objects.filter(event="firing", attempts__gte=1).first(), timeout=5, what="a timeout"
+    delivery = wait_for(
+        lambda: WebhookDelivery.objects.filter(event="firing", attempts__gte=1).first(), timeout=5, message="a timeout"
     )
     assert delivery.status == "pending" and "no answer" in delivery.last_error and delivery.next_attempt_at
 
@@ -238,13 +239,13 @@ def test_broker_down_holds_alerts_and_raises_its_own(live_console, tokens, priva
     down = create_rule(
         console, tokens["admin"], name="Broker down", metric="broker_down", op=">=", threshold=1, for_s=0.5
     )
-    console.wait_for(lambda: alerts(console, tokens["viewer"], "firing", backlog["id"]), what="backlog firing")
+    wait_for(lambda: alerts(console, tokens["viewer"], "firing", backlog["id"]), message="backlog firing")
     process.kill()
     process.wait(timeout=10)
-    raised = console.wait_for(lambda: alerts(console, tokens["viewer"], "firing", down["id"]), what="broker down")
+    raised = wait_for(lambda: alerts(console, tokens["viewer"], "firing", down["id"]), message="broker down")
     assert raised[0]["labels"] == {"broker": broker.name} and raised[0]["severity"] == "warning"
     rounds = console.monitor.rounds
-    console.wait_for(lambda: console.monitor.rounds >= rounds + 3, what="three more rounds")
+    wait_for(lambda: console.monitor.rounds >= rounds + 3, message="three more rounds")
     held = alerts(console, tokens["viewer"], rule=backlog["id"])
     assert [a["state"] for a in held] == ["firing"] and held[0]["held"] is True
     assert held[0]["value"] == 4  # the last known figure, not a made-up zero

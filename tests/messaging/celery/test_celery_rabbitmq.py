@@ -10,7 +10,8 @@ from messaging.celery.service import CeleryWatches
 from messaging.config import SwitchyardConfig
 from messaging.models import AuditEntry
 from messaging.process_config import set_config
-from tests.celery_helpers import drop_rabbit_env, rabbit_env, wait_for
+from tests.celery_helpers import drop_rabbit_env, rabbit_env
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.celery
 
@@ -43,7 +44,7 @@ def run(console, env, tokens):
     def inspected():
         return [w for w in console.api("/api/v1/workers", tokens["viewer"]).json() if w["concurrency"]]
 
-    worker = wait_for(inspected, timeout=30, what="the inspected worker")[0]
+    worker = wait_for(inspected, timeout=30, message="the inspected worker")[0]
     assert (worker["hostname"], worker["pool"], worker["concurrency"]) == (hostname, "prefork", 1)
     time.sleep(0.5)
     task_id = env.send(env.producer_app(), "demo.add", (20, 22))
@@ -53,7 +54,8 @@ def run(console, env, tokens):
             and r.json()["state"] == "SUCCESS"
             and r.json()
         ),
-        what="success on RabbitMQ",
+        timeout=20,
+        message="success on RabbitMQ",
     )
     assert done["result"] == "42" and done["wait_s"] is not None and done["wait_s"] >= 0
 
@@ -75,7 +77,8 @@ def run(console, env, tokens):
     # billiard starts the new process a moment later; the inspector sees it within a round or two
     wait_for(
         lambda: console.api(f"/api/v1/workers/{hostname}", tokens["viewer"]).json()["concurrency"] == 2,
-        what="concurrency 2",
+        timeout=20,
+        message="concurrency 2",
     )
     entry = AuditEntry.objects.filter(action="worker.pool_grow").get()
     assert entry.params == {"hostname": hostname, "command": "pool_grow", "n": 1} and entry.outcome.startswith("ok")

@@ -12,7 +12,8 @@ from kombu import Connection
 from websockets.sync.client import connect
 
 from messaging.config import SwitchyardConfig
-from tests.celery_helpers import redis_env, wait_for
+from tests.celery_helpers import redis_env
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.celery
 
@@ -27,7 +28,7 @@ def env(settings):
 
 def start(live_console, env):
     console = live_console(config=SwitchyardConfig(brokers=(env.broker_config(),)), interval=0.5)
-    console.wait_for(lambda: console.monitor.celery.watches["default"].counters.connected, what="event capture")
+    wait_for(lambda: console.monitor.celery.watches["default"].counters.connected, message="event capture")
     return console
 
 
@@ -45,14 +46,18 @@ def test_task_states_timings_and_workers_reach_api_and_socket(live_console, env,
     # The worker runs without -E: task events come only after the monitor's enable_events, sent
     # as soon as the worker answers its first inspection.
     wait_for(
-        lambda: [w for w in console.api("/api/v1/workers", tokens["viewer"]).json() if w["pool"]], what="inspection"
+        lambda: [w for w in console.api("/api/v1/workers", tokens["viewer"]).json() if w["pool"]],
+        timeout=20,
+        message="inspection",
     )
     time.sleep(0.5)
     ok_id = env.send(app, "demo.add", (2, 3))
     bad_id = env.send(app, "demo.fail", ("no luck",))
 
     done = wait_for(
-        lambda: (t := task(console, tokens["admin"], ok_id)) and t["state"] == "SUCCESS" and t, what="success"
+        lambda: (t := task(console, tokens["admin"], ok_id)) and t["state"] == "SUCCESS" and t,
+        timeout=20,
+        message="success",
     )
     assert done["args"] == "[2, 3]" and done["result"] == "5"
     assert done["queue"] == env.queue and done["worker"] == hostname
@@ -61,7 +66,9 @@ def test_task_states_timings_and_workers_reach_api_and_socket(live_console, env,
     assert {e["type"] for e in done["events"]} == {"sent", "received", "started", "succeeded"}
     assert done["wait_s"] is not None and done["wait_s"] >= 0
     failed = wait_for(
-        lambda: (t := task(console, tokens["admin"], bad_id)) and t["state"] == "FAILURE" and t, what="failure"
+        lambda: (t := task(console, tokens["admin"], bad_id)) and t["state"] == "FAILURE" and t,
+        timeout=20,
+        message="failure",
     )
     assert "no luck" in failed["exception"] and "ValueError" in failed["traceback"]
 
@@ -81,7 +88,9 @@ def test_task_states_timings_and_workers_reach_api_and_socket(live_console, env,
     assert {"task.succeeded", "task.failed"} <= seen
 
     worker = wait_for(
-        lambda: [w for w in console.api("/api/v1/workers", tokens["viewer"]).json() if w["pool"]], what="inspection"
+        lambda: [w for w in console.api("/api/v1/workers", tokens["viewer"]).json() if w["pool"]],
+        timeout=20,
+        message="inspection",
     )[0]
     assert (worker["hostname"], worker["status"], worker["pool"], worker["concurrency"]) == (
         hostname,
@@ -98,7 +107,8 @@ def test_task_states_timings_and_workers_reach_api_and_socket(live_console, env,
             for q in console.api("/api/v1/queues", tokens["viewer"]).json()
             if q["name"] == env.queue and q["consumers"]
         ],
-        what="consumers on the queue",
+        timeout=20,
+        message="consumers on the queue",
     )[0]
     assert queue["consumers"] == 1
     detail = console.api(f"/api/v1/queues/{queue['id']}", tokens["viewer"]).json()
@@ -117,25 +127,30 @@ def test_revoke_a_queued_task_then_a_killed_worker_goes_offline(live_console, en
     hostname, process = env.start_worker("w2", pool="prefork")
     app = env.producer_app()
     wait_for(
-        lambda: [w for w in console.api("/api/v1/workers", tokens["viewer"]).json() if w["pool"]], what="inspection"
+        lambda: [w for w in console.api("/api/v1/workers", tokens["viewer"]).json() if w["pool"]],
+        timeout=20,
+        message="inspection",
     )
     time.sleep(0.5)
     slow_id = env.send(app, "demo.slow", (2.0,))
     wait_for(
-        lambda: (t := task(console, tokens["viewer"], slow_id)) and t["state"] == "STARTED", what="slow task started"
+        lambda: (t := task(console, tokens["viewer"], slow_id)) and t["state"] == "STARTED",
+        timeout=20,
+        message="slow task started",
     )
     queued_id = env.send(app, "demo.add", (1, 1))
-    wait_for(lambda: task(console, tokens["viewer"], queued_id), what="the queued task's sent event")
+    wait_for(lambda: task(console, tokens["viewer"], queued_id), timeout=20, message="the queued task's sent event")
 
     revoked = console.api(
         f"/api/v1/tasks/{queued_id}/revoke", tokens["operator"], method="POST", json={"terminate": False}
     )
     assert revoked.status_code == 202, revoked.text
     assert revoked.json()["acknowledged_by"] == [hostname]
-    wait_for(lambda: task(console, tokens["viewer"], queued_id)["state"] == "REVOKED", what="revoked")
+    wait_for(lambda: task(console, tokens["viewer"], queued_id)["state"] == "REVOKED", timeout=20, message="revoked")
     audit = console.api("/api/v1/audit", tokens["viewer"])
-    if audit.status_code == 200:  # the audit API lands on another branch
-        assert any(e["action"] == "task.revoke" for e in audit.json()["results"])
+    assert audit.status_code == 200, audit.text
+    revokes = [e for e in audit.json()["results"] if e["action"] == "task.revoke"]
+    assert [(e["params"]["task_id"], e["user"].startswith("operator")) for e in revokes] == [(queued_id, True)]
     from messaging.models import AuditEntry
 
     entry = AuditEntry.objects.get(action="task.revoke")
@@ -148,7 +163,7 @@ def test_revoke_a_queued_task_then_a_killed_worker_goes_offline(live_console, en
         lambda: console.api("/api/v1/workers", tokens["viewer"]).json()[0]["status"] == "offline",
         timeout=4 * freq,
         interval=0.1,
-        what="offline",
+        message="offline",
     )
     assert time.monotonic() - killed_at <= 3 * freq
 
@@ -178,7 +193,7 @@ def test_malformed_unknown_and_hostile_events_are_counted_skipped_and_escaped(
             send(json.dumps({"type": "probe-event"}).encode())
             return console.monitor.celery.watches["default"].counters.unknown > 0 or None
 
-        wait_for(subscribed, what="the event subscription")
+        wait_for(subscribed, timeout=20, message="the event subscription")
         send(b"{not json")
         send(json.dumps([1, 2]).encode())
         send(json.dumps({"type": "task-succeeded"}).encode())  # no task id
@@ -191,9 +206,9 @@ def test_malformed_unknown_and_hostile_events_are_counted_skipped_and_escaped(
         streams = console.api("/api/v1/events", tokens["viewer"]).json()
         return streams and streams[0]["malformed"] >= 4 and streams[0]["unknown"] >= 2 and streams[0]
 
-    stream = wait_for(counters, what="the counters")
+    stream = wait_for(counters, timeout=20, message="the counters")
     assert stream["received"] >= 6 and stream["connected"] is True
-    wait_for(lambda: task(console, tokens["admin"], hostile_id), what="the hostile task")
+    wait_for(lambda: task(console, tokens["admin"], hostile_id), timeout=20, message="the hostile task")
 
     user, _ = make_user("operator")
     client.force_login(user)

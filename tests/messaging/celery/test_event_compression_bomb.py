@@ -14,7 +14,8 @@ from kombu import Connection
 
 from messaging.celery.service import CeleryWatch
 from messaging.models import EventStream, Worker
-from tests.celery_helpers import drop_rabbit_env, rabbit_env, redis_env, wait_for
+from tests.celery_helpers import drop_rabbit_env, rabbit_env, redis_env
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.celery
 
@@ -69,7 +70,7 @@ def test_a_compressed_event_is_refused_uninflated_counted_malformed_and_later_ev
                 send(json.dumps({"type": "probe-event"}).encode())
                 return counters.unknown > 0
 
-            wait_for(subscribed, what="the event subscription")
+            wait_for(subscribed, timeout=20, message="the event subscription")
             malformed_before = counters.malformed_decode
             hostname = f"after-bomb@{env.prefix}"
             tracemalloc.start()
@@ -81,7 +82,7 @@ def test_a_compressed_event_is_refused_uninflated_counted_malformed_and_later_ev
                 wait_for(
                     lambda: Worker.objects.filter(broker="bomb", hostname=hostname).exists(),
                     timeout=60,
-                    what="the event after the bomb",
+                    message="the event after the bomb",
                 )
                 _, peak = tracemalloc.get_traced_memory()
             finally:
@@ -90,6 +91,10 @@ def test_a_compressed_event_is_refused_uninflated_counted_malformed_and_later_ev
         assert peak < MEMORY_BOUND, f"peak {peak / MIB:.0f} MiB while receiving the bomb"
         assert counters.malformed_decode == malformed_before + 1
         # What the API (``/api/v1/events``) and the Workers page show.
-        wait_for(lambda: EventStream.objects.filter(broker="bomb", malformed__gte=1).exists(), what="the saved count")
+        wait_for(
+            lambda: EventStream.objects.filter(broker="bomb", malformed__gte=1).exists(),
+            timeout=20,
+            message="the saved count",
+        )
     finally:
         assert watch.stop()

@@ -16,7 +16,8 @@ import pytest
 import redis
 from celery import Celery
 
-from tests.celery_helpers import REDIS_URL, wait_for
+from tests.celery_helpers import REDIS_URL
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.celery
@@ -47,8 +48,8 @@ def test_demo_prints_status_lines_and_stops_cleanly_when_told_twice(tmp_path, de
             [*command, "--log-dir", str(log_dir)], cwd=ROOT, env=environ, stdout=terminal, stderr=subprocess.STDOUT
         )
     try:
-        wait_for(lambda: "workers 2/2 online" in output.read_text(), timeout=45, what="both workers online")
-        wait_for(lambda: " DLQ 0" not in output.read_text().splitlines()[-1], timeout=30, what="a dead letter")
+        wait_for(lambda: "workers 2/2 online" in output.read_text(), timeout=45, message="both workers online")
+        wait_for(lambda: " DLQ 0" not in output.read_text().splitlines()[-1], timeout=30, message="a dead letter")
         # make passes a SIGTERM to its child that the child's process group already got.
         demo.send_signal(signal.SIGTERM)
         time.sleep(0.3)

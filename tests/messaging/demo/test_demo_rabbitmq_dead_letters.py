@@ -14,8 +14,8 @@ from tests.scenarios.rabbitmq_team import (  # noqa: F401  (fixtures)
     console,
     death_records,
     ready_count,
-    wait_until,
 )
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.celery
 
@@ -36,15 +36,17 @@ def test_failing_demo_tasks_are_dead_lettered_by_rabbitmq_and_linked_to_their_qu
     # The worker declares every DLQ, also those of queues it does not consume.
     for name in ("emails", "priority", "default"):
         declared = f"{demo_env.prefix}{name}.dlq"
-        wait_until(lambda q=declared: ready_count(rabbit_vhost, q) is not None, 30, f"{declared} declared")
+        wait_for(
+            lambda q=declared: ready_count(rabbit_vhost, q) is not None, timeout=30, message=f"{declared} declared"
+        )
 
     producer = demo_env.producer_app()
     failed = [demo_env.send(producer, "demo.fail", ("the payment service said no",)) for _ in range(3)]
     succeeded = [demo_env.send(producer, "demo.add", (n, n)) for n in range(2)]
     assert len(set(failed + succeeded)) == 5
 
-    wait_until(lambda: ready_count(rabbit_vhost, dlq) == 3, 45, f"3 dead letters in {dlq}")
-    wait_until(lambda: ready_count(rabbit_vhost, source) == 0, 30, f"{source} drained")
+    wait_for(lambda: ready_count(rabbit_vhost, dlq) == 3, timeout=45, message=f"3 dead letters in {dlq}")
+    wait_for(lambda: ready_count(rabbit_vhost, source) == 0, timeout=30, message=f"{source} drained")
     assert death_records(rabbit_vhost, dlq) == [("rejected", source)] * 3  # written by RabbitMQ
     assert ready_count(rabbit_vhost, f"{demo_env.prefix}emails.dlq") == 0
 
