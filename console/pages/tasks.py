@@ -10,8 +10,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.vary import vary_on_headers
 
+from console.pages.fragments import render_page, vary_on_fragment
 from console.roles import OPERATOR, can_read_bodies, has_role
 from messaging import task_queries
 from messaging.brokers.base import BrokerError
@@ -25,7 +25,7 @@ WINDOWS = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
 PREVIEW_CHARS = 300
 
 
-@vary_on_headers("HX-Request")
+@vary_on_fragment
 def tasks_list(request: HttpRequest) -> HttpResponse:
     params = request.GET
     state = params.get("state", "")[:16].upper()
@@ -74,9 +74,7 @@ def tasks_list(request: HttpRequest) -> HttpResponse:
         "reads_bodies": can_read_bodies(request.user),
         "live": page == 1,
     }
-    if params.get("fragment") == "table":
-        return render(request, "pages/tasks.html#task-table", context)
-    return render(request, "pages/tasks.html", context)
+    return render_page(request, "pages/tasks.html", context, partials=("task-table",))
 
 
 def _task_or_404(task_id: str) -> TaskRecord:
@@ -90,7 +88,7 @@ def _content(value: str) -> dict:
     return {"value": value, "preview": value[:PREVIEW_CHARS], "long": len(value) > PREVIEW_CHARS, "size": len(value)}
 
 
-@vary_on_headers("HX-Request")
+@vary_on_fragment
 def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     task = _task_or_404(task_id)
     reads = can_read_bodies(request.user)
@@ -113,9 +111,7 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
         "exception_type": exception_type_only(task.exception),
         "may_revoke": has_role(request.user, OPERATOR) and task.state not in ("SUCCESS", "FAILURE", "REVOKED"),
     }
-    if request.GET.get("fragment") == "detail":
-        return render(request, "pages/task.html#task-detail", context)
-    return render(request, "pages/task.html", context)
+    return render_page(request, "pages/task.html", context, partials=("task-detail",))
 
 
 def task_revoke(request: HttpRequest, task_id: str) -> HttpResponse:

@@ -1,4 +1,4 @@
-"""Pages: check access (middleware), ask the domain, render. Fragments come from the same templates."""
+"""The queue pages: check access (middleware), ask the domain, render (live parts: console.pages.fragments)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from urllib.parse import urlencode
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.vary import vary_on_headers
 
 from console.pages.actions import queue_sections_context
+from console.pages.fragments import render_page, vary_on_fragment
 from messaging import queue_queries
 from messaging.models import BrokerState
 
@@ -37,7 +37,7 @@ def _sort_key(sort: str) -> list[str]:
     return [expression, "name"]
 
 
-@vary_on_headers("HX-Request")
+@vary_on_fragment
 def overview(request: HttpRequest) -> HttpResponse:
     filters = {
         "name": request.GET.get("name", "")[:200],
@@ -75,12 +75,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "query": urlencode({**base_query, **({"sort": filters["sort"]} if filters["sort"] else {})}),
         "sort_query": urlencode(base_query),
     }
-    fragment = request.GET.get("fragment")
-    if fragment == "table":
-        return render(request, "pages/overview.html#queue-table", context)
-    if fragment == "brokers":
-        return render(request, "pages/overview.html#broker-cards", context)
-    return render(request, "pages/overview.html", context)
+    return render_page(request, "pages/overview.html", context, partials=("brokers", "queue-table"))
 
 
 def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:

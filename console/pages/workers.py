@@ -8,8 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.vary import vary_on_headers
 
+from console.pages.fragments import render_page, vary_on_fragment
 from console.roles import ADMIN, can_read_bodies, has_role
 from messaging import task_queries
 from messaging.brokers.base import BrokerError
@@ -18,16 +18,14 @@ from messaging.models import Worker
 from messaging.visibility import for_viewer
 
 
-@vary_on_headers("HX-Request")
+@vary_on_fragment
 def workers_list(request: HttpRequest) -> HttpResponse:
     context = {
         "nav": "workers",
         "workers": list(task_queries.workers()[:1000]),
         "streams": task_queries.event_streams(),
     }
-    if request.GET.get("fragment") == "table":
-        return render(request, "pages/workers.html#worker-table", context)
-    return render(request, "pages/workers.html", context)
+    return render_page(request, "pages/workers.html", context, partials=("worker-table",))
 
 
 def _worker_or_404(broker: str, hostname: str) -> Worker:
@@ -59,7 +57,7 @@ def _strip_args(tasks, reads: bool):
     return rows
 
 
-@vary_on_headers("HX-Request")
+@vary_on_fragment
 def worker_detail(request: HttpRequest, broker: str, hostname: str) -> HttpResponse:
     worker = _worker_or_404(broker, hostname)
     reads = can_read_bodies(request.user)
@@ -75,9 +73,7 @@ def worker_detail(request: HttpRequest, broker: str, hostname: str) -> HttpRespo
         "is_admin": has_role(request.user, ADMIN),
         "recent": list(task_queries.tasks(task_queries.TaskFilters(worker=worker.hostname))[:20]),
     }
-    if request.GET.get("fragment") == "detail":
-        return render(request, "pages/worker.html#worker-detail", context)
-    return render(request, "pages/worker.html", context)
+    return render_page(request, "pages/worker.html", context, partials=("worker-detail",))
 
 
 def worker_control(request: HttpRequest, broker: str, hostname: str) -> HttpResponse:
