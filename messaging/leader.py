@@ -34,11 +34,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from messaging import runtime
+from messaging.db import call_in_thread
 from messaging.models import MonitorLease
 from messaging.runtime import LeaderState
 
@@ -176,14 +177,6 @@ def claim_lease(name: str, identity: str) -> int:
         return lease.token
 
 
-def _claim_lease_in_thread(name: str, identity: str) -> int:
-    close_old_connections()
-    try:
-        return claim_lease(name, identity)
-    finally:
-        close_old_connections()
-
-
 def idle_timeout_ms(ttl_s: float) -> int:
     """Half the lock's TTL (at least 0.5 s): a healthy round is never idle that long inside its
     transaction (it only runs SQL and folds rows), and a successor waiting on a paused leader's row
@@ -246,7 +239,7 @@ class LeaderElection:
         """Bump the fencing token, renewing the lock (through ``fence``, not yet carrying a token)
         while the claim waits: a paused predecessor's round may hold the lease row until PostgreSQL
         ends its session. Returns the token, or None when the lock was lost meanwhile."""
-        claim = asyncio.ensure_future(asyncio.to_thread(_claim_lease_in_thread, self.key, self.identity))
+        claim = asyncio.ensure_future(asyncio.to_thread(call_in_thread, claim_lease, self.key, self.identity))
         while True:
             done, _ = await asyncio.wait([claim], timeout=self.ttl_s / 3)
             if done:

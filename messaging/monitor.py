@@ -15,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import DatabaseError, transaction
 
 from messaging.brokers.base import Broker, BrokerError
 from messaging.brokers.registry import broker_for
 from messaging.config import SwitchyardConfig
+from messaging.db import call_in_thread
 from messaging.history import enforce_retention
 from messaging.leader import Fence, LeadershipLost
 from messaging.queue_store import BrokerMemory, load_memory, record_down, record_sample, watched_queue_names
@@ -47,26 +48,18 @@ class MonitorHooks:
     background: list[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
 
 
-def _run_db(func: Callable[..., Any], *args: Any) -> Any:
-    close_old_connections()
-    try:
-        return func(*args)
-    finally:
-        close_old_connections()
-
-
 def run_fenced(fence: Fence | None, func: Callable[..., Any], *args: Any) -> Any:
     """``func`` in one transaction that first checks the fence (when elected): a monitor that lost
     its lease writes nothing."""
     if fence is None:
-        return _run_db(func, *args)
+        return call_in_thread(func, *args)
 
     def fenced() -> Any:
         with transaction.atomic():
             fence.check()
             return func(*args)
 
-    return _run_db(fenced)
+    return call_in_thread(fenced)
 
 
 class Monitor:
@@ -149,11 +142,11 @@ class Monitor:
         loop = asyncio.get_running_loop()
         memory = self.memories[broker.name]
         if not memory.loaded:
-            await loop.run_in_executor(self._db, _run_db, load_memory, memory, broker.name)
+            await loop.run_in_executor(self._db, call_in_thread, load_memory, memory, broker.name)
         if self.fence is not None:
             self.fence.check_local()
         known = sorted(set(broker.config.queues) | set(memory.known_queue_names()))
-        watched = await loop.run_in_executor(self._db, _run_db, watched_queue_names, broker.name)
+        watched = await loop.run_in_executor(self._db, call_in_thread, watched_queue_names, broker.name)
         started = time.monotonic()
         timeout = max(self.interval * SAMPLE_TIMEOUT_INTERVALS, MIN_SAMPLE_TIMEOUT_S)
         try:

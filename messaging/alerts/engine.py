@@ -14,25 +14,17 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.db import close_old_connections
 from django.utils import timezone
 
 from messaging.alerts import evaluation, housekeeping, task_figures
 from messaging.alerts.notify import DeliveryWorker
+from messaging.db import call_in_thread
 from messaging.monitor import run_fenced
 from messaging.stream import publish_async
 
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 600.0
-
-
-def _in_thread(func: Callable[..., Any], *args: Any) -> Any:
-    close_old_connections()
-    try:
-        return func(*args)
-    finally:
-        close_old_connections()
 
 
 class AlertEngine:
@@ -54,7 +46,7 @@ class AlertEngine:
         fence = getattr(self.monitor, "fence", None)
         if fence is not None:
             return await asyncio.get_running_loop().run_in_executor(self.executor, run_fenced, fence, func, *args)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, _in_thread, func, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call_in_thread, func, *args)
 
     async def after_sample(self, broker: str, events: list[dict[str, Any]]) -> None:
         started = time.monotonic()

@@ -8,8 +8,6 @@ import logging
 import threading
 import time
 
-from django.db import close_old_connections
-
 from messaging.brokers.base import BrokerConfig
 from messaging.celery.apps import app_for, celery_brokers
 from messaging.celery.events import EventCapture
@@ -17,6 +15,7 @@ from messaging.celery.inspect import Inspector
 from messaging.celery.records import enforce_task_retention
 from messaging.celery.store import Activity, EventCounters, EventWriter
 from messaging.config import SwitchyardConfig
+from messaging.db import call_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ class CeleryWatches:
         try:
             while not stop.is_set():
                 try:
-                    deleted = await loop.run_in_executor(None, _retention)
+                    deleted = await loop.run_in_executor(None, call_in_thread, enforce_task_retention)
                     if deleted:
                         log.info("celery: task retention deleted %d record(s)", deleted)
                 except Exception:
@@ -106,11 +105,3 @@ class CeleryWatches:
             watch.signal_stop()
         deadline = time.monotonic() + timeout
         return all([watch.join(deadline) for watch in self.watches.values()])
-
-
-def _retention() -> int:
-    close_old_connections()
-    try:
-        return enforce_task_retention()
-    finally:
-        close_old_connections()
