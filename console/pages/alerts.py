@@ -1,38 +1,57 @@
 """Alert pages: alerts (everyone reads, operators acknowledge) and rules (admins edit).
 
-Forms go through the API's serializer, so a page and the API refuse the same rules with the same
-field errors."""
+Thin: check access, parse the POST through :class:`AlertRuleForm`, call the domain
+(``messaging/alerts/actions.py``, ``queries.py``), render. The form produces the same arguments as
+the API's serializer and the domain checks both alike, so a page and the API refuse the same rules
+with the same field errors."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.forms.models import fields_for_model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from console.api.alerts import (
-    AlertRuleSerializer,
-    acknowledge_alert,
-    alerts_query,
-    delete_rule,
-    save_rule,
-    shown_delivery_error,
-    shown_webhook_url,
-)
+from console.request_address import console_address
 from console.roles import ADMIN, OPERATOR, has_role
-from messaging.alerts import rules as R
+from messaging.alerts import actions, queries, rules
+from messaging.alerts.webhook_visibility import shown_delivery_error, shown_webhook_url
 from messaging.brokers.urls import redact_url
 from messaging.models import Alert, AlertRule
 
 MAX_ROWS = 500
 STATE_TABS = [("open", "Open"), ("firing", "Firing"), ("pending", "Pending"), ("resolved", "Resolved"), ("", "All")]
+NEW_RULE_VALUES = {
+    "broker": "*",
+    "queue": "*",
+    "enabled": True,
+    "severity": "warning",
+    "op": ">",
+    "for_s": 0,
+    "queue_kind": "any",
+}
+
+
+class AlertRuleForm(forms.Form):
+    """A rule from the HTML form: the model's fields for :data:`~messaging.alerts.rules.RULE_FIELDS`
+    (unchecked boxes are False, a blank keep-firing is null, a blank threshold is 0)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields.update(fields_for_model(AlertRule, fields=rules.RULE_FIELDS))
+        self.fields["threshold"].required = False
+
+    def clean_threshold(self) -> float:
+        threshold = self.cleaned_data.get("threshold")
+        return 0 if threshold is None else threshold
 
 
 @vary_on_headers("HX-Request")
@@ -42,7 +61,7 @@ def alerts_page(request: HttpRequest) -> HttpResponse:
         state = "open"
     rule = request.GET.get("rule", "")
     rule = rule if rule.isdigit() and len(rule) < 19 else ""
-    rows = alerts_query(state or None, rule or None)
+    rows = queries.alerts_in(state or None, int(rule) if rule else None)
     context = {
         "nav": "alerts",
         "state": state,
@@ -59,38 +78,35 @@ def alerts_page(request: HttpRequest) -> HttpResponse:
 
 
 def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
-    alert = Alert.objects.filter(pk=alert_id).select_related("rule").first()
+    alert = queries.alert_by_id(alert_id)
     if alert is None:
         raise Http404("no such alert")
     admin = has_role(request.user, ADMIN)
     deliveries = [
         {"delivery": d, "url": shown_webhook_url(d.url, admin), "error": shown_delivery_error(d.last_error, admin)}
-        for d in alert.deliveries.order_by("-created_at", "-id")[:100]
+        for d in queries.recent_deliveries(alert)
     ]
-    return render(
-        request,
-        "pages/alert.html",
-        {
-            "nav": "alerts",
-            "alert": alert,
-            "deliveries": deliveries,
-            "can_acknowledge": has_role(request.user, OPERATOR) and alert.state != Alert.RESOLVED,
-        },
-    )
+    context = {
+        "nav": "alerts",
+        "alert": alert,
+        "deliveries": deliveries,
+        "can_acknowledge": has_role(request.user, OPERATOR) and alert.state != Alert.RESOLVED,
+    }
+    return render(request, "pages/alert.html", context)
 
 
 @require_POST
 def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
     if not has_role(request.user, OPERATOR):
         raise PermissionDenied
-    alert = Alert.objects.filter(pk=alert_id).first()
+    alert = queries.alert_by_id(alert_id)
     if alert is None:
         raise Http404("no such alert")
-    if alert.state == Alert.RESOLVED:
-        messages.info(request, "That alert is resolved already.")
-    else:
-        acknowledge_alert(alert, request.user)
+    try:
+        actions.acknowledge(request.user, alert)
         messages.success(request, f"Acknowledged: {alert.rule_name}.")
+    except actions.AlertResolved:
+        messages.info(request, "That alert is resolved already.")
     target = request.POST.get("next", "")
     return redirect(target if target.startswith("/alerts/") and "//" not in target else "alerts")
 
@@ -99,102 +115,73 @@ def _rule_rows(admin: bool) -> list[dict[str, Any]]:
     return [
         {
             "rule": rule,
-            "condition": R.condition_text(rule),
+            "condition": rules.condition_text(rule),
             "webhook": shown_webhook_url(rule.webhook_url, admin) or "",
             "open": rule.open_count,
         }
-        for rule in AlertRule.objects.annotate(
-            open_count=Count("alerts", filter=Q(alerts__resolved_at__isnull=True))
-        ).order_by("id")
+        for rule in queries.rules_with_open_counts()
     ]
-
-
-def _form_data(post: Any) -> dict[str, Any]:
-    """A rule from an HTML form: unchecked boxes are False, blank optional numbers are null."""
-    data: dict[str, Any] = {
-        key: post.get(key, "").strip()
-        for key in (
-            "name",
-            "description",
-            "metric",
-            "op",
-            "threshold",
-            "trend",
-            "queue_kind",
-            "for_s",
-            "severity",
-            "broker",
-            "queue",
-            "webhook_url",
-        )
-    }
-    data["keep_firing_for_s"] = post.get("keep_firing_for_s", "").strip() or None
-    data["only_if_backlog"] = post.get("only_if_backlog") == "on"
-    data["enabled"] = post.get("enabled") == "on"
-    if data["threshold"] == "":
-        data["threshold"] = 0
-    return data
 
 
 def _form_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {
         "nav": "alerts",
-        "metrics": R.METRICS,
-        "operators": list(R.OPERATORS),
-        "trends": R.TRENDS,
-        "severities": R.SEVERITIES,
-        "queue_kinds": R.QUEUE_KINDS,
+        "metrics": rules.METRICS,
+        "operators": list(rules.OPERATORS),
+        "trends": rules.TRENDS,
+        "severities": rules.SEVERITIES,
+        "queue_kinds": rules.QUEUE_KINDS,
         "can_edit": has_role(request.user, ADMIN),
         **extra,
     }
 
 
+def _save_from_form(request: HttpRequest, rule: AlertRule | None) -> tuple[AlertRule | None, AlertRuleForm]:
+    """The posted rule saved through the domain, or None with the form's field errors."""
+    form = AlertRuleForm(request.POST)
+    if form.is_valid():
+        try:
+            return actions.save_rule(request.user, form.cleaned_data, rule=rule, console=console_address(request)), form
+        except actions.InvalidRule as refused:
+            for field, problems in refused.errors.items():
+                for problem in problems:
+                    form.add_error(field if field in form.fields else None, problem)
+    return None, form
+
+
 def rules_page(request: HttpRequest) -> HttpResponse:
     errors: dict[str, Any] = {}
-    values: dict[str, Any] = {
-        "broker": "*",
-        "queue": "*",
-        "enabled": True,
-        "severity": "warning",
-        "op": ">",
-        "for_s": 0,
-        "queue_kind": "any",
-    }
+    values: dict[str, Any] = dict(NEW_RULE_VALUES)
     if request.method == "POST":
         if not has_role(request.user, ADMIN):
             raise PermissionDenied
-        values = _form_data(request.POST)
-        serializer = AlertRuleSerializer(data=values, context={"request": request})
-        if serializer.is_valid():
-            rule = save_rule(serializer, request.user)
+        rule, form = _save_from_form(request, None)
+        if rule is not None:
             messages.success(request, f"Rule “{rule.name}” created.")
             return redirect("alert-rules")
-        errors = serializer.errors
-    status = 400 if errors else 200
+        errors, values = form.errors, request.POST.dict()
     context = _form_context(request, rules=_rule_rows(has_role(request.user, ADMIN)), errors=errors, values=values)
-    return render(request, "pages/alert_rules.html", context, status=status)
+    return render(request, "pages/alert_rules.html", context, status=400 if errors else 200)
 
 
 def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = AlertRule.objects.filter(pk=rule_id).first()
+    rule = queries.rule_by_id(rule_id)
     if rule is None:
         raise Http404("no such rule")
     errors: dict[str, Any] = {}
-    values = AlertRuleSerializer(rule, context={"request": request}).data
+    values = queries.rule_as_shown(rule, has_role(request.user, ADMIN))
     if request.method == "POST":
         if not has_role(request.user, ADMIN):
             raise PermissionDenied
         if request.POST.get("delete") == "yes":
-            delete_rule(rule, request.user)
+            actions.delete_rule(request.user, rule)
             messages.success(request, f"Rule “{rule.name}” deleted; its alerts stay in the history.")
             return redirect("alert-rules")
-        values = _form_data(request.POST)
-        serializer = AlertRuleSerializer(rule, data=values, partial=True, context={"request": request})
-        if serializer.is_valid():
-            save_rule(serializer, request.user)
-            messages.success(request, f"Rule “{rule.name}” saved.")
+        saved, form = _save_from_form(request, rule)
+        if saved is not None:
+            messages.success(request, f"Rule “{saved.name}” saved.")
             return redirect("alert-rules")
-        errors = serializer.errors
+        errors, values = form.errors, request.POST.dict()
         values["webhook_url"] = redact_url(values.get("webhook_url") or "")
     context = _form_context(request, rule=rule, errors=errors, values=values)
     return render(request, "pages/alert_rule.html", context, status=400 if errors else 200)

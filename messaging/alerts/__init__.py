@@ -8,11 +8,13 @@ webhooks in Alertmanager's shape, and the figures the task side feeds in.
 - ``persistence``: writing those changes, their webhook deliveries and events, in one transaction;
 - ``evaluation``: the entry points that read figures and run the above (monitor and Celery side);
 - ``engine``: evaluation, timers and the webhook worker inside the monitor;
-- ``events``: the ``alerts`` topic's event shapes;
+- ``actions``: the changes people make (rules, acknowledgement): row, audit, events on commit;
 - ``queries``: reads for the API and pages;
+- ``webhook_visibility``: who sees what of a webhook URL and a receiver's reply;
+- ``events``: the ``alerts`` topic's event shapes;
 - ``notify``: webhook payloads and the delivery worker; ``http``: the one place that sends them;
 - ``targets``: whether a webhook would reach the console itself;
-- ``housekeeping``: acknowledgement and history retention;
+- ``retention``: how long alert history is kept;
 - ``defaults``: the rules a new installation starts with.
 
 Task-side figures (``workers_online``, ``task_failure_rate``) come from the Celery event side

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from messaging.alerts import evaluation, housekeeping, task_figures
+from messaging.alerts import evaluation, retention, task_figures
 from messaging.alerts.notify import DeliveryWorker
 from messaging.db import call_in_thread
 from messaging.monitor import run_fenced
@@ -67,7 +67,7 @@ class AlertEngine:
                     await self._tick(brokers)
                     if time.monotonic() - last_retention > RETENTION_EVERY_S:
                         last_retention = time.monotonic()
-                        counts = await self._run(housekeeping.prune_history)
+                        counts = await self._run(retention.prune_history)
                         if any(counts.values()):
                             log.info("alerts: history retention %s", counts)
                 except asyncio.CancelledError:

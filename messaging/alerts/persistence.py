@@ -155,20 +155,20 @@ def _insert(created: list[Alert]) -> None:
             alert.pk = ids.get(alert.fingerprint)
 
 
-def retire_rule_alerts(rule: AlertRule, reason: str) -> list[dict[str, Any]]:
+def resolve_rule_alerts(rule: AlertRule, reason: str) -> list[dict[str, Any]]:
     """Resolve the open alerts of a rule that was disabled, deleted or changed to another metric,
     noting ``reason`` in their summaries, and queue the resolved webhooks of those that fired.
-    Returns the events to publish. Runs in the caller's transaction when there is one."""
+    Returns the events to publish once the caller's transaction commits. The caller holds
+    :data:`evaluation_lock` and an open transaction (``messaging.alerts.actions`` does)."""
     now = timezone.now()
-    with evaluation_lock, transaction.atomic():
-        alerts = list(Alert.objects.select_for_update().filter(rule=rule, resolved_at__isnull=True))
-        for alert in alerts:
-            alert.state = Alert.RESOLVED
-            alert.resolved_at = now
-            alert.held = False
-            alert.summary = f"{alert.summary} [{reason}]"[:1000]
-            alert.save(update_fields=["state", "resolved_at", "held", "summary"])
-            if alert.fired_at is not None and rule.webhook_url:
-                delivery_for(alert, rule, RESOLVED).save()
-        count = firing_count() if alerts else None
-        return [transition_event(RESOLVED, alert, count) for alert in alerts]
+    alerts = list(Alert.objects.select_for_update().filter(rule=rule, resolved_at__isnull=True))
+    for alert in alerts:
+        alert.state = Alert.RESOLVED
+        alert.resolved_at = now
+        alert.held = False
+        alert.summary = f"{alert.summary} [{reason}]"[:1000]
+        alert.save(update_fields=["state", "resolved_at", "held", "summary"])
+        if alert.fired_at is not None and rule.webhook_url:
+            delivery_for(alert, rule, RESOLVED).save()
+    count = firing_count() if alerts else None
+    return [transition_event(RESOLVED, alert, count) for alert in alerts]

@@ -49,6 +49,26 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "!=": operator.ne,
 }
 SEVERITIES = ("info", "warning", "critical")
+
+#: The fields of a rule its author sets, in order: what API bodies and the rule form carry, what
+#: the domain merges, validates and stores (``messaging/alerts/actions.py``).
+RULE_FIELDS = (
+    "name",
+    "description",
+    "metric",
+    "op",
+    "threshold",
+    "trend",
+    "only_if_backlog",
+    "queue_kind",
+    "for_s",
+    "keep_firing_for_s",
+    "severity",
+    "broker",
+    "queue",
+    "enabled",
+    "webhook_url",
+)
 QUEUE_KINDS = ("any", "work", "dlq")
 MAX_PATTERN = 1024
 MAX_DURATION_S = 30 * 86400.0

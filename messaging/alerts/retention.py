@@ -1,4 +1,5 @@
-"""Alert housekeeping outside evaluation: acknowledgement and history retention."""
+"""How long alert history is kept: resolved alerts (and their deliveries) are pruned by age and
+by count, from the monitor's alert timers."""
 
 from __future__ import annotations
 
@@ -10,17 +11,9 @@ from django.utils import timezone
 from messaging.models import Alert
 
 
-def acknowledge(alert: Alert, username: str) -> Alert:
-    """Mark an open alert as seen by ``username``; it stays pending or firing."""
-    now = timezone.now()
-    Alert.objects.filter(pk=alert.pk).update(acknowledged_by=username, acknowledged_at=now)
-    alert.acknowledged_by, alert.acknowledged_at = username, now
-    return alert
-
-
 def prune_history(now: datetime | None = None) -> dict[str, int]:
     """Remove resolved alerts (and their deliveries) past ``SWITCHYARD_ALERT_RETENTION_DAYS`` and
-    beyond ``SWITCHYARD_ALERT_HISTORY_MAX`` rows."""
+    beyond ``SWITCHYARD_ALERT_HISTORY_MAX`` rows. Returns how many went for each reason."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.SWITCHYARD_ALERT_RETENTION_DAYS)
     expired, _ = Alert.objects.filter(resolved_at__lt=cutoff).delete()
