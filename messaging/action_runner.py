@@ -39,7 +39,7 @@ from messaging import audit, decoding, move_memory
 from messaging.actions import publish_state, selector_for
 from messaging.brokers.base import BrokerError, BulkMove, MovePlan, MoveProgress, RawMessage
 from messaging.models import Action
-from messaging.queue_store import watch_queue
+from messaging.sample_recorder import watch_queue
 
 log = logging.getLogger(__name__)
 

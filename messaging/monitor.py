@@ -23,7 +23,7 @@ from messaging.config import SwitchyardConfig
 from messaging.db import call_in_thread
 from messaging.history import enforce_retention
 from messaging.leader import Fence, LeadershipLost
-from messaging.queue_store import BrokerMemory, load_memory, record_down, record_sample, watched_queue_names
+from messaging.sample_recorder import BrokerMemory, load_memory, record_down, record_sample, watched_queue_names
 from messaging.stream import publish_async
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from console.api.serializers import (
     MoveRequestSerializer,
 )
 from console.roles import OPERATOR, can_read_bodies, has_role
-from messaging import actions, messages
+from messaging import actions, browsing
 from messaging.actions import ActionRefused
 from messaging.models import Action
 
@@ -55,7 +55,7 @@ CONSENT = (
 
 def _browse_consumes(request: Request, queue) -> bool:
     """Whether browsing ``queue`` changes the broker; 403 for a role that may not do that."""
-    if not messages.browse_consumes(queue):
+    if not browsing.browse_consumes(queue):
         return False
     if not has_role(request.user, OPERATOR):
         raise PermissionDenied(
@@ -69,7 +69,7 @@ def _by_token(request: Request) -> bool:
     return isinstance(request.successful_authenticator, TokenAuthentication)
 
 
-def _refused(exc: messages.BrowseRefused) -> Response:
+def _refused(exc: browsing.BrowseRefused) -> Response:
     response = error_response(exc.status, _REFUSED_CODES.get(exc.status, "bad_request"), exc.detail)
     if exc.status == 429:
         response["Retry-After"] = "1"
@@ -81,7 +81,7 @@ _REFUSED_CODES = {400: "bad_request", 409: "delivery_limit_risk", 429: "too_many
 
 def _page(request: Request, queue, offset: int, limit: int, accept_risk: bool) -> Response:
     try:
-        page = messages.browse(
+        page = browsing.browse(
             queue,
             offset,
             limit,
@@ -89,7 +89,7 @@ def _page(request: Request, queue, offset: int, limit: int, accept_risk: bool) -
             user=request.user,
             accept_delivery_limit_risk=accept_risk,
         )
-    except messages.BrowseRefused as exc:
+    except browsing.BrowseRefused as exc:
         return _refused(exc)
     return Response(
         {"count": page.count, "results": [m.as_dict() for m in page.messages], "browse": page.side_effects()}
@@ -103,7 +103,7 @@ class QueueMessages(APIView):
         summary="Browse messages (a plain read where the broker allows it)",
         description=(
             "Oldest first. Redis: a plain read, for every role. RabbitMQ: "
-            + messages.BROWSE_WARNING
+            + browsing.BROWSE_WARNING
             + " "
             + CONSENT
             + " A session GET there answers 405; viewers get 403. Viewers get args, kwargs and body as "
@@ -111,7 +111,7 @@ class QueueMessages(APIView):
             "one browse at a time per user (429)."
         ),
         parameters=[
-            OpenApiParameter("limit", int, description=f"at most {messages.MAX_LIMIT} (default 50)"),
+            OpenApiParameter("limit", int, description=f"at most {browsing.MAX_LIMIT} (default 50)"),
             OpenApiParameter("offset", int, description="messages to skip from the oldest end"),
             OpenApiParameter(
                 "accept_delivery_limit_risk", bool, description="see POST; with a token on a consuming broker"
@@ -124,14 +124,14 @@ class QueueMessages(APIView):
         if _browse_consumes(request, queue) and not _by_token(request):
             # A GET with side effects must not run on a cookie another site's link can send along.
             raise MethodNotAllowed("GET", detail="this browse changes the broker: " + CONSENT)
-        limit = int_param(request, "limit", 50, messages.MAX_LIMIT)
+        limit = int_param(request, "limit", 50, browsing.MAX_LIMIT)
         offset = int_param(request, "offset", 0, 10_000_000)
         accept = request.query_params.get("accept_delivery_limit_risk", "").lower() in ("1", "true", "yes")
         return _page(request, queue, offset, limit, accept)
 
     @extend_schema(
         summary="Browse messages where reading changes the broker (operators; CSRF with a session)",
-        description=CONSENT + " Answers like the GET. " + messages.BROWSE_WARNING,
+        description=CONSENT + " Answers like the GET. " + browsing.BROWSE_WARNING,
         request=BrowseRequestSerializer,
         responses=MessagePageSerializer,
     )
@@ -141,8 +141,8 @@ class QueueMessages(APIView):
         params = BrowseRequestSerializer(data=body_of(request))
         params.is_valid(raise_exception=True)
         wanted = params.validated_data
-        if wanted["limit"] > messages.MAX_LIMIT:
-            raise ValidationError({"limit": f"must be between 0 and {messages.MAX_LIMIT}"})
+        if wanted["limit"] > browsing.MAX_LIMIT:
+            raise ValidationError({"limit": f"must be between 0 and {browsing.MAX_LIMIT}"})
         return _page(request, queue, wanted["offset"], wanted["limit"], wanted["accept_delivery_limit_risk"])
 
 
@@ -184,12 +184,12 @@ class QueueMessageRaw(APIView):
     def _download(self, request: Request, queue, message_id: str, position: int | None, accept: bool) -> HttpResponse:
         if _browse_consumes(request, queue):
             try:
-                effects = messages.browse_effects(queue)
-            except messages.BrowseRefused as exc:
+                effects = browsing.browse_effects(queue)
+            except browsing.BrowseRefused as exc:
                 return _refused(exc)
             if effects.delivery_limit is not None and not accept:
                 return _refused(
-                    messages.BrowseRefused(
+                    browsing.BrowseRefused(
                         f"finding the message takes and requeues the messages before it, and this quorum "
                         f"queue drops a message returned more than {effects.delivery_limit} times: confirm "
                         "the risk (accept_delivery_limit_risk) to download anyway",
@@ -197,8 +197,8 @@ class QueueMessageRaw(APIView):
                     )
                 )
         try:
-            raw = messages.find_raw(queue, message_id, position, user=request.user)
-        except messages.BrowseRefused as exc:
+            raw = browsing.find_raw(queue, message_id, position, user=request.user)
+        except browsing.BrowseRefused as exc:
             return _refused(exc)
         if raw is None:
             raise NotFound("the message is no longer in the queue (or beyond the first 1,000)")

@@ -1,5 +1,5 @@
 """Queue page sections for messages and actions. Views check the role, call
-the domain (``messaging.actions``, ``messaging.messages``) and render; every form carries CSRF and
+the domain (``messaging.actions``, ``messaging.browsing``) and render; every form carries CSRF and
 destructive ones a typed confirmation."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from console.roles import ADMIN, OPERATOR, can_read_bodies, has_role
-from messaging import actions, decoding, messages
+from messaging import actions, browsing, decoding
 from messaging.actions import ActionRefused
 from messaging.brokers.base import BrokerError
 from messaging.models import Action, Queue
@@ -35,7 +35,7 @@ def _browser_context(queue: Queue) -> dict[str, Any]:
     free = _browse_is_free(queue)
     context: dict[str, Any] = {
         "browse_free": free,
-        "browse_warning": messages.BROWSE_WARNING,
+        "browse_warning": browsing.BROWSE_WARNING,
         "browse_window": _browse_window(queue),
         "page_size": PAGE_SIZE,
     }
@@ -44,11 +44,11 @@ def _browser_context(queue: Queue) -> dict[str, Any]:
 
 def _browse_effects(queue: Queue) -> tuple[list[str], int | None, str]:
     try:
-        effects = messages.browse_effects(queue)
-    except messages.BrowseRefused as exc:
-        return [messages.BROWSE_WARNING], None, exc.detail
+        effects = browsing.browse_effects(queue)
+    except browsing.BrowseRefused as exc:
+        return [browsing.BROWSE_WARNING], None, exc.detail
     except BrokerError as exc:
-        return [messages.BROWSE_WARNING], None, str(exc)
+        return [browsing.BROWSE_WARNING], None, str(exc)
     return list(effects.changes), effects.delivery_limit, ""
 
 
@@ -83,11 +83,11 @@ def queue_messages(request: HttpRequest, queue_id: int) -> HttpResponse:
         offset = 0
     accept = form.get("accept_delivery_limit_risk") in ("on", "1", "true")
     try:
-        page = messages.browse(
+        page = browsing.browse(
             queue, offset, PAGE_SIZE, can_read_bodies(request.user), user=request.user,
             accept_delivery_limit_risk=accept,
         )  # fmt: skip
-    except messages.BrowseRefused as exc:
+    except browsing.BrowseRefused as exc:
         context["browse_error"] = exc.detail
         if not free:
             context["browse_changes"], context["delivery_limit"], _ = _browse_effects(queue)
@@ -134,14 +134,14 @@ def _row(message: decoding.DecodedMessage) -> dict[str, Any]:
 
 def _browse_is_free(queue: Queue) -> bool:
     try:
-        return messages.browse_is_free(queue)
+        return browsing.browse_is_free(queue)
     except BrokerError:
         return False
 
 
 def _browse_window(queue: Queue) -> int:
     try:
-        return messages.browse_window(queue)
+        return browsing.browse_window(queue)
     except BrokerError:
         return PAGE_SIZE
 
@@ -233,7 +233,7 @@ def _confirmation(request: HttpRequest, queue: Queue, params: dict[str, Any], se
         "target_text": params["target"] or (source.name if source else "the queue each message was dead-lettered from"),
         # A dry run or a selective scan looks at messages it leaves in place: on RabbitMQ that is browsing.
         "scan_warning": (
-            messages.BROWSE_WARNING if (params["dry_run"] or selection != "all") and not _browse_is_free(queue) else ""
+            browsing.BROWSE_WARNING if (params["dry_run"] or selection != "all") and not _browse_is_free(queue) else ""
         ),
     }
     return render(request, "pages/queue_actions.html#confirm", context)

@@ -30,7 +30,7 @@ from celery import Celery
 from celery.events.receiver import EventReceiver
 
 from messaging.brokers.urls import redact_url, redact_urls_in
-from messaging.celery.store import EventCounters
+from messaging.celery.writer import EventCounters
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from messaging.brokers.base import BrokerError
 from messaging.celery import control
 from messaging.celery.ingest import text
-from messaging.celery.store import Activity, EventWriter
+from messaging.celery.writer import Activity, EventWriter
 from messaging.models import Worker
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from messaging.celery.apps import app_for, celery_brokers
 from messaging.celery.events import EventCapture
 from messaging.celery.inspect import Inspector
 from messaging.celery.records import enforce_task_retention
-from messaging.celery.store import Activity, EventCounters, EventWriter
+from messaging.celery.writer import Activity, EventCounters, EventWriter
 from messaging.config import SwitchyardConfig
 from messaging.db import call_in_thread
 

@@ -11,7 +11,7 @@ from messaging.audit import record
 from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats
 from messaging.history import enforce_retention
 from messaging.models import AuditEntry, Queue, QueueSample
-from messaging.queue_store import BrokerMemory, record_sample
+from messaging.sample_recorder import BrokerMemory, record_sample
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

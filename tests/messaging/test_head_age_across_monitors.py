@@ -7,7 +7,7 @@ import time
 
 from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats
 from messaging.models import Queue
-from messaging.queue_store import BrokerMemory, record_sample
+from messaging.sample_recorder import BrokerMemory, record_sample
 
 CONFIG = BrokerConfig(name="main", url="redis://127.0.0.1:6379/0")
 

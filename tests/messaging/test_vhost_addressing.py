@@ -7,14 +7,14 @@ from __future__ import annotations
 import amqp
 import pytest
 import requests
-
-from messaging import actions, messages
 from messaging.action_runner import run_action
+
+from messaging import actions, browsing
 from messaging.actions import ActionRefused
 from messaging.brokers import registry
 from messaging.brokers.base import BrokerConfig
+from messaging.browsing import BrowseRefused
 from messaging.config import SwitchyardConfig
-from messaging.messages import BrowseRefused
 from messaging.process_config import broker_named, set_config
 from tests.action_helpers import AMQP_URL, MANAGEMENT_URL, make_queue, rabbit_adapter_path, unique_name
 
@@ -91,7 +91,7 @@ def test_actions_on_a_queue_of_another_vhost_are_refused_not_run_on_slash(same_n
     with pytest.raises(ActionRefused):
         actions.request_delete(admin, elsewhere, ids=["x"])
     with pytest.raises(BrowseRefused) as browse_refused:
-        messages.browse(elsewhere, 0, 10, True, user=admin)
+        browsing.browse(elsewhere, 0, 10, True, user=admin)
     assert browse_refused.value.status == 409
     assert depth("/", name) == 2 and depth(vhost, name) == 3  # nothing touched in either vhost
 

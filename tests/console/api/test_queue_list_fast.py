@@ -9,7 +9,7 @@ import pytest
 from console.api.serializers import QueueDetailSerializer, QueueSerializer
 from messaging import queue_queries
 from messaging.models import BrokerState, Queue
-from messaging.queue_store import queue_event
+from messaging.sample_recorder import queue_event
 
 
 @pytest.mark.django_db

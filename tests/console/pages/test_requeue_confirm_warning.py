@@ -7,7 +7,7 @@ from __future__ import annotations
 import amqp
 from django.test import Client
 
-from messaging.messages import BROWSE_WARNING
+from messaging.browsing import BROWSE_WARNING
 from tests.action_helpers import make_queue, rabbit_vhost, unique_name  # noqa: F401  (fixture)
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from messaging.alerts import rules as R
+from messaging.alerts import rules
 
 GOOD = {
     "name": "x",
@@ -21,7 +21,7 @@ GOOD = {
 
 
 def errors(**changes):
-    return R.validate_rule({**GOOD, **changes})
+    return rules.validate_rule({**GOOD, **changes})
 
 
 def test_good_rule_has_no_errors():
@@ -50,19 +50,19 @@ def test_bad_rules_name_the_field(changes, field):
 
 
 def test_globs():
-    assert R.glob_error("emails[ab]") is None
-    assert R.glob_error("emails[!]x]") is None
-    assert R.glob_error("a[") is not None
-    assert R.glob_matches("emails.*", "emails.high")
-    assert not R.glob_matches("emails.*", "Emails.high")
-    assert R.glob_matches("q[0-9]", "q7")
-    assert R.glob_matches("*", "anything\nat all")
+    assert rules.glob_error("emails[ab]") is None
+    assert rules.glob_error("emails[!]x]") is None
+    assert rules.glob_error("a[") is not None
+    assert rules.glob_matches("emails.*", "emails.high")
+    assert not rules.glob_matches("emails.*", "Emails.high")
+    assert rules.glob_matches("q[0-9]", "q7")
+    assert rules.glob_matches("*", "anything\nat all")
 
 
 def test_fingerprint_is_stable_and_label_order_free():
-    a = R.fingerprint(3, {"broker": "main", "queue": "emails"})
-    assert a == R.fingerprint(3, {"queue": "emails", "broker": "main"})
-    assert a != R.fingerprint(4, {"broker": "main", "queue": "emails"})
+    a = rules.fingerprint(3, {"broker": "main", "queue": "emails"})
+    assert a == rules.fingerprint(3, {"queue": "emails", "broker": "main"})
+    assert a != rules.fingerprint(4, {"broker": "main", "queue": "emails"})
     assert len(a) == 16 and int(a, 16) >= 0
 
 
@@ -85,5 +85,5 @@ def test_fingerprint_is_stable_and_label_order_free():
     ],
 )
 def test_webhook_urls(url, bad):
-    problem = R.webhook_url_error(url, "console.example.com", 8000, ["console.example.com", "localhost", "*"])
+    problem = rules.webhook_url_error(url, "console.example.com", 8000, ["console.example.com", "localhost", "*"])
     assert (problem is not None) == bad, problem

@@ -164,7 +164,7 @@ def test_a_process_whose_monitor_talked_to_a_silent_broker_exits_promptly(silent
         from messaging.brokers.base import BrokerConfig
         from messaging.celery import apps, control
         from messaging.celery.events import EventCapture
-        from messaging.celery.store import EventCounters
+        from messaging.celery.writer import EventCounters
 
         app = apps.app_for(BrokerConfig(name="exit", url={broker_url("redis", silent_server.port)!r}))
         capture = EventCapture(app, lambda events: len(events), EventCounters())

@@ -4,7 +4,7 @@ import threading
 import time
 
 from messaging.celery import inbox
-from messaging.celery.store import Activity, EventCounters, EventWriter
+from messaging.celery.writer import Activity, EventCounters, EventWriter
 
 
 def test_a_full_queue_waits_then_drops_counted_then_recovers(monkeypatch):

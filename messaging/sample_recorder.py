@@ -19,6 +19,7 @@ from messaging.brokers.urls import redact_url
 from messaging.lag import LagFigures, Observation, QueueHistory, observe
 from messaging.models import BrokerState, Queue, QueueSample
 from messaging.queue_names import QueueRole, queue_role, storable_name
+from messaging.queue_shape import queue_fields
 from messaging.stream import make_event
 
 # A raw history point is written when a figure changed, or at least this often for a quiet queue.
@@ -76,28 +77,14 @@ class BrokerMemory:
 
 
 def queue_event(queue: Queue, broker_status: str = "up") -> dict[str, Any]:
+    """The ``queue.sample`` event of ``queue``: :func:`messaging.queue_shape.queue_fields`, the
+    DLQ's id, the broker's status and the sample time in epoch seconds."""
     return make_event(
         "queues",
         "queue.sample",
         {
-            "id": queue.public_id,
-            "broker": queue.broker,
-            "vhost": queue.vhost,
-            "name": queue.name,
-            "depth": queue.depth,
-            "unacked": queue.unacked,
-            "consumers": queue.consumers,
-            "publish_rate": queue.publish_rate,
-            "consume_rate": queue.consume_rate,
-            "oldest_age_s": queue.oldest_age_s,
-            "oldest_age_exact": queue.oldest_age_exact,
-            "time_to_drain_s": queue.time_to_drain_s,
-            "trend": queue.trend,
-            "is_dlq": queue.is_dlq,
-            "dlq": queue.dlq.name if queue.dlq_id and queue.dlq else None,
+            **queue_fields(queue),
             "dlq_id": str(queue.dlq_id) if queue.dlq_id else None,
-            "present": queue.present,
-            "system": queue.is_system,
             "broker_status": broker_status,
             "sampled_at": queue.sampled_at.timestamp() if queue.sampled_at else None,
         },
