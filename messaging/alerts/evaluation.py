@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from messaging.alerts import rules
@@ -44,15 +45,16 @@ BROKER_METRICS = rules.QUEUE_METRICS + rules.DLQ_METRICS + rules.TREND_METRICS +
 
 def _evaluate(
     metrics: Iterable[str],
-    open_alerts: Any,
+    open_alerts: QuerySet[Alert],
     rule_applies: Callable[[AlertRule], bool],
     series_of: Callable[[list[AlertRule]], Callable[[AlertRule], Iterable[Series]]],
     now: datetime,
     interval: float,
 ) -> list[dict[str, Any]]:
-    """Plan and record one evaluation (the caller holds :data:`evaluation_lock`). ``series_of``
-    reads the figures the rules need and returns the series of each rule; it is not called when
-    no rule applies and no alert is open."""
+    """Plan and record one evaluation (the caller holds :data:`evaluation_lock`): the enabled
+    rules of ``metrics`` that ``rule_applies`` to, against the unresolved ones of ``open_alerts``.
+    ``series_of`` reads the figures those rules need and returns the series of each rule; it is
+    not called when no rule applies and no alert is open."""
     enabled = [r for r in AlertRule.objects.filter(enabled=True, metric__in=list(metrics)) if rule_applies(r)]
     alerts = {alert.pk: alert for alert in open_alerts.filter(resolved_at__isnull=True)}
     if not enabled and not alerts:
