@@ -16,7 +16,10 @@ from django.views.decorators.http import require_POST
 from console.roles import ADMIN, OPERATOR, has_role
 from messaging import in_flight
 from messaging.brokers.base import BrokerError
+from messaging.brokers.capabilities import IN_FLIGHT_CHANNELS, IN_FLIGHT_MESSAGES, Capabilities
+from messaging.brokers.registry import capabilities_for
 from messaging.models import BrokerState
+from messaging.process_config import broker_config
 
 MAX_OLDER_THAN_S = 365 * 86400.0
 
@@ -46,7 +49,7 @@ def in_flight_page(request: HttpRequest, broker: str) -> HttpResponse:
         rows = in_flight.stuck(broker, older_than_s)
     except BrokerError as exc:
         error = str(exc)
-    is_redis = state.transport == "redis"
+    capabilities = _capabilities(broker)
     return render(
         request,
         "pages/in_flight.html",
@@ -55,12 +58,22 @@ def in_flight_page(request: HttpRequest, broker: str) -> HttpResponse:
             "rows": rows,
             "error": error,
             "older_than_s": older_than_s,
-            "is_redis": is_redis,
-            "can_restore": is_redis and has_role(request.user, OPERATOR),
-            "can_close": not is_redis and has_role(request.user, ADMIN),
+            "per_message": capabilities.in_flight == IN_FLIGHT_MESSAGES,
+            "per_channel": capabilities.in_flight == IN_FLIGHT_CHANNELS,
+            "can_restore": capabilities.restores_in_flight and has_role(request.user, OPERATOR),
+            "can_close": capabilities.closes_connections and has_role(request.user, ADMIN),
             "nav": "in-flight",
         },
     )
+
+
+def _capabilities(broker: str) -> Capabilities:
+    """What the broker's adapter declares about in-flight messages; nothing for a broker this
+    process has no configuration for (there is nothing to act on either)."""
+    try:
+        return capabilities_for(broker_config(broker).scheme)
+    except BrokerError:
+        return Capabilities()
 
 
 def _confirmed(request: HttpRequest) -> bool:

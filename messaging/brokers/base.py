@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Moved to messaging.brokers.urls; importable from here until every caller imports it from there.
+from messaging.brokers.capabilities import Capabilities
 from messaging.brokers.urls import redact_url, scrub_secret  # noqa: F401
 
 
@@ -137,17 +138,31 @@ class RawMessage:
     truncated: bool = False
 
 
+class _Declared:
+    """A capability read through the class or an instance (``RedisBroker.browse_consumes`` as
+    well as ``broker.browse_consumes``), so the declaration in ``capabilities`` is the only one."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type[Broker]) -> Any:
+        return getattr(owner.capabilities, self.name)
+
+
 class Broker(abc.ABC):
-    """A connection to one broker. Adapters state their loss and duplication guarantees."""
+    """A connection to one broker. Adapters state their loss and duplication guarantees and
+    declare what they can do in :attr:`capabilities`; a broker is a context manager that closes
+    it (``with open_broker(name) as broker:``)."""
 
     transport: str = ""
-    #: Declared capability: True when :meth:`peek` changes the broker (RabbitMQ takes each message
-    #: and requeues it; SQS receives). Browsing is then an operator action behind a POST, never a
-    #: viewer's GET. False means a peek is a plain read that anyone who may see the queue may do.
-    browse_consumes: bool = False
-    #: The deepest ``offset + limit`` one :meth:`peek` may reach. A consuming browse takes (and
-    #: holds in memory) every message up to it, so such adapters declare a small window.
-    max_browse_window: int = 100_000
+    #: What this transport can do (:class:`Capabilities`); callers ask it, never the name.
+    capabilities: Capabilities = Capabilities()
+
+    #: :attr:`Capabilities.browse_consumes` (a peek changes the broker), on the class and on
+    #: each adapter.
+    browse_consumes: bool = _Declared("browse_consumes")  # type: ignore[assignment]
+    #: :attr:`Capabilities.max_browse_window` (the deepest ``offset + limit`` of one peek).
+    max_browse_window: int = _Declared("max_browse_window")  # type: ignore[assignment]
 
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config

@@ -1,10 +1,12 @@
-"""URL scheme -> adapter class. Adding a transport is one module and one line here."""
+"""URL scheme -> adapter class. Adding a transport is one subpackage of ``messaging/brokers/``
+(its ``__init__`` exports the adapter) and one line here per URL scheme it serves."""
 
 from __future__ import annotations
 
 from importlib import import_module
 
 from messaging.brokers.base import Broker, BrokerConfig
+from messaging.brokers.capabilities import Capabilities
 
 ADAPTERS: dict[str, str] = {
     "redis": "messaging.brokers.redis.RedisBroker",
@@ -38,3 +40,14 @@ def adapter_class(scheme: str) -> type[Broker]:
 
 def broker_for(config: BrokerConfig) -> Broker:
     return adapter_class(config.scheme)(config)
+
+
+def capabilities_for(scheme: str) -> Capabilities:
+    """What the adapter serving ``scheme`` declares it can do (no connection is opened);
+    :class:`UnknownTransport` when none serves it."""
+    return adapter_class(scheme).capabilities
+
+
+def transport_name(scheme: str) -> str:
+    """The adapter's transport name for ``scheme`` (``redis``, ``rabbitmq``), for display."""
+    return adapter_class(scheme).transport

@@ -37,6 +37,7 @@ from messaging.brokers.base import (
     QueueStats,
     RawMessage,
 )
+from messaging.brokers.capabilities import IN_FLIGHT_CHANNELS, REDELIVER_ON_DISCONNECT, Capabilities
 from messaging.brokers.http import HttpClient, HttpError, path_segment
 from messaging.brokers.rabbitmq.connection import check_connect, parse_amqp_url, passive_declares
 from messaging.brokers.rabbitmq.moves import RabbitMQMoves
@@ -60,14 +61,29 @@ BROWSE_CHANGES = (
     "may change their order",
 )
 STATS_MODE_TTL_S = 600.0
+MOVE_BATCH_SIZE = 500
 
 
 class RabbitMQBroker(Broker):
     """One RabbitMQ node or cluster, one vhost or all the user can see."""
 
     transport = "rabbitmq"
-    browse_consumes = True
-    max_browse_window = 1_000
+    capabilities = Capabilities(
+        browse_consumes=True,
+        max_browse_window=1_000,
+        redelivery=REDELIVER_ON_DISCONNECT,
+        # Acks still in the socket when a connection died, or not yet in a crashed node's journal.
+        may_redeliver_acknowledged=True,
+        # Pipelined: one batch is published while the one before is confirmed, so an interrupted
+        # move can duplicate two batches (move_session.py): 500 keeps that at 1,000.
+        move_batch_size=MOVE_BATCH_SIZE,
+        move_duplicate_bound=2 * MOVE_BATCH_SIZE,
+        in_flight=IN_FLIGHT_CHANNELS,
+        closes_connections=True,
+        deletes_messages=True,
+        purges=True,
+        priorities=True,  # queues declared with x-max-priority
+    )
 
     def __init__(self, config: BrokerConfig) -> None:
         super().__init__(config)

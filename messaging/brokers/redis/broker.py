@@ -47,6 +47,7 @@ from messaging.brokers.base import (
     QueueStats,
     RawMessage,
 )
+from messaging.brokers.capabilities import IN_FLIGHT_MESSAGES, REDELIVER_AFTER_VISIBILITY_TIMEOUT, Capabilities
 from messaging.brokers.envelope import decode_envelope
 from messaging.brokers.kombu_routes import Routes
 from messaging.brokers.redis import lua, write_lua
@@ -78,6 +79,21 @@ class RedisBroker(Broker):
     """
 
     transport = "redis"
+    capabilities = Capabilities(
+        browse_consumes=False,  # LRANGE in a read-only script
+        max_browse_window=100_000,
+        # Kombu's restore_visible puts a dead consumer's messages back after visibility_timeout.
+        redelivery=REDELIVER_AFTER_VISIBILITY_TIMEOUT,
+        # A move step is one server-side chunk (at most 8 MB) for bulk moves, or per-message
+        # scripts of at most 2,000 messages; each is atomic, so nothing is ever duplicated.
+        move_batch_size=10_000,
+        move_duplicate_bound=0,
+        in_flight=IN_FLIGHT_MESSAGES,
+        restores_in_flight=True,
+        deletes_messages=True,
+        purges=True,
+        priorities=True,  # Kombu's priority_steps sub-queues
+    )
 
     def __init__(self, config: BrokerConfig) -> None:
         super().__init__(config)
