@@ -2,28 +2,36 @@
 
 Called by the monitor once per broker per round, in a worker thread. Keeps the broker's queue rows
 in memory between rounds so a round over 1,000 queues costs a few bulk statements, not 1,000.
+What one sample says about one queue (figures, history points, dead-letter links, storable
+names) is :mod:`messaging.queue_sampling`'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats
-from messaging.brokers.dlq import resolve_by_vhost
 from messaging.brokers.urls import redact_url
-from messaging.lag import LagFigures, Observation, QueueHistory, observe
+from messaging.lag import Observation, QueueHistory, observe
 from messaging.models import BrokerState, Queue, QueueSample
-from messaging.queue_names import QueueRole, queue_role, storable_name
+from messaging.queue_names import storable_name
+from messaging.queue_sampling import (
+    apply_figures,
+    dead_letter_map,
+    forget_figures,
+    history_from_row,
+    history_row,
+    is_dlq_by_name,
+    storable_queues,
+)
 from messaging.queue_shape import queue_fields
 from messaging.stream import make_event
 
-# A raw history point is written when a figure changed, or at least this often for a quiet queue.
-HISTORY_HEARTBEAT_S = 60.0
 FIGURE_FIELDS = [
     "depth",
     "unacked",
@@ -169,17 +177,6 @@ def _transport_name(scheme: str) -> str:
     return "redis" if scheme.startswith("redis") else "rabbitmq"
 
 
-MEASURED_FIELDS = ("depth", "unacked", "consumers", "publish_rate", "consume_rate", "oldest_age_s", "time_to_drain_s")
-
-
-def forget_figures(queue: Queue) -> None:
-    """What was measured is no longer known (broker down, queue gone): null, never zero."""
-    for name in MEASURED_FIELDS:
-        setattr(queue, name, None)
-    queue.trend = ""
-    queue.oldest_age_exact = False
-
-
 def record_down(
     config: BrokerConfig,
     memory: BrokerMemory,
@@ -268,84 +265,26 @@ def record_sample(
     counted in the broker's warning: one odd name never fails the round."""
     now = timezone.now()
     now_epoch = now.timestamp()
-    system_names, warning = _storable_queues(sample)
+    system_names, warning = storable_queues(sample)
     with transaction.atomic():
         state = record_broker_state(config, error=None, warning=warning, duration_s=duration_s)
         load_memory(memory, config.name)
-        new_rows = [
-            Queue(
-                broker=config.name,
-                vhost=stats.vhost,
-                name=stats.name,
-                last_seen_at=now,
-                is_system=(stats.vhost, stats.name) in system_names,
-            )
-            for stats in sample.queues
-            if (stats.vhost, stats.name) not in memory.queues
-        ]
-        if new_rows:
-            Queue.objects.bulk_create(new_rows, ignore_conflicts=True)
-            keys = {(q.vhost, q.name) for q in new_rows}
-            for queue in Queue.objects.filter(broker=config.name, name__in=[k[1] for k in keys]):
-                memory.queues.setdefault((queue.vhost, queue.name), queue)
-
-        dlq_of = _dead_letter_map(config, sample)
+        _add_new_rows(config, memory, sample, system_names, now)
+        dlq_of = dead_letter_map(config, sample)
         dlq_names = {(vhost, dlq) for (vhost, _source), dlq in dlq_of.items()}
-        seen_keys = set()
         updated: list[Queue] = []
         history_rows: list[QueueSample] = []
         for stats in sample.queues:
-            key = (stats.vhost, stats.name)
-            seen_keys.add(key)
-            queue = memory.queues[key]
-            consumers = stats.consumers
-            if consumers is None and consumer_counts is not None:
-                consumers = consumer_counts.get(stats.name, 0)
-            consumed = consumed_counts.get(stats.name, 0) if consumed_counts is not None else None
-            history = memory.histories.get(key)
-            if history is None:
-                history = memory.histories[key] = history_from_row(queue, now_epoch)
-            figures = observe(
-                history,
-                Observation(
-                    at=now_epoch,
-                    depth=stats.depth,
-                    unacked=stats.unacked,
-                    broker_publish_rate=stats.publish_rate,
-                    broker_consume_rate=stats.consume_rate,
-                    head_published_at=stats.head_published_at,
-                    head_digest=stats.head_digest,
-                    consumed_since_last=consumed,
-                ),
-            )
-            dlq_name = dlq_of.get(key)
-            _apply(queue, stats, consumers, figures, now)
-            queue.head_digest = history.head_digest or ""
-            queue.head_first_seen_at = history.head_first_seen_at
-            queue.is_dlq = (stats.vhost, stats.name) in dlq_names or _is_dlq_by_name(stats.name)
+            queue = memory.queues[(stats.vhost, stats.name)]
+            _observe(memory, queue, stats, now, consumed_counts, consumer_counts)
+            dlq_name = dlq_of.get((stats.vhost, stats.name))
+            queue.is_dlq = (stats.vhost, stats.name) in dlq_names or is_dlq_by_name(stats.name)
             queue.dlq = memory.queues.get((stats.vhost, dlq_name)) if dlq_name else None
             updated.append(queue)
-            row = _history_row(memory, queue, now_epoch)
+            row = history_row(memory.last_written, queue, now_epoch)
             if row is not None:
                 history_rows.append(row)
-        vanished_plumbing = []
-        for key, queue in memory.queues.items():
-            if key in seen_keys:
-                continue
-            if queue.is_system and not queue.watched:
-                vanished_plumbing.append(key)
-            elif queue.present:
-                queue.present = False
-                forget_figures(queue)
-                updated.append(queue)
-                memory.histories.pop(key, None)
-        if vanished_plumbing:
-            Queue.objects.filter(pk__in=[memory.queues[key].pk for key in vanished_plumbing]).delete()
-            for key in vanished_plumbing:
-                queue = memory.queues.pop(key)
-                memory.histories.pop(key, None)
-                memory.last_stored.pop(queue.pk, None)
-                memory.last_written.pop(queue.pk, None)
+        updated += _retire_unseen(memory, {(stats.vhost, stats.name) for stats in sample.queues})
         changed = store_figures(memory, updated)
         if history_rows:
             QueueSample.objects.bulk_create(history_rows, batch_size=500)
@@ -355,105 +294,85 @@ def record_sample(
     return SampleOutcome(published=published, all_events=[published[0]] + events)
 
 
-def _storable_queues(sample: BrokerSample) -> tuple[set[tuple[str, str]], str | None]:
-    """Prepare ``sample.queues`` for storing, in place: drop Switchyard's own and transient
-    queues, escape names a database cannot hold (dropping one that then collides with another).
-    Returns the (vhost, name) keys of system queues and the broker's warning."""
-    kept: list[QueueStats] = []
-    keys: set[tuple[str, str]] = set()
-    system: set[tuple[str, str]] = set()
-    escaped = collided = 0
-    for stats in sample.queues:
-        role = queue_role(stats.name)
-        if role in (QueueRole.OWN, QueueRole.TRANSIENT):
-            continue
-        name, was_escaped = storable_name(stats.name)
-        if was_escaped:
-            escaped += 1
-            stats.name = name
-        key = (stats.vhost, name)
-        if key in keys:
-            collided += 1
-            continue
-        keys.add(key)
-        if role is QueueRole.SYSTEM:
-            system.add(key)
-        kept.append(stats)
-    sample.queues = kept
-    notes = [sample.warning] if sample.warning else []
-    if escaped:
-        notes.append(
-            f"{escaped} queue name(s) cannot be stored as they are (not UTF-8, NUL or too long): shown escaped"
+def _add_new_rows(
+    config: BrokerConfig, memory: BrokerMemory, sample: BrokerSample, system_names: set[tuple[str, str]], now: datetime
+) -> None:
+    """Create the rows of queues seen for the first time (in one statement) and remember them."""
+    new_rows = [
+        Queue(
+            broker=config.name,
+            vhost=stats.vhost,
+            name=stats.name,
+            last_seen_at=now,
+            is_system=(stats.vhost, stats.name) in system_names,
         )
-    if collided:
-        notes.append(f"{collided} queue(s) skipped: the escaped name is another queue's")
-    return system, "; ".join(notes) or None
+        for stats in sample.queues
+        if (stats.vhost, stats.name) not in memory.queues
+    ]
+    if not new_rows:
+        return
+    Queue.objects.bulk_create(new_rows, ignore_conflicts=True)
+    keys = {(q.vhost, q.name) for q in new_rows}
+    for queue in Queue.objects.filter(broker=config.name, name__in=[k[1] for k in keys]):
+        memory.queues.setdefault((queue.vhost, queue.name), queue)
 
 
-def history_from_row(queue: Queue, now_epoch: float) -> QueueHistory:
-    """The lag memory a monitor starts with for a queue another monitor (or this process before a
-    restart) sampled: the head message and since when it was seen there, so the lower bound of
-    ``oldest_age_s`` carries on across a failover or restart instead of dropping to zero (which
-    would also resolve "oldest message too old" alerts). An unchanged head digest means the same
-    message: Redis digests the whole value, delivery tag included. Rates are not seeded: the
-    consumed counts they need start with this process."""
-    history = QueueHistory()
-    if queue.head_digest and queue.head_first_seen_at is not None and queue.head_first_seen_at <= now_epoch:
-        history.head_digest = queue.head_digest
-        history.head_first_seen_at = queue.head_first_seen_at
-    return history
-
-
-def _apply(queue: Queue, stats: QueueStats, consumers: int | None, figures: LagFigures, now: datetime) -> None:
-    queue.depth = stats.depth
-    queue.unacked = stats.unacked
-    queue.consumers = consumers
-    queue.publish_rate = _round(figures.publish_rate)
-    queue.consume_rate = _round(figures.consume_rate)
-    queue.oldest_age_s = _round(figures.oldest_age_s)
-    queue.oldest_age_exact = figures.oldest_age_exact
-    queue.time_to_drain_s = _round(figures.time_to_drain_s)
-    queue.trend = figures.trend
-    queue.sampled_at = now
-    queue.present = True
-    queue.last_seen_at = now
-    queue.queue_type = stats.queue_type or ""
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
-def _history_row(memory: BrokerMemory, queue: Queue, now_epoch: float) -> QueueSample | None:
-    figures = (queue.depth, queue.unacked, queue.consumers)
-    last = memory.last_written.get(queue.pk)
-    if last is not None and last[1] == figures and now_epoch - last[0] < HISTORY_HEARTBEAT_S:
-        return None
-    memory.last_written[queue.pk] = (now_epoch, figures)
-    return QueueSample(
-        queue_id=queue.pk,
-        at=datetime.fromtimestamp(now_epoch, tz=UTC),
-        depth=queue.depth,
-        depth_max=queue.depth,
-        unacked=queue.unacked,
-        consumers=queue.consumers,
-        publish_rate=queue.publish_rate,
-        consume_rate=queue.consume_rate,
-        oldest_age_s=queue.oldest_age_s,
+def _observe(
+    memory: BrokerMemory,
+    queue: Queue,
+    stats: QueueStats,
+    now: datetime,
+    consumed_counts: dict[str, int] | None,
+    consumer_counts: dict[str, int] | None,
+) -> None:
+    """Fold one queue's sample into its lag history and set the row's figures from it."""
+    key = (stats.vhost, stats.name)
+    now_epoch = now.timestamp()
+    consumers = stats.consumers
+    if consumers is None and consumer_counts is not None:
+        consumers = consumer_counts.get(stats.name, 0)
+    consumed = consumed_counts.get(stats.name, 0) if consumed_counts is not None else None
+    history = memory.histories.get(key)
+    if history is None:
+        history = memory.histories[key] = history_from_row(queue, now_epoch)
+    figures = observe(
+        history,
+        Observation(
+            at=now_epoch,
+            depth=stats.depth,
+            unacked=stats.unacked,
+            broker_publish_rate=stats.publish_rate,
+            broker_consume_rate=stats.consume_rate,
+            head_published_at=stats.head_published_at,
+            head_digest=stats.head_digest,
+            consumed_since_last=consumed,
+        ),
     )
+    apply_figures(queue, stats, consumers, figures, now)
+    queue.head_digest = history.head_digest or ""
+    queue.head_first_seen_at = history.head_first_seen_at
 
 
-DLQ_SUFFIXES = (".dlq", ".dead", "_dlq")
-
-
-def _is_dlq_by_name(name: str) -> bool:
-    return name.endswith(DLQ_SUFFIXES) or name.startswith("dlq.")
-
-
-def _dead_letter_map(config: BrokerConfig, sample: BrokerSample) -> dict[tuple[str, str], str]:
-    """(vhost, source queue) -> DLQ name."""
-    return {
-        (vhost, source): dlq
-        for vhost, mapping in resolve_by_vhost(sample, config.dead_letter_queues).items()
-        for source, dlq in mapping.items()
-    }
+def _retire_unseen(memory: BrokerMemory, seen_keys: set[tuple[str, str]]) -> list[Queue]:
+    """Queues this sample did not see: other clients' plumbing is deleted (auto-deleted queues),
+    any other queue is marked absent with unknown figures. Returns the rows marked absent."""
+    absent: list[Queue] = []
+    vanished_plumbing = []
+    for key, queue in memory.queues.items():
+        if key in seen_keys:
+            continue
+        if queue.is_system and not queue.watched:
+            vanished_plumbing.append(key)
+        elif queue.present:
+            queue.present = False
+            forget_figures(queue)
+            absent.append(queue)
+            memory.histories.pop(key, None)
+    if vanished_plumbing:
+        Queue.objects.filter(pk__in=[memory.queues[key].pk for key in vanished_plumbing]).delete()
+        for key in vanished_plumbing:
+            queue = memory.queues.pop(key)
+            memory.histories.pop(key, None)
+            memory.last_stored.pop(queue.pk, None)
+            memory.last_written.pop(queue.pk, None)
+    return absent
