@@ -4,8 +4,13 @@ exchange, a task that fails for good is rejected, and the broker itself moves th
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
+import amqp
 import pytest
 
 from tests.celery_helpers import CeleryEnv
@@ -17,6 +22,7 @@ from tests.scenarios.rabbitmq_team import (  # noqa: F401  (fixtures)
 )
 from tests.waiting import wait_for
 
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.celery
 
 
@@ -54,3 +60,23 @@ def test_failing_demo_tasks_are_dead_lettered_by_rabbitmq_and_linked_to_their_qu
     assert row["is_dlq"] and row["dead_letter_source"] == source
     source_row = console.queue_row(source)
     assert source_row is not None and not source_row["is_dlq"]
+
+
+def test_demo_refuses_queues_an_older_demo_declared_and_names_the_way_out(rabbit_vhost, tmp_path) -> None:
+    prefix = f"old{uuid.uuid4().hex[:8]}."
+    connection = amqp.Connection(
+        host="127.0.0.1:5672", userid="guest", password="guest", virtual_host=rabbit_vhost.name
+    )
+    connection.connect()
+    connection.channel().queue_declare(f"{prefix}default", durable=True, auto_delete=False)  # no dead-lettering
+    connection.close()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHYARD_DEMO_")}
+    environ.update(SWITCHYARD_DEMO_BROKER_URL=rabbit_vhost.amqp_url, SWITCHYARD_DEMO_PREFIX=prefix)
+    command = [sys.executable, "manage.py", "demo", "--no-serve", "--log-dir", str(tmp_path / "logs")]
+    demo = subprocess.run(command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
+
+    assert demo.returncode == 1, demo.stdout + demo.stderr
+    assert "PRECONDITION_FAILED" in demo.stderr and "SWITCHYARD_DEMO_PREFIX=" in demo.stderr, demo.stderr
+    assert "Traceback" not in demo.stdout + demo.stderr
+    assert not (tmp_path / "logs").exists(), "the demo started its workers anyway"
+    assert f'vhost "{rabbit_vhost.name}"' in demo.stdout
