@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from console.pages.fragments import render_page, vary_on_fragment
+from console.pages.toasts import with_toast
 from console.roles import OPERATOR, can_read_bodies, has_role
 from messaging import task_queries
 from messaging.brokers.base import BrokerError
@@ -128,4 +129,4 @@ def task_revoke(request: HttpRequest, task_id: str) -> HttpResponse:
         message, ok = f"Revoke sent; acknowledged by {len(acknowledged)} worker(s).", True
     except (BrokerError, operations.NotConfigured) as exc:
         message, ok = f"Revoke failed: {exc}", False
-    return render(request, "pages/task.html#action-result", {"message": message, "ok": ok})
+    return with_toast(render(request, "pages/task.html#action-result", {"message": message, "ok": ok}), message, ok)

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 
 from console.pages.fragments import render_page, vary_on_fragment
+from console.pages.toasts import with_toast
 from console.roles import ADMIN, can_read_bodies, has_role
 from messaging import task_queries
 from messaging.brokers.base import BrokerError
@@ -101,4 +102,4 @@ def worker_control(request: HttpRequest, broker: str, hostname: str) -> HttpResp
         message, ok = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()), False
     except (BrokerError, operations.NotConfigured) as exc:
         message, ok = f"failed: {exc}", False
-    return render(request, "pages/worker.html#action-result", {"message": message, "ok": ok})
+    return with_toast(render(request, "pages/worker.html#action-result", {"message": message, "ok": ok}), message, ok)

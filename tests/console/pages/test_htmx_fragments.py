@@ -24,7 +24,9 @@ def rows(db):
     BrokerState.objects.create(name="main", transport="redis", redacted_url="redis://x", status="up")
     Queue.objects.create(broker="main", name="invoices", depth=3)
     Worker.objects.create(broker="b", hostname="w1@host", status="online", last_heartbeat=now)
-    TaskRecord.objects.create(task_id="t1", broker="b", name="demo.add", state="STARTED", created_at=now, updated_at=now)
+    TaskRecord.objects.create(
+        task_id="t1", broker="b", name="demo.add", state="STARTED", created_at=now, updated_at=now
+    )
     AuditEntry.objects.create(username="ann", action="purge", broker="main", queue="invoices", params={}, outcome="ok")
 
 
