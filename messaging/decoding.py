@@ -22,6 +22,7 @@ from typing import Any
 
 from messaging import visibility
 from messaging.brokers.base import RawMessage
+from messaging.header_values import as_float, as_int, as_text, as_timestamp
 
 #: Bodies longer than this are cut for display; the raw download gives operators all of it.
 DISPLAY_LIMIT = 256 * 1024
@@ -110,12 +111,12 @@ def decode(raw: RawMessage) -> DecodedMessage:
     headers = dict(raw.headers)
     body_bytes = raw.body
     size = raw.size_bytes if getattr(raw, "size_bytes", None) else len(raw.raw or body_bytes)
-    task = _str(headers.get("task"))
-    task_id = _str(headers.get("id"))
+    task = as_text(headers.get("task"))
+    task_id = as_text(headers.get("id"))
     args = kwargs = None
-    retries = _int(headers.get("retries"))
-    eta = _str(headers.get("eta"))
-    origin = _str(headers.get("origin"))
+    retries = as_int(headers.get("retries"))
+    eta = as_text(headers.get("eta"))
+    origin = as_text(headers.get("origin"))
     parsed: Any = None
     kind = "binary"
     if content_type in NOT_DECODED_TYPES:
@@ -133,10 +134,10 @@ def decode(raw: RawMessage) -> DecodedMessage:
         args, kwargs = _bounded_value(parsed[0]), _bounded_value(parsed[1])
     elif kind == "json" and isinstance(parsed, dict) and isinstance(parsed.get("task"), str) and "id" in parsed:
         kind = "celery-v1"
-        task, task_id = parsed["task"], _str(parsed.get("id"))
+        task, task_id = parsed["task"], as_text(parsed.get("id"))
         args, kwargs = _bounded_value(parsed.get("args")), _bounded_value(parsed.get("kwargs"))
-        retries = _int(parsed.get("retries"))
-        eta = _str(parsed.get("eta"))
+        retries = as_int(parsed.get("retries"))
+        eta = as_text(parsed.get("eta"))
     body, encoding, truncated = _display_body(body_bytes, kind)
     decoded = DecodedMessage(
         id=task_id or message_id(raw),
@@ -157,8 +158,8 @@ def decode(raw: RawMessage) -> DecodedMessage:
         retries=retries,
         eta=eta,
         origin=origin,
-        published_at=_float(headers.get("x-switchyard-published-at")),
-        requeued_by=_str(headers.get("x-switchyard-requeued-by")),
+        published_at=as_float(headers.get("x-switchyard-published-at")),
+        requeued_by=as_text(headers.get("x-switchyard-requeued-by")),
     )
     return _without_lone_surrogates(decoded)
 
@@ -198,26 +199,26 @@ def _safe_value(value: Any, depth: int = 0) -> Any:
 def death_record(headers: dict[str, Any]) -> Death | None:
     """The newest ``x-death`` entry (RabbitMQ lists newest first), or None."""
     deaths = headers.get("x-death")
-    first_queue = _str(headers.get("x-first-death-queue"))
+    first_queue = as_text(headers.get("x-first-death-queue"))
     if not isinstance(deaths, list) or not deaths or not isinstance(deaths[0], dict):
         return (
-            Death(queue=first_queue, first_queue=first_queue, reason=_str(headers.get("x-first-death-reason")))
+            Death(queue=first_queue, first_queue=first_queue, reason=as_text(headers.get("x-first-death-reason")))
             if first_queue
             else None
         )
     d = deaths[0]
     keys = d.get("routing-keys")
     return Death(
-        reason=_str(d.get("reason")),
-        queue=_str(d.get("queue")),
-        exchange=_str(d.get("exchange")),
+        reason=as_text(d.get("reason")),
+        queue=as_text(d.get("queue")),
+        exchange=as_text(d.get("exchange")),
         routing_keys=[str(k) for k in keys] if isinstance(keys, list) else [],
-        count=_int(d.get("count")),
-        time=_time(d.get("time")),
-        first_queue=first_queue or _str(deaths[-1].get("queue") if isinstance(deaths[-1], dict) else None),
-        exception_type=_str(d.get("exception-type")),
-        exception_message=_str(d.get("exception-message")),
-        traceback=_str(d.get("traceback")),
+        count=as_int(d.get("count")),
+        time=as_timestamp(d.get("time")),
+        first_queue=first_queue or as_text(deaths[-1].get("queue") if isinstance(deaths[-1], dict) else None),
+        exception_type=as_text(d.get("exception-type")),
+        exception_message=as_text(d.get("exception-message")),
+        traceback=as_text(d.get("traceback")),
     )
 
 
@@ -228,14 +229,14 @@ def dead_lettered_from(raw: RawMessage) -> str | None:
     headers = raw.headers
     deaths = headers.get("x-death")
     if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
-        newest = _str(deaths[0].get("queue"))
+        newest = as_text(deaths[0].get("queue"))
         if newest:
             return newest
-        first = _str(headers.get("x-first-death-queue"))
+        first = as_text(headers.get("x-first-death-queue"))
         if first:
             return first
-        return _str(deaths[-1].get("queue")) if isinstance(deaths[-1], dict) else None
-    return _str(headers.get("x-first-death-queue"))
+        return as_text(deaths[-1].get("queue")) if isinstance(deaths[-1], dict) else None
+    return as_text(headers.get("x-first-death-queue"))
 
 
 def exception_type(raw: RawMessage) -> str | None:
@@ -244,25 +245,25 @@ def exception_type(raw: RawMessage) -> str | None:
 
 
 def published_at(raw: RawMessage) -> float | None:
-    stamped = _float(raw.headers.get("x-switchyard-published-at"))
+    stamped = as_float(raw.headers.get("x-switchyard-published-at"))
     if stamped is not None:
         return stamped
-    return _time(raw.properties.get("timestamp"))
+    return as_timestamp(raw.properties.get("timestamp"))
 
 
 def task_name(raw: RawMessage) -> str | None:
-    name = _str(raw.headers.get("task"))
+    name = as_text(raw.headers.get("task"))
     if name:
         return name
     text = _utf8(raw.body[:4096]) if raw.body[:1] == b"{" else None
     if text is None:
         return None
     parsed = _json(_utf8(raw.body) or "")
-    return _str(parsed.get("task")) if isinstance(parsed, dict) else None
+    return as_text(parsed.get("task")) if isinstance(parsed, dict) else None
 
 
 def _celery_task_id(raw: RawMessage) -> str | None:
-    task_id = _str(raw.headers.get("id"))
+    task_id = as_text(raw.headers.get("id"))
     if task_id and raw.headers.get("task"):
         return task_id
     corr = raw.properties.get("correlation_id")
@@ -280,7 +281,7 @@ def _v1_task_id(raw: RawMessage) -> str | None:
         return None
     parsed = _json(_utf8(raw.body) or "")
     if isinstance(parsed, dict) and isinstance(parsed.get("task"), str) and "id" in parsed:
-        return _str(parsed.get("id"))
+        return as_text(parsed.get("id"))
     return None
 
 
@@ -374,37 +375,3 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        try:
-            number = float(value)
-        except OverflowError:
-            return None
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _time(value: Any) -> float | None:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, dict) and "$date" in value:  # never mind exotic encodings
-        return None
-    return _float(value)
