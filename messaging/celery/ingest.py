@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from celery.utils.time import utcoffset
 
@@ -221,7 +220,6 @@ _TIMELINE_NUMBERS = ("retries", "runtime", "clock")
 
 def fold_task(state: TaskState | None, event: dict[str, Any], broker: str) -> TaskState:
     """Apply one normalized ``task-*`` event of a known type. Returns the (possibly new) state."""
-    get = event.get
     kind = event["type"]
     at = event["timestamp"]
     if state is None:
@@ -235,6 +233,19 @@ def fold_task(state: TaskState | None, event: dict[str, Any], broker: str) -> Ta
     if supersedes(new_state, at, state.state, state.state_at):
         state.state, state.state_at = new_state, at
     state.last_event = kind
+    _fold_fields(state, kind, event)
+    _fold_moment(state, kind, at, event)
+    events = state.events
+    events.append(_timeline_entry(kind, event))
+    if len(events) > MAX_TIMELINE:
+        events.sort(key=lambda e: e.get("at", 0))
+        del events[: len(events) - MAX_TIMELINE]
+    return state
+
+
+def _fold_fields(state: TaskState, kind: str, event: dict[str, Any]) -> None:
+    """What any task event may carry: worker, name, retries, arguments, references."""
+    get = event.get
     hostname = get("hostname")
     if kind != "task-sent" and isinstance(hostname, str):
         state.worker = hostname[:MAX_SHORT]
@@ -255,6 +266,11 @@ def fold_task(state: TaskState | None, event: dict[str, Any], broker: str) -> Ta
         if value:
             setattr(state, key, text(value, limit))
 
+
+def _fold_moment(state: TaskState, kind: str, at: float, event: dict[str, Any]) -> None:
+    """What this kind of event says: when the task was sent, received, started or finished, and
+    its queue, runtime, result or exception."""
+    get = event.get
     if kind == "task-sent":
         state.sent_at = at
         queue = get("queue") or get("routing_key")
@@ -281,13 +297,6 @@ def fold_task(state: TaskState | None, event: dict[str, Any], broker: str) -> Ta
         state.traceback = text(get("traceback"))
     elif kind == "task-revoked" or kind == "task-rejected":
         state.finished_at = at
-
-    events = state.events
-    events.append(_timeline_entry(kind, event))
-    if len(events) > MAX_TIMELINE:
-        events.sort(key=lambda e: e.get("at", 0))
-        del events[: len(events) - MAX_TIMELINE]
-    return state
 
 
 # Fields copied as text when present, and their length limits.
@@ -372,39 +381,3 @@ def fold_worker(state: WorkerState | None, event: dict[str, Any], broker: str) -
     if changed:
         state.status_since = now
     return state, changed
-
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class LRU(Generic[K, V]):
-    """A dict that forgets its least recently used entries beyond ``capacity``."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, key: K) -> bool:
-        return key in self._items
-
-    def get(self, key: K) -> V | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-
-    def values(self) -> list[V]:
-        return list(self._items.values())
-
-    def forget(self, key: K) -> None:
-        self._items.pop(key, None)

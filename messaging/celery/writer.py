@@ -22,7 +22,6 @@ from django.db import close_old_connections, transaction
 
 from messaging.celery.inbox import EventInbox
 from messaging.celery.ingest import (
-    LRU,
     READY_STATES,
     TASK_EVENT_STATES,
     WORKER_EVENTS,
@@ -36,6 +35,7 @@ from messaging.celery.ingest import (
     merge_stored,
     normalize,
 )
+from messaging.celery.lru import LRU
 from messaging.celery.records import (
     EVENT_OF_STATE,
     WORKER_EVENT_FIELDS,

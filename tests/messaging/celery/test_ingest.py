@@ -7,7 +7,6 @@ import time
 import pytest
 
 from messaging.celery.ingest import (
-    LRU,
     MAX_TEXT,
     MalformedEvent,
     fold_task,
@@ -15,6 +14,7 @@ from messaging.celery.ingest import (
     merge_stored,
     normalize,
 )
+from messaging.celery.lru import LRU
 
 
 def ev(kind: str, at: float, **fields) -> dict:
