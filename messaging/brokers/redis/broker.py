@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import bisect
 import json
-import re
 import time
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis as redis_py
 from redis.backoff import NoBackoff
@@ -51,22 +48,20 @@ from messaging.brokers.capabilities import IN_FLIGHT_MESSAGES, REDELIVER_AFTER_V
 from messaging.brokers.envelope import decode_envelope
 from messaging.brokers.kombu_routes import Routes
 from messaging.brokers.redis import lua, write_lua
+from messaging.brokers.redis.errors import RedisErrors
+from messaging.brokers.redis.layout import (
+    BINDING_PREFIX,
+    DLQ_SUFFIX,
+    PUBLISHED_AT_HEADER,
+    attribute_unacked,
+    bound_names,
+    glob_escape,
+    in_flight_origin,
+    split_url_options,
+    text_of,
+)
 from messaging.brokers.redis.moves import RedisMoveSession, age_of, restored_value
 from messaging.brokers.urls import redact_url, scrub_secret
-
-PUBLISHED_AT_HEADER = "x-switchyard-published-at"
-BINDING_PREFIX = "_kombu.binding."
-#: Exchanges whose queues Kombu serves over PUB/SUB on Redis (remote control and Celery events):
-#: their queues never hold a list, so discovery skips them unless they are known queues.
-PUBSUB_EXCHANGES = frozenset({"celery.pidbox", "celeryev"})
-#: Celery's remote-control replies: one short-lived queue per inspecting client (Switchyard's own
-#: inspector among them). They are plumbing, not work: discovery skips them too.
-CONTROL_REPLY_EXCHANGES = frozenset({"reply.celery.pidbox"})
-#: The Switchyard DLQ integration LPUSHes failures to ``<queue>.dlq`` without a binding, so
-#: sampling also looks for that key beside every queue and reports it when it holds messages.
-DLQ_SUFFIX = ".dlq"
-#: Options read from the URL's query string (and removed before redis-py sees the URL).
-URL_OPTIONS = ("global_keyprefix",)
 
 
 class RedisBroker(Broker):
@@ -97,7 +92,7 @@ class RedisBroker(Broker):
 
     def __init__(self, config: BrokerConfig) -> None:
         super().__init__(config)
-        url, url_options = _split_url_options(config.url)
+        url, url_options = split_url_options(config.url)
         options = {**url_options, **config.options}
         self.prefix: str = options.get("global_keyprefix", "") or ""
         self.sep: str = options.get("sep", "\x06\x16")
@@ -154,7 +149,7 @@ class RedisBroker(Broker):
         """
         with self._errors("sample"):
             tables = self._binding_tables()
-            bound = _bound_names(tables)
+            bound = bound_names(tables)
             watched = list(watched_queues)
             names = list(dict.fromkeys([*known_queues, *self.config.queues, *watched, *bound]))
             # Configured, bound and watched queues exist even when empty; a queue only remembered
@@ -178,7 +173,7 @@ class RedisBroker(Broker):
                     head_published_at=float(published) if published else None,
                 )
             )
-        warning = _attribute_unacked(stats, groups, Routes(tables))
+        warning = attribute_unacked(stats, groups, Routes(tables))
         return BrokerSample(
             queues=stats,
             bindings={ex: [(rk, q) for rk, _, q in rows] for ex, rows in tables.items()},
@@ -258,8 +253,8 @@ class RedisBroker(Broker):
         for (tag, score), value in zip(rows, values):
             if value is None:
                 continue
-            queue, task, task_id = self._in_flight_origin(value, routes)
-            found.append(InFlight(tag=_text(tag), queue=queue, age_s=age_of(score), task=task, task_id=task_id))
+            queue, task, task_id = in_flight_origin(value, routes)
+            found.append(InFlight(tag=text_of(tag), queue=queue, age_s=age_of(score), task=task, task_id=task_id))
         return found
 
     def restore_in_flight(self, tag: str) -> str | None:
@@ -272,7 +267,7 @@ class RedisBroker(Broker):
             if value is None:
                 return None
             tables = self._binding_tables()
-            queue, _, _ = self._in_flight_origin(value, Routes(tables))
+            queue, _, _ = in_flight_origin(value, Routes(tables))
             try:
                 payload = json.loads(value)
             except ValueError:
@@ -284,17 +279,6 @@ class RedisBroker(Broker):
             keys = [self._key(self.unacked_key), self._key(self.unacked_index_key), key]
             done = self._restore_script(keys=keys, args=[tag, value, pushed])
         return queue if done else None
-
-    def _in_flight_origin(self, value: bytes, routes: Routes) -> tuple[str | None, str | None, str | None]:
-        try:
-            message, exchange, routing_key = json.loads(value)
-            headers = message.get("headers") or {}
-        except (ValueError, TypeError, AttributeError):
-            return None, None, None
-        queue = routes.queue_for(str(exchange or ""), str(routing_key or ""), set())
-        task = headers.get("task") if isinstance(headers.get("task"), str) else None
-        task_id = headers.get("id") if isinstance(headers.get("id"), str) else None
-        return queue, task, task_id
 
     def _q_for_priority(self, queue: str, message: dict[str, Any]) -> str:
         """Kombu's ``_q_for_pri``: the sub-queue of the message's priority step (priority 0 when
@@ -332,7 +316,7 @@ class RedisBroker(Broker):
 
     def _binding_tables(self) -> dict[str, list[tuple[str, str, str]]]:
         """Exchange -> [(routing_key, pattern, queue)] from every ``_kombu.binding.*`` set."""
-        match = _glob_escape(self.prefix + BINDING_PREFIX) + "*"
+        match = glob_escape(self.prefix + BINDING_PREFIX) + "*"
         keys: list[bytes] = []
         cursor = 0
         while True:
@@ -351,8 +335,8 @@ class RedisBroker(Broker):
         for key, rows in zip(keys, members, strict=True):
             if isinstance(rows, Exception):  # not a set: not Kombu's
                 continue
-            exchange = _text(key[head:])
-            parsed = [tuple(_text(m).split(self.sep)) for m in rows]
+            exchange = text_of(key[head:])
+            parsed = [tuple(text_of(m).split(self.sep)) for m in rows]
             tables[exchange] = sorted(r for r in parsed if len(r) == 3)  # type: ignore[misc]
         return tables
 
@@ -392,90 +376,5 @@ class RedisBroker(Broker):
         text = str(exc) or type(exc).__name__
         return scrub_secret(f"{redact_url(self.config.url)}: {text}", self.config.url)
 
-    def _errors(self, doing: str) -> _RedisErrors:
-        return _RedisErrors(self, doing)
-
-
-class _RedisErrors:
-    """Turns redis-py exceptions into :class:`BrokerError` with a password-free reason."""
-
-    def __init__(self, broker: RedisBroker, doing: str) -> None:
-        self.broker, self.doing = broker, doing
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        if exc is None or isinstance(exc, BrokerError):
-            return False
-        if isinstance(exc, (redis_py.ConnectionError, redis_py.TimeoutError, OSError)):
-            permanent = isinstance(exc, redis_py.AuthenticationError)
-        elif isinstance(exc, redis_py.RedisError):
-            permanent = True
-        else:
-            return False
-        reason = self.broker._reason(exc)
-        raise BrokerError(f"redis {self.doing} failed: {reason}", permanent=permanent) from None
-
-
-def _attribute_unacked(stats: list[QueueStats], groups: Any, routes: Routes) -> str | None:
-    """Give each queue its in-flight count from the script's (exchange, key, count) groups."""
-    if groups is None:
-        return None
-    by_name = {s.name: s for s in stats}
-    for s in stats:
-        s.unacked = 0
-    lost = 0
-    for i in range(0, len(groups), 3):
-        exchange, routing_key, count = groups[i : i + 3]
-        queue = None
-        if exchange is not None and routing_key is not None:
-            queue = routes.queue_for(_json_text(exchange), _json_text(routing_key), by_name)
-        if queue in by_name:
-            by_name[queue].unacked += count  # type: ignore[operator]
-        else:
-            lost += count
-    if lost:
-        return f"{lost} in-flight messages could not be attributed to a queue"
-    return None
-
-
-def _bound_names(tables: dict[str, list[tuple[str, str, str]]]) -> list[str]:
-    """Queues named by Kombu's binding tables, less Celery's plumbing (events, remote control)."""
-    names: dict[str, None] = {}
-    for exchange, rows in tables.items():
-        if exchange not in PUBSUB_EXCHANGES and exchange not in CONTROL_REPLY_EXCHANGES:
-            names.update(dict.fromkeys(q for _, _, q in rows if q))
-    return list(names)
-
-
-def _split_url_options(url: str) -> tuple[str, dict[str, str]]:
-    """The URL without Switchyard's query options, and those options."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url, {}
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    ours = {k: v for k, v in pairs if k in URL_OPTIONS}
-    rest = urlencode([(k, v) for k, v in pairs if k not in URL_OPTIONS])
-    return urlunsplit(parts._replace(query=rest)), ours
-
-
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
-
-
-def _text(value: bytes) -> str:
-    return value.decode("utf-8", "surrogateescape")
-
-
-def _json_text(escaped: bytes) -> str:
-    """A JSON string's content as Lua cut it out (still escaped), decoded."""
-    try:
-        return json.loads(b'"' + escaped + b'"')
-    except ValueError:
-        return _text(escaped)
+    def _errors(self, doing: str) -> RedisErrors:
+        return RedisErrors(self, doing)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from messaging.brokers.rabbitmq.connection import parse_amqp_url
-from messaging.brokers.redis.broker import _split_url_options
+from messaging.brokers.redis.layout import split_url_options
 from messaging.brokers.urls import redact_url, redact_urls_in, scrub_secret
 
 
@@ -47,6 +47,6 @@ def test_amqp_defaults_and_credentials():
 
 
 def test_redis_url_keeps_redis_options_and_takes_ours():
-    url, options = _split_url_options("redis://h:6379/2?global_keyprefix=app:&health_check_interval=5")
+    url, options = split_url_options("redis://h:6379/2?global_keyprefix=app:&health_check_interval=5")
     assert url == "redis://h:6379/2?health_check_interval=5"
     assert options == {"global_keyprefix": "app:"}
