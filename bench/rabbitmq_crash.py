@@ -56,8 +56,9 @@ def main() -> None:
 
     from console.roles import set_role
     from messaging import actions
-    from messaging.action_runner import BATCH_SIZE, run_action
+    from messaging.actions.runner import run_action
     from messaging.brokers.base import BrokerConfig
+    from messaging.brokers.rabbitmq import RabbitMQBroker
     from messaging.config import SwitchyardConfig
     from messaging.models import Action, Queue
     from messaging.process_config import set_config
@@ -113,7 +114,7 @@ def main() -> None:
                     "ok": lost == 0
                     and not left
                     and set(moved) == ids
-                    and duplicated <= 2 * BATCH_SIZE["rabbitmq"]
+                    and duplicated <= RabbitMQBroker.capabilities.move_duplicate_bound
                     and final.duplicated >= duplicated,
                     "boot_s": round(first_boot, 1),
                     "reboot_s": round(boot, 1),

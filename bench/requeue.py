@@ -65,7 +65,7 @@ def operator():
 
 def run_switchyard(broker_name: str, source: str, dlq: str, vhost: str = "") -> tuple[int, float]:
     from messaging import actions
-    from messaging.action_runner import run_action
+    from messaging.actions.runner import run_action
     from messaging.models import Action, Queue
 
     src, _ = Queue.objects.get_or_create(broker=broker_name, vhost=vhost, name=source, defaults={"depth": 0})

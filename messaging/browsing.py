@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from messaging import decoding
 from messaging.brokers.base import Broker, BrowseEffects, RawMessage
+from messaging.errors import DomainError, unreachable_vhost
 from messaging.models import Queue
 
 MAX_LIMIT = 200
@@ -40,14 +41,14 @@ BROWSE_WARNING = (
 )
 
 
-class BrowseRefused(Exception):
+class BrowseRefused(DomainError):
     """A browse that does not run as asked. ``status``: 400 (outside the window), 409 (a quorum
-    queue's delivery-limit risk not accepted), 429 (this user's previous browse still runs)."""
+    queue's delivery-limit risk not accepted: ``code`` ``delivery_limit_risk``; or a vhost the
+    broker's connection cannot reach), 429 (this user's previous browse still runs)."""
 
-    def __init__(self, detail: str, status: int) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.status = status
+    def __init__(self, detail: str, status: int, code: str | None = None) -> None:
+        super().__init__(detail, status)
+        self.code = code
 
 
 @dataclass
@@ -148,6 +149,7 @@ def browse(
                     "a message near its limit would be lost by looking at it. Confirm that risk "
                     "(accept_delivery_limit_risk) to browse anyway.",
                     409,
+                    code="delivery_limit_risk",
                 )
             count, raws = broker.peek(queue.name, offset=offset, limit=limit)
         page = BrowsePage(
@@ -166,7 +168,6 @@ def _reaching_broker(queue: Queue) -> Broker:
     """The broker of ``queue``, open (the caller closes it: ``with _reaching_broker(q) as broker``);
     :class:`BrowseRefused` (409) when its connection cannot reach the queue's vhost (it would
     read, or on RabbitMQ take, another vhost's queue of that name)."""
-    from messaging.actions import unreachable_vhost
     from messaging.process_config import broker_named
 
     broker = broker_named(queue.broker)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from console.api.action_serializers import ActionSerializer
 from console.api.messages import int_param
 from console.api.permissions import IsOperator, IsViewer
-from console.api.serializers import ActionSerializer
 from console.roles import ADMIN, has_role
 from messaging import actions
 from messaging.models import Action
@@ -49,7 +49,9 @@ class ActionList(APIView):
         rows = Action.objects.all()
         queue = request.query_params.get("queue")
         if queue:
-            rows = rows.filter(queue_id=int(queue) if queue.isdigit() else -1)
+            if not queue.isdigit() or len(queue) > 18:
+                raise ValidationError({"queue": "a queue id (a whole number)"})
+            rows = rows.filter(queue_id=int(queue))
         limit = int_param(request, "limit", 50, 500)
         offset = int_param(request, "offset", 0, 10_000_000)
         return Response(

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from messaging.brokers.base import BrokerError, QueueNotFound, Unsupported
+from messaging.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,18 @@ def error_response(status_code: int, error: str, detail=None) -> Response:
     return Response({"error": error, "detail": detail}, status=status_code)
 
 
-def exception_handler(exc, context):
-    from messaging.actions import ActionRefused
+def domain_error_response(exc: DomainError) -> Response:
+    """A refusal of the domain as the API answers it: its status, ``error`` from its ``code``
+    (else from the status) and its ``detail``; a 429 says when to retry."""
+    response = error_response(exc.status, exc.code or _CODES.get(exc.status, "bad_request"), exc.detail)
+    if exc.status == 429:
+        response["Retry-After"] = "1"
+    return response
 
-    if isinstance(exc, ActionRefused):
-        return error_response(exc.status, _CODES.get(exc.status, "bad_request"), exc.detail)
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return domain_error_response(exc)
     if isinstance(exc, QueueNotFound):
         return error_response(404, "not_found", str(exc))
     if isinstance(exc, Unsupported):

@@ -11,19 +11,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from console.api.action_serializers import (
+    ActionSerializer,
+    DeleteRequestSerializer,
+    MoveRequestSerializer,
+    PurgeRequestSerializer,
+)
 from console.api.authentication import TokenAuthentication
-from console.api.errors import error_response
 from console.api.permissions import IsAdmin, IsOperator, IsViewer
 from console.api.queues import get_queue_or_404
-from console.api.serializers import (
-    ActionSerializer,
-    BrowseRequestSerializer,
-    MessagePageSerializer,
-    MoveRequestSerializer,
-)
+from console.api.serializers import BrowseRequestSerializer, MessagePageSerializer
 from console.roles import OPERATOR, can_read_bodies, has_role
 from messaging import actions, browsing
-from messaging.actions import ActionRefused
 from messaging.models import Action
 
 
@@ -38,6 +37,13 @@ def int_param(request: Request, name: str, default: int, maximum: int) -> int:
     if not 0 <= value <= maximum:
         raise ValidationError({name: f"must be between 0 and {maximum}"})
     return value
+
+
+def validated(serializer_class: type, request: Request) -> dict:
+    """The request's body checked by ``serializer_class``; 400 with the fields at fault otherwise."""
+    body = serializer_class(data=request.data)
+    body.is_valid(raise_exception=True)
+    return dict(body.validated_data)
 
 
 def body_of(request: Request) -> dict:
@@ -69,28 +75,10 @@ def _by_token(request: Request) -> bool:
     return isinstance(request.successful_authenticator, TokenAuthentication)
 
 
-def _refused(exc: browsing.BrowseRefused) -> Response:
-    response = error_response(exc.status, _REFUSED_CODES.get(exc.status, "bad_request"), exc.detail)
-    if exc.status == 429:
-        response["Retry-After"] = "1"
-    return response
-
-
-_REFUSED_CODES = {400: "bad_request", 409: "delivery_limit_risk", 429: "too_many_requests"}
-
-
 def _page(request: Request, queue, offset: int, limit: int, accept_risk: bool) -> Response:
-    try:
-        page = browsing.browse(
-            queue,
-            offset,
-            limit,
-            can_read_bodies(request.user),
-            user=request.user,
-            accept_delivery_limit_risk=accept_risk,
-        )
-    except browsing.BrowseRefused as exc:
-        return _refused(exc)
+    page = browsing.browse(
+        queue, offset, limit, can_read_bodies(request.user), user=request.user, accept_delivery_limit_risk=accept_risk
+    )
     return Response(
         {"count": page.count, "results": [m.as_dict() for m in page.messages], "browse": page.side_effects()}
     )
@@ -138,9 +126,7 @@ class QueueMessages(APIView):
     def post(self, request: Request, queue_id: str) -> Response:
         queue = get_queue_or_404(queue_id)
         _browse_consumes(request, queue)
-        params = BrowseRequestSerializer(data=body_of(request))
-        params.is_valid(raise_exception=True)
-        wanted = params.validated_data
+        wanted = validated(BrowseRequestSerializer, request)
         if wanted["limit"] > browsing.MAX_LIMIT:
             raise ValidationError({"limit": f"must be between 0 and {browsing.MAX_LIMIT}"})
         return _page(request, queue, wanted["offset"], wanted["limit"], wanted["accept_delivery_limit_risk"])
@@ -183,23 +169,16 @@ class QueueMessageRaw(APIView):
 
     def _download(self, request: Request, queue, message_id: str, position: int | None, accept: bool) -> HttpResponse:
         if _browse_consumes(request, queue):
-            try:
-                effects = browsing.browse_effects(queue)
-            except browsing.BrowseRefused as exc:
-                return _refused(exc)
+            effects = browsing.browse_effects(queue)
             if effects.delivery_limit is not None and not accept:
-                return _refused(
-                    browsing.BrowseRefused(
-                        f"finding the message takes and requeues the messages before it, and this quorum "
-                        f"queue drops a message returned more than {effects.delivery_limit} times: confirm "
-                        "the risk (accept_delivery_limit_risk) to download anyway",
-                        409,
-                    )
+                raise browsing.BrowseRefused(
+                    f"finding the message takes and requeues the messages before it, and this quorum "
+                    f"queue drops a message returned more than {effects.delivery_limit} times: confirm "
+                    "the risk (accept_delivery_limit_risk) to download anyway",
+                    409,
+                    code="delivery_limit_risk",
                 )
-        try:
-            raw = browsing.find_raw(queue, message_id, position, user=request.user)
-        except browsing.BrowseRefused as exc:
-            return _refused(exc)
+        raw = browsing.find_raw(queue, message_id, position, user=request.user)
         if raw is None:
             raise NotFound("the message is no longer in the queue (or beyond the first 1,000)")
         response = HttpResponse(raw.body, content_type="application/octet-stream")
@@ -214,20 +193,7 @@ class _MoveView(APIView):
 
     def post(self, request: Request, queue_id: str) -> Response:
         queue = get_queue_or_404(queue_id)
-        body = body_of(request)
-        action = actions.request_move(
-            request.user,
-            queue,
-            kind=self.kind,
-            ids=body.get("ids"),
-            all=body.get("all"),
-            filter=body.get("filter"),
-            target=body.get("target"),
-            rate=body.get("rate"),
-            dry_run=body.get("dry_run", False),
-            create_target=body.get("create_target", False),
-            count=body.get("count"),
-        )
+        action = actions.request_move(request.user, queue, kind=self.kind, **validated(MoveRequestSerializer, request))
         return Response(actions.action_dict(action), status=202)
 
 
@@ -259,12 +225,15 @@ class QueueDelete(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
-        summary="Delete the messages with these ids", request=MoveRequestSerializer, responses={202: ActionSerializer}
+        summary="Delete the messages with these ids",
+        description="The ids name every message deleted; `confirm` is optional here and, when sent, must be "
+        "the queue's exact name (the queue page always asks for it).",
+        request=DeleteRequestSerializer,
+        responses={202: ActionSerializer},
     )
     def post(self, request: Request, queue_id: str) -> Response:
         queue = get_queue_or_404(queue_id)
-        body = body_of(request)
-        action = actions.request_delete(request.user, queue, ids=body.get("ids"), dry_run=body.get("dry_run", False))
+        action = actions.request_delete(request.user, queue, typed=False, **validated(DeleteRequestSerializer, request))
         return Response(actions.action_dict(action), status=202)
 
 
@@ -275,18 +244,16 @@ class QueuePurge(APIView):
         summary="Delete every message present now",
         description="`confirm` must be the queue's exact name (400 otherwise). Messages that arrive after the "
         "request are not touched: the action deletes the messages counted at confirmation (or `count`).",
-        request=MoveRequestSerializer,
+        request=PurgeRequestSerializer,
         responses={202: ActionSerializer},
     )
     def post(self, request: Request, queue_id: str) -> Response:
         queue = get_queue_or_404(queue_id)
-        body = body_of(request)
-        action = actions.request_purge(request.user, queue, confirm=body.get("confirm"), count=body.get("count"))
+        action = actions.request_purge(request.user, queue, **validated(PurgeRequestSerializer, request))
         return Response(actions.action_dict(action), status=202)
 
 
 __all__ = [
-    "ActionRefused",
     "QueueDelete",
     "QueueMessageRaw",
     "QueueMessages",

@@ -131,53 +131,6 @@ class HealthSerializer(serializers.Serializer):
     )
 
 
-class MoveFilterSerializer(serializers.Serializer):
-    task = serializers.CharField(required=False)
-    exception = serializers.CharField(required=False, help_text="exception type, e.g. ValueError")
-    older_than_s = serializers.FloatField(required=False)
-
-
-class MoveRequestSerializer(serializers.Serializer):
-    """Request bodies of requeue/move/delete/purge (schema only; validation is the domain's)."""
-
-    ids = serializers.ListField(child=serializers.CharField(), required=False)
-    all = serializers.BooleanField(required=False, help_text="the messages present now (or `count`), oldest first")
-    filter = MoveFilterSerializer(required=False)
-    target = serializers.CharField(required=False)
-    rate = serializers.FloatField(required=False, help_text="messages per second")
-    dry_run = serializers.BooleanField(required=False, help_text="report what would happen; change nothing")
-    create_target = serializers.BooleanField(required=False)
-    count = serializers.IntegerField(required=False, help_text="the count the operator was shown")
-    confirm = serializers.CharField(required=False, help_text="purge: the queue's exact name")
-
-
-class ActionSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=["requeue", "move", "delete", "purge"])
-    state = serializers.ChoiceField(choices=["pending", "running", "succeeded", "failed", "cancelled"])
-    user = serializers.CharField()
-    broker = serializers.CharField()
-    queue = serializers.CharField()
-    target = serializers.CharField(allow_null=True)
-    requested = serializers.IntegerField()
-    done = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    duplicated = serializers.IntegerField()
-    already_moved = serializers.IntegerField(
-        help_text="copies the broker handed back after a restart (acks lost) that were acknowledged, not moved twice"
-    )
-    interrupted = serializers.BooleanField()
-    create_target = serializers.BooleanField(
-        help_text="a missing target may be created (an existing one is only checked, never re-declared)"
-    )
-    target_created = serializers.CharField(
-        allow_null=True, help_text="what the action created for its target, with which properties; null if nothing"
-    )
-    error = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField(allow_null=True)
-
-
 class DeathSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_null=True)
     queue = serializers.CharField(allow_null=True)

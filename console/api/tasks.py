@@ -159,8 +159,5 @@ class TaskRevoke(APIView):
         body.is_valid(raise_exception=True)
         terminate = body.validated_data["terminate"]
         task = get_task_or_404(task_id)
-        try:
-            acknowledged = operations.revoke_task(request.user, task, terminate)
-        except operations.NotConfigured as exc:
-            raise NotFound(str(exc)) from None
+        acknowledged = operations.revoke_task(request.user, task, terminate)
         return Response({"task_id": task.task_id, "terminate": terminate, "acknowledged_by": acknowledged}, status=202)

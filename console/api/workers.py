@@ -92,12 +92,7 @@ class WorkerControl(APIView):
             raise ValidationError({"command": "send a JSON object with a command"})
         broker = body.get("broker") if isinstance(body.get("broker"), str) else None
         worker = get_worker_or_404(hostname, broker)
-        try:
-            result = operations.control_worker(request.user, worker, body)
-        except control.CommandError as exc:
-            raise ValidationError(exc.fields) from None
-        except operations.NotConfigured as exc:
-            raise NotFound(str(exc)) from None
+        result = operations.control_worker(request.user, worker, body)
         return Response(
             {
                 "hostname": worker.hostname,

@@ -1,6 +1,7 @@
-"""Queue page sections for messages and actions. Views check the role, call
-the domain (``messaging.actions``, ``messaging.browsing``) and render; every form carries CSRF and
-destructive ones a typed confirmation."""
+"""Queue page sections for messages and actions. Views check the role, check the form
+(``action_forms``), call the domain (``messaging.actions``, ``messaging.browsing``) and render;
+refusals are rendered by ``refusals.shows_refusals``. Every form carries CSRF and destructive ones
+a typed confirmation."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from console.pages.action_forms import BrowseForm, QueueActionForm
+from console.pages.refusals import FormRefused, shows_refusals
 from console.roles import ADMIN, OPERATOR, can_read_bodies, has_role
 from messaging import actions, browsing, decoding
-from messaging.actions import ActionRefused
 from messaging.brokers.base import BrokerError
+from messaging.errors import detail_text
 from messaging.models import Action, Queue
 from messaging.queue_queries import queue_by_id
 
@@ -76,12 +79,11 @@ def queue_messages(request: HttpRequest, queue_id: int) -> HttpResponse:
         if operator:
             context["browse_changes"], context["delivery_limit"], context["browse_error"] = _browse_effects(queue)
         return render(request, "pages/queue_actions.html#messages", context)
-    form = request.POST if request.method == "POST" else request.GET
-    try:
-        offset = max(0, int(form.get("offset", "0")))
-    except ValueError:
-        offset = 0
-    accept = form.get("accept_delivery_limit_risk") in ("on", "1", "true")
+    form = BrowseForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
+        context["browse_error"] = detail_text(FormRefused(form).detail)
+        return render(request, "pages/queue_actions.html#messages", context, status=200 if request.htmx else 400)
+    offset, accept = form.cleaned_data["offset"], form.cleaned_data["accept_delivery_limit_risk"]
     try:
         page = browsing.browse(
             queue, offset, PAGE_SIZE, can_read_bodies(request.user), user=request.user,
@@ -156,104 +158,49 @@ def _recent(queue: Queue) -> list[dict[str, Any]]:
 
 
 @require_POST
+@shows_refusals("pages/queue_actions.html#refused")
 def queue_action(request: HttpRequest, queue_id: int) -> HttpResponse:
-    """One form for requeue/move/delete/purge. A requeue/move/delete first answers with a
-    confirmation panel stating what will happen and how many messages; only the confirmed form
-    (``confirmed=1``, with the count shown) creates the action."""
+    """One form for requeue/move/delete/purge. A requeue/move first answers with a confirmation
+    panel (``actions.preview_move``) stating what will happen and how many messages; only the
+    confirmed form (``confirmed=1``, with the count shown) creates the action. A delete or purge
+    needs the queue's name typed (``actions.require_confirmation``, the rule the API follows too)."""
     queue = _queue(queue_id)
     kind = request.POST.get("kind", "")
     needed = ADMIN if kind in (Action.DELETE, Action.PURGE) else OPERATOR
     if kind not in dict(Action.KINDS) or not has_role(request.user, needed):
         raise PermissionDenied
-    form = request.POST
-    selection = form.get("selection", "all")
-    ids = form.getlist("ids") if selection == "ids" or kind == Action.DELETE else None
-    flt = None
-    if selection == "filter":
-        flt = {k: form.get(f"filter_{k}") for k in ("task", "exception") if form.get(f"filter_{k}")}
-        if form.get("filter_older_than_s"):
-            try:
-                flt["older_than_s"] = float(form["filter_older_than_s"])
-            except ValueError:
-                flt["older_than_s"] = -1
-    count = _int_or_none(form.get("count"))
-    try:
-        if kind == Action.PURGE:
-            action = actions.request_purge(request.user, queue, confirm=form.get("confirm_name"), count=count)
-        elif kind == Action.DELETE:
-            if form.get("confirm_name") != queue.name:
-                raise ActionRefused("type the queue's exact name to delete messages")
-            action = actions.request_delete(request.user, queue, ids=ids or None)
-        else:
-            target = form.get("target") or None
-            params = dict(
-                kind=kind,
-                ids=ids or None,
-                all=True if selection == "all" else None,
-                filter=flt,
-                target=target,
-                rate=_float_or_none(form.get("rate")),
-                dry_run=form.get("dry_run") == "on",
-                create_target=form.get("create_target") == "on",
-            )
-            if form.get("confirmed") != "1":
-                return _confirmation(request, queue, params, selection)
-            action = actions.request_move(request.user, queue, count=count, **params)
-    except ActionRefused as exc:
-        return _refused(request, queue, _detail(exc.detail), 400)
-    except BrokerError as exc:
-        return _refused(request, queue, str(exc), 503)
+    form = QueueActionForm(request.POST)
+    if not form.is_valid():
+        raise FormRefused(form)
+    data = form.cleaned_data
+    if kind == Action.PURGE:
+        action = actions.request_purge(request.user, queue, confirm=data["confirm_name"], count=data["count"])
+    elif kind == Action.DELETE:
+        action = actions.request_delete(
+            request.user, queue, ids=data["ids"] or None, confirm=data["confirm_name"], typed=True
+        )
+    elif not data["confirmed"]:
+        return _confirmation(request, queue, form)
+    else:
+        action = actions.request_move(request.user, queue, count=data["count"], **form.move_arguments())
     flash.success(request, f"Action {action.pk} accepted: {action.kind} of {action.requested} message(s).")
     url = reverse("queue", args=[queue.pk]) + "#actions"
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def _refused(request: HttpRequest, queue: Queue, detail: str, status: int) -> HttpResponse:
-    # htmx swaps only 2xx answers: the refusal is shown in the panel, plain forms get the status.
-    context = {"queue": queue, "detail": detail}
-    return render(request, "pages/queue_actions.html#refused", context, status=200 if request.htmx else status)
-
-
-def _confirmation(request: HttpRequest, queue: Queue, params: dict[str, Any], selection: str) -> HttpResponse:
-    from messaging.process_config import open_broker
-
-    try:
-        with open_broker(queue.broker) as broker:
-            count = broker.count(queue.name)
-    except BrokerError as exc:
-        return _refused(request, queue, str(exc), 503)
-    source = queue.dead_letter_source
+def _confirmation(request: HttpRequest, queue: Queue, form: QueueActionForm) -> HttpResponse:
+    params = form.move_arguments()
+    selection = form.cleaned_data["selection"]
+    preview = actions.preview_move(
+        queue, kind=params["kind"], selection=selection, target=params["target"], dry_run=params["dry_run"]
+    )
     context = {
         "queue": queue,
         "params": params,
         "selection": selection,
-        "count": count if count is not None else queue.depth,
+        "preview": preview,
+        "count": preview.count,
         "ids": params["ids"] or [],
         "filter": params["filter"] or {},
-        "target_text": params["target"] or (source.name if source else "the queue each message was dead-lettered from"),
-        # A dry run or a selective scan looks at messages it leaves in place: on RabbitMQ that is browsing.
-        "scan_warning": (
-            browsing.BROWSE_WARNING if (params["dry_run"] or selection != "all") and not _browse_is_free(queue) else ""
-        ),
     }
     return render(request, "pages/queue_actions.html#confirm", context)
-
-
-def _detail(detail: Any) -> str:
-    if isinstance(detail, dict):
-        return "; ".join(f"{k}: {_detail(v)}" for k, v in detail.items())
-    return str(detail)
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def _float_or_none(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return -1.0

@@ -17,6 +17,7 @@ from celery import Celery
 from messaging.brokers.base import BrokerError
 from messaging.brokers.urls import redact_url
 from messaging.celery.ingest import text
+from messaging.errors import DomainError
 
 REPLY_TIMEOUT_S = 2.0
 INSPECT_TIMEOUT_S = 1.0
@@ -26,12 +27,16 @@ _RATE = re.compile(r"^\d+(\.\d+)?(/[smh])?$")
 _NAME = re.compile(r"^[^\x00-\x1f]{1,255}$")
 
 
-class CommandError(ValueError):
-    """The command or its arguments are invalid; ``fields`` maps argument names to problems."""
+class CommandError(DomainError):
+    """The command or its arguments are invalid (400); ``fields`` maps argument names to problems,
+    and the API answers them as its field errors (``{field: [problem]}``)."""
 
     def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
+        super().__init__({name: [problem] for name, problem in fields.items()})
         self.fields = fields
+
+    def __str__(self) -> str:
+        return "; ".join(f"{name}: {problem}" for name, problem in self.fields.items())
 
 
 def _broker_error(app: Celery, exc: Exception) -> BrokerError:

@@ -10,11 +10,14 @@ from messaging import audit
 from messaging.brokers.base import BrokerError
 from messaging.celery import apps, control
 from messaging.celery.inspect import refresh_worker
+from messaging.errors import DomainError
 from messaging.models import TaskRecord, Worker
 
 
-class NotConfigured(LookupError):
-    pass
+class NotConfigured(DomainError):
+    """The broker has no Celery configuration here (404)."""
+
+    status = 404
 
 
 def _app(broker: str):

@@ -2,14 +2,6 @@
 // audit entries refresh their server-rendered fragment. Only textContent and attributes are set.
 "use strict";
 (function () {
-  function counts(a) {
-    let text = a.done + " / " + a.requested;
-    if (a.failed) text += ", " + a.failed + " not taken";
-    if (a.duplicated) text += ", ≤" + a.duplicated + " duplicated";
-    if (a.already_moved) text += ", " + a.already_moved + " re-delivered by the broker, not moved twice";
-    return text;
-  }
-
   document.addEventListener("sy:event", function (evt) {
     const event = evt.detail;
     if (event.type === "audit.entry") {
@@ -26,7 +18,8 @@
     const bar = row.querySelector("[data-field='progress']");
     bar.max = Math.max(a.requested, 1);
     bar.value = a.done;
-    row.querySelector("[data-field='counts']").textContent = counts(a);
+    // The progress line is built once, by the server (action_dict's summary).
+    row.querySelector("[data-field='counts']").textContent = a.summary;
     const state = row.querySelector("[data-field='state']");
     state.textContent = a.state;
     state.className = "state-" + a.state;

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from messaging import actions
-from messaging.action_runner import run_action
+from messaging.actions.runner import run_action
 from messaging.models import Action, AuditEntry
 from tests.action_helpers import MANAGEMENT_URL, make_queue, rabbit_vhost, unique_name  # noqa: F401
 
@@ -159,7 +159,7 @@ def test_batch_recorded_but_not_acked_is_recognised_on_resume_not_moved_twice(ra
     broker hands the batch back (redelivered); the resumed run acknowledges it without publishing
     it again and reports it as ``already_moved``; the target holds every id, twice only for the
     batch published after it (in doubt, and reported)."""
-    from messaging import move_memory
+    from messaging.actions import move_memory
 
     config, vhost = rabbit_vhost
     source, dlq_name = "orders", "orders.dlq"

@@ -9,11 +9,13 @@ import json
 import pytest
 
 from messaging import actions
-from messaging.action_runner import build_plan, claim, run_action
+from messaging.actions.plan import build_plan
+from messaging.actions.runner import claim, run_action
 from messaging.brokers.base import BrokerError, BulkMove
-from messaging.brokers.redis_splice import with_headers
+from messaging.brokers.redis import RedisBroker
+from messaging.brokers.redis.splice import with_headers
 from messaging.models import Action
-from messaging.process_config import broker_named
+from messaging.process_config import open_broker
 from tests.action_helpers import (
     celery_envelope,
     death_record,
@@ -140,15 +142,12 @@ def test_bulk_and_per_message_paths_write_the_same_bytes_to_the_same_queues(dlq_
     for path in ("bulk", "per-message"):
         if path != "bulk":
             fill(client, prefix, dlq.name, values)
-        plan = build_plan(action, token, "redis")
+        plan = build_plan(action, token, RedisBroker.capabilities)
         assert plan.bulk is not None and plan.bulk.by_origin
         if path == "per-message":
             plan = dataclasses.replace(plan, bulk=None)
-        broker = broker_named("main")
-        try:
+        with open_broker("main") as broker:
             counts[path] = run_plan(broker, plan)
-        finally:
-            broker.close()
         results[path] = snapshot(client, prefix, names)
         client.delete(*(prefix + k for name in names for k in keys_of(name)), prefix + action.progress_key)
     assert counts["per-message"] == (0, len(values))
@@ -189,12 +188,9 @@ def test_key_like_text_in_a_body_does_not_stop_the_bulk_script(dlq_setup):
     assert b"\\u0000" in values[0]
     push(client, prefix + dlq.name, values)
     action = actions.request_move(operator, dlq, kind=Action.REQUEUE, all=True)
-    broker = broker_named("main")
-    try:
-        session = broker.open_move(build_plan(Action.objects.get(pk=action.pk), claim(action.pk), "redis"))
+    with open_broker("main") as broker:
+        session = broker.open_move(build_plan(Action.objects.get(pk=action.pk), claim(action.pk), broker.capabilities))
         assert session._bulk(source.name, 100) == "empty"
-    finally:
-        broker.close()
     assert session.progress.moved == 5
     moved = [json.loads(v) for v in client.lrange(prefix + source.name, 0, -1)]
     assert {m["body"] for m in moved} == {json.loads(values[0])["body"]}
@@ -224,12 +220,9 @@ def test_bulk_script_leaves_an_odd_message_first_in_line_untouched(dlq_setup, in
     before, after = [dead_letter(source.name) for _ in range(3)], [dead_letter(source.name) for _ in range(2)]
     push(client, prefix + dlq.name, [*before, odd, *after])
     action = actions.request_move(operator, dlq, kind=Action.REQUEUE, all=True)
-    broker = broker_named("main")
-    try:
-        session = broker.open_move(build_plan(Action.objects.get(pk=action.pk), claim(action.pk), "redis"))
+    with open_broker("main") as broker:
+        session = broker.open_move(build_plan(Action.objects.get(pk=action.pk), claim(action.pk), broker.capabilities))
         assert session._bulk(source.name, 100) == "other"
-    finally:
-        broker.close()
     assert session.progress.scanned == session.progress.moved == 3
     assert client.lrange(prefix + dlq.name, 0, -1) == [*after[::-1], odd]
     assert task_ids_in(client, prefix + source.name) == [json.loads(v)["headers"]["id"] for v in before[::-1]]
@@ -245,15 +238,12 @@ def test_bulk_moves_only_the_messages_counted_at_confirmation(dlq_setup):
     assert action.budget == 120
     later = [dead_letter(source.name) for _ in range(15)]
     push(client, prefix + dlq.name, later[:5])
-    broker = broker_named("main")
-    try:
-        session = broker.open_move(build_plan(Action.objects.get(pk=action.pk), claim(action.pk), "redis"))
+    with open_broker("main") as broker:
+        session = broker.open_move(build_plan(Action.objects.get(pk=action.pk), claim(action.pk), broker.capabilities))
         steps = 0
         while not session.step(25).finished:
             steps += 1
             push(client, prefix + dlq.name, later[4 + steps : 5 + steps])
-    finally:
-        broker.close()
     assert steps == 4 and (session.progress.scanned, session.progress.moved) == (120, 120)
     ids = [json.loads(v)["headers"]["id"] for v in confirmed]
     assert task_ids_in(client, prefix + source.name) == ids[::-1]
@@ -265,14 +255,11 @@ def test_a_runner_that_lost_its_claim_is_fenced_off_the_bulk_script(dlq_setup):
     client, prefix, source, dlq, operator = dlq_setup
     push(client, prefix + dlq.name, [dead_letter(source.name) for _ in range(10)])
     action = actions.request_move(operator, dlq, kind=Action.REQUEUE, all=True)
-    broker = broker_named("main")
-    try:
-        session = broker.open_move(build_plan(Action.objects.get(pk=action.pk), claim(action.pk), "redis"))
+    with open_broker("main") as broker:
+        session = broker.open_move(build_plan(Action.objects.get(pk=action.pk), claim(action.pk), broker.capabilities))
         client.hset(prefix + action.progress_key, "owner", "another runner")
         with pytest.raises(BrokerError, match="another runner took over") as raised:
             session.step(5)
-    finally:
-        broker.close()
     assert raised.value.permanent
     assert client.llen(prefix + dlq.name) == 10 and client.llen(prefix + source.name) == 0
 
@@ -301,13 +288,10 @@ def test_bulk_splice_writes_headers_with_lua_pattern_characters_literally(dlq_se
     push(client, prefix + dlq.name, values)
     action = actions.request_move(operator, dlq, kind=Action.REQUEUE, all=True)
     stamp = {"x-switchyard-requeued-by": 'ann %1 %0 %% "é" \\', "x-switchyard-action": 7}
-    plan = build_plan(Action.objects.get(pk=action.pk), claim(action.pk), "redis")
+    plan = build_plan(Action.objects.get(pk=action.pk), claim(action.pk), RedisBroker.capabilities)
     plan = dataclasses.replace(plan, bulk=BulkMove(headers=stamp, by_origin=True))
-    broker = broker_named("main")
-    try:
+    with open_broker("main") as broker:
         assert broker.open_move(plan)._bulk(source.name, 10) == "empty"
-    finally:
-        broker.close()
     assert client.lrange(prefix + source.name, 0, -1) == [with_headers(v, stamp) for v in values[::-1]]
     assert (
         json.loads(client.lindex(prefix + source.name, 0))["headers"]["x-switchyard-requeued-by"]
@@ -339,16 +323,13 @@ def test_a_priority_the_text_does_not_settle_goes_to_the_per_message_path(dlq_se
     before, after = [dead_letter(source.name, priority=9)], [dead_letter(source.name, priority=3)]
     push(client, prefix + dlq.name, [*before, odd, *after])
     action = actions.request_move(operator, dlq, kind=Action.REQUEUE, all=True)
-    broker = broker_named("main")
-    try:
-        plan = build_plan(Action.objects.get(pk=action.pk), claim(action.pk), "redis")
+    with open_broker("main") as broker:
+        plan = build_plan(Action.objects.get(pk=action.pk), claim(action.pk), broker.capabilities)
         session = broker.open_move(plan)
         assert session._bulk(source.name, 100) == "other"
         assert client.lrange(prefix + dlq.name, 0, -1) == [*after, odd]
         while not session.step(10).finished:
             pass
-    finally:
-        broker.close()
     assert session.progress.moved == 3
     assert task_ids_in(client, prefix + sub_queue(source.name, step)) == [envelope["headers"]["id"]]
     assert task_ids_in(client, prefix + sub_queue(source.name, 9)) == [json.loads(before[0])["headers"]["id"]]

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from messaging import actions
-from messaging.action_runner import run_action
-from messaging.actions import ActionRefused
+from messaging.actions.runner import run_action
+from messaging.errors import ActionRefused
 from messaging.models import Action, AuditEntry
 from tests.action_helpers import (
     celery_envelope,
@@ -116,7 +116,7 @@ def test_purge_needs_the_exact_name_and_spares_later_arrivals(dlq_setup, make_us
 
 
 def test_messages_consumed_meanwhile_are_skipped_not_duplicated(dlq_setup):
-    from messaging.process_config import broker_named
+    from messaging.process_config import open_broker
 
     client, prefix, source, dlq, operator = dlq_setup
     ids = fill_dlq(client, prefix, source, 10)
@@ -124,21 +124,21 @@ def test_messages_consumed_meanwhile_are_skipped_not_duplicated(dlq_setup):
     # before it moves; a bulk move reads and moves in one script, leaving no such window.
     action = actions.request_move(operator, dlq, kind=Action.REQUEUE, filter={"task": "app.tasks.work"})
     # Simulate a consumer taking a message between the runner's peek and its move.
-    from messaging.action_runner import build_plan, claim
+    from messaging.actions.plan import build_plan
+    from messaging.actions.runner import claim
 
     token = claim(action.pk)
-    broker = broker_named("main")
-    session = broker.open_move(build_plan(Action.objects.get(pk=action.pk), token, "redis"))
-    original_peek = broker.peek
+    with open_broker("main") as broker:
+        session = broker.open_move(build_plan(Action.objects.get(pk=action.pk), token, broker.capabilities))
+        original_peek = broker.peek
 
-    def peek_then_consume(queue, offset=0, limit=50):
-        result = original_peek(queue, offset, limit)
-        client.rpop(prefix + dlq.name)  # the oldest message is consumed by someone else
-        return result
+        def peek_then_consume(queue, offset=0, limit=50):
+            result = original_peek(queue, offset, limit)
+            client.rpop(prefix + dlq.name)  # the oldest message is consumed by someone else
+            return result
 
-    broker.peek = peek_then_consume
-    progress = session.step(100)
-    broker.close()
+        broker.peek = peek_then_consume
+        progress = session.step(100)
     assert (progress.moved, progress.missing) == (9, 1)
     moved = task_ids_in(client, prefix + source.name)
     assert len(moved) == 9 and len(set(moved)) == 9 and ids[0] not in moved

@@ -17,7 +17,8 @@ import pytest
 import redis
 
 from messaging import actions
-from messaging.action_runner import BATCH_SIZE, run_action
+from messaging.actions.runner import run_action
+from messaging.brokers.rabbitmq import RabbitMQBroker
 from messaging.models import Action
 from tests.action_helpers import celery_envelope, death_record, make_queue, push, task_ids_in
 from tests.brokers import PrivateRabbit, PrivateRedis
@@ -252,7 +253,7 @@ def test_rabbitmq_node_restarted_mid_requeue_loses_nothing_and_reports_duplicate
         f"\nrabbitmq restart: moved {len(moved)}, duplicates {duplicates}, reported {final.duplicated}, "
         f"stopped at {interrupted.done}, node boot {boot:.1f}s"
     )
-    assert duplicates <= 2 * BATCH_SIZE["rabbitmq"]  # two pipelined batches at most
+    assert duplicates <= RabbitMQBroker.capabilities.move_duplicate_bound  # two pipelined batches at most
     assert final.duplicated >= duplicates
 
 
@@ -298,7 +299,7 @@ def test_rabbitmq_node_killed_mid_requeue_hands_back_moved_messages_that_are_not
     assert left == [], f"{len(left)} messages left in the DLQ"
     assert set(moved) == ids, f"{len(ids - set(moved))} messages lost"
     # Batches are pipelined: two can be in doubt.
-    assert duplicates <= 2 * BATCH_SIZE["rabbitmq"] and final.duplicated >= duplicates
+    assert duplicates <= RabbitMQBroker.capabilities.move_duplicate_bound and final.duplicated >= duplicates
     assert final.done == KILLED_COUNT and final.failed == 0
     # The case under test happened (with under 32,768 journal entries a classic queue hands back
     # every ack since its last idle moment), and each copy handed back was either recognised or,

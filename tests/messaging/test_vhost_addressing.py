@@ -7,15 +7,15 @@ from __future__ import annotations
 import amqp
 import pytest
 import requests
-from messaging.action_runner import run_action
 
 from messaging import actions, browsing
-from messaging.actions import ActionRefused
+from messaging.actions.runner import run_action
 from messaging.brokers import registry
 from messaging.brokers.base import BrokerConfig
 from messaging.browsing import BrowseRefused
 from messaging.config import SwitchyardConfig
-from messaging.process_config import broker_named, set_config
+from messaging.errors import ActionRefused
+from messaging.process_config import open_broker, set_config
 from tests.action_helpers import AMQP_URL, MANAGEMENT_URL, make_queue, rabbit_adapter_path, unique_name
 
 API = MANAGEMENT_URL.replace("guest:guest@", "")
@@ -73,11 +73,8 @@ def same_name_in_two_vhosts(settings, monkeypatch):
 
 def test_actions_on_a_queue_of_another_vhost_are_refused_not_run_on_slash(same_name_in_two_vhosts, make_user):
     name, vhost = same_name_in_two_vhosts
-    broker = broker_named("rabbit")
-    try:
+    with open_broker("rabbit") as broker:
         listed = {(q.vhost, q.name) for q in broker.sample().queues}
-    finally:
-        broker.close()
     assert (vhost, name) in listed and ("/", name) in listed  # the monitor lists both
     elsewhere = make_queue("rabbit", name, depth=3, vhost=vhost)
     admin = make_user("admin")[0]

@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messaging import actions, worker_app
+from messaging import actions
+from messaging.actions import worker_app
 from messaging.models import Action
 from tests.action_helpers import (
     REDIS_URL,

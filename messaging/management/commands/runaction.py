@@ -10,8 +10,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging.action_runner import reap_interrupted, run_action
-from messaging.actions import action_dict
+from messaging.actions import action_dict, reap_interrupted, run_action
 from messaging.models import Action
 
 

@@ -134,7 +134,7 @@ def test_move_needs_a_target(api_setup, client):
 
 
 def test_hostile_messages_are_listed_safely_moved_and_deleted(api_setup, client):
-    from messaging.action_runner import run_action
+    from messaging.actions.runner import run_action
 
     redis_client, prefix, source, dlq, tokens = api_setup
     hostile = {HOSTILE_TEXT: HOSTILE_TEXT, "task": HOSTILE_TEXT, "id": HOSTILE_TEXT}

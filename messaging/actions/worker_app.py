@@ -3,10 +3,10 @@ a requeue of a million messages.
 
 With ``SWITCHYARD_TASK_BROKER_URL`` set, creating (or resuming) an action enqueues
 ``switchyard.run_action(action_id)`` on ``SWITCHYARD_TASK_QUEUE`` once the row is committed, and
-``manage.py worker`` (or ``celery -A messaging.worker_app worker -Q switchyard.actions``) runs it.
-Unset, actions run in-process as before (:class:`messaging.action_runner.ActionRunner`).
+``manage.py worker`` (or ``celery -A messaging.actions.worker_app worker -Q switchyard.actions``)
+runs it. Unset, actions run in-process (:class:`messaging.actions.dispatch.ActionRunner`).
 
-Nothing runs twice at once: the task calls :func:`messaging.action_runner.run_action`, which claims
+Nothing runs twice at once: the task calls :func:`messaging.actions.runner.run_action`, which claims
 the row atomically (pending -> running with a claim token) and heartbeats after every batch; a task
 that cannot claim returns without touching the broker. A worker that dies mid-action:
 
@@ -24,6 +24,9 @@ A worker stopped cleanly (SIGTERM) hands its running actions back (pending) and 
 again, so another worker continues them at once.
 
 Only JSON crosses the task broker (an action id); message contents never do.
+
+``celery -A`` imports this module before Django's apps are ready (Celery's Django fixup sets them
+up when the worker starts), so the model and runner imports are made inside the functions.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from datetime import timedelta
 
 from celery import Celery, signals
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils import timezone
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
@@ -89,7 +94,7 @@ stopping = threading.Event()
 @app.task(name=TASK_NAME, ignore_result=True)
 def run_action(action_id: int) -> str:
     """Run one action to its end in this worker; what happened, for the worker's log."""
-    from messaging import action_runner
+    from messaging.actions import runner
     from messaging.models import Action
 
     if stopping.is_set():
@@ -98,8 +103,8 @@ def run_action(action_id: int) -> str:
         return "this worker is stopping: enqueued again"
     close_old_connections()
     try:
-        took_over = action_runner.take_over_stale(action_id)
-        action = action_runner.run_action(action_id, stop=stopping, release_on_stop=True)
+        took_over = runner.take_over_stale(action_id)
+        action = runner.run_action(action_id, stop=stopping, release_on_stop=True)
         if action is None:
             return "not claimed: it runs elsewhere or is already over"
         if action.state == Action.PENDING:
@@ -114,8 +119,6 @@ def run_action(action_id: int) -> str:
 def enqueue(action_id: int) -> bool:
     """Send the task (after the action's row is committed) and note when. A task broker that cannot
     be reached leaves the action pending with ``enqueued_at`` null: the sweepers send it later."""
-    from django.utils import timezone
-
     from messaging.models import Action
 
     try:
@@ -135,13 +138,13 @@ def enqueue(action_id: int) -> bool:
 
 def sweep(stale_s: float | None = None) -> list[int]:
     """Put running actions whose heartbeat is stale back to pending and enqueue them again."""
-    from messaging import action_runner
+    from messaging.actions import runner
     from messaging.models import Action
 
-    stale_s = action_runner.stale_after_s() if stale_s is None else stale_s
+    stale_s = runner.stale_after_s() if stale_s is None else stale_s
     resumed = []
     for action_id in Action.objects.filter(state=Action.RUNNING).values_list("pk", flat=True):
-        if action_runner.take_over_stale(action_id, stale_s):
+        if runner.take_over_stale(action_id, stale_s):
             log.warning("action %s: its run stopped beating; enqueued again to resume", action_id)
             enqueue(action_id)
             resumed.append(action_id)
@@ -161,10 +164,6 @@ def enqueue_unsent(grace_s: float = UNSENT_GRACE_S) -> list[int]:
     """Send the tasks of pending actions whose send failed. ``grace_s`` leaves a just-created action
     to the process that created it (it sends on commit); a task sent twice is harmless anyway: only
     one run can claim the action."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     from messaging.models import Action
 
     unsent = Action.objects.filter(
@@ -184,7 +183,7 @@ class Sweeper(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        from messaging.action_runner import stale_after_s
+        from messaging.actions.runner import stale_after_s
 
         every = max(stale_after_s() / 3, 0.5)
         first = True

@@ -1,26 +1,22 @@
 """Running operator actions: claim a row, move messages in batches, report, audit, resume.
 
-:func:`run_action` is the unit of work (a Celery task can call it as is): it claims a pending
-action atomically (pending -> running with a fresh claim token), opens a broker move session and
-processes batches, checking for cancellation and a lost claim between batches, saving progress
-and a heartbeat after each batch, honouring the action's rate. Progress streams on the
-``actions`` topic; the end is audited.
+:func:`run_action` is the unit of work (a Celery task calls it as is: ``worker_app``): it claims a
+pending action atomically (pending -> running with a fresh claim token), opens a broker move
+session and processes batches, checking for cancellation and a lost claim between batches,
+saving progress and a heartbeat after each batch, honouring the action's rate. Progress streams
+on the ``actions`` topic; the end is audited.
 
 A run that stops beating (the process was killed, the machine died) is found by
 :func:`reap_interrupted` and marked ``failed`` with ``interrupted`` set; ``resume`` puts it back
 to pending and the next run continues from the saved progress. No message is lost: the broker
-session guarantees it (see ``RedisMoveSession``, ``rabbitmq_move_session``).
-
-:class:`ActionRunner` is the in-process driver: one thread that waits for work, started by the
-monitor (``MonitorHooks.background``) or, in a web process without a monitor, by the first
-request that creates an action. With ``SWITCHYARD_TASK_BROKER_URL`` set it stays off and
-:mod:`messaging.worker_app` runs actions as Celery tasks instead (:func:`dispatch` enqueues them;
-:func:`take_over_stale` lets another worker resume a run that stopped beating).
+session guarantees it (see ``messaging/brokers/redis/moves.py``, ``rabbitmq/move_session.py``).
+:func:`take_over_stale` lets another worker resume a run that stopped beating. Who calls
+:func:`run_action` (this process's thread or a Celery worker) is :mod:`messaging.actions.dispatch`'s
+business.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -30,24 +26,22 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from messaging import audit, decoding, move_memory
-from messaging.actions import publish_state, selector_for
-from messaging.brokers.base import BrokerError, BulkMove, MovePlan, MoveProgress, RawMessage
+from messaging import audit
+from messaging.actions import move_memory
+from messaging.actions.plan import build_plan
+from messaging.actions.progress import outcome_text, publish_state
+from messaging.brokers.base import BrokerError, MoveProgress
 from messaging.models import Action
+from messaging.process_config import broker_named
 from messaging.sample_recorder import watch_queue
 
 log = logging.getLogger(__name__)
 
-# Bigger batches amortise the per-batch costs (a DB progress row, a Lua call, a confirm wait);
-# RabbitMQ pipelines its batches, so an interruption can duplicate two of them (see
-# rabbitmq_move_session): 500 keeps that at 1,000 messages. A Redis step is one server-side chunk
-# for bulk moves (at most 8 MB), or per-message scripts of at most 2,000 messages each.
-BATCH_SIZE = {"redis": 10_000, "rabbitmq": 500}
 PUBLISH_EVERY_S = 0.25
 
 
@@ -106,12 +100,8 @@ def run_action(
         Action.objects.filter(pk=action.pk).update(duplicated=F("duplicated") + F("in_doubt"), in_doubt=0)
         action.refresh_from_db()
     publish_state(action)
-    if broker_factory is None:
-        from messaging.process_config import broker_named
-
-        broker_factory = broker_named
     try:
-        broker = broker_factory(action.broker)
+        broker = (broker_factory or broker_named)(action.broker)
     except Exception as exc:
         return _finish(action, token, Action.FAILED, f"broker {action.broker!r}: {exc}")
     session = None
@@ -121,11 +111,13 @@ def run_action(
                 action, token, Action.FAILED, f"vhost {action.vhost!r} is not reachable through {action.broker!r}"
             )
         _watch_target(action)
-        plan = build_plan(action, token, broker.transport)
+        plan = build_plan(action, token, broker.capabilities)
         session = broker.open_move(plan)
         if session.target_created:
             _note_target_created(action, session.target_created)
-        return _loop(action, token, session, broker.transport, stop, release_on_stop)
+        # Each broker declares its batch (``Capabilities.move_batch_size``): bigger batches amortise
+        # the per-batch costs (a DB progress row, a Lua call, a confirm wait).
+        return _loop(action, token, session, broker.capabilities.move_batch_size, stop, release_on_stop)
     except BrokerError as exc:
         # A broker that went away interrupts (resumable); a refusal fails for good.
         return _finish(action, token, Action.FAILED, str(exc), interrupted=not exc.permanent)
@@ -150,9 +142,8 @@ def _watch_target(action: Action) -> None:
 
 
 def _loop(
-    action: Action, token: str, session: Any, transport: str, stop: threading.Event | None, release_on_stop: bool
+    action: Action, token: str, session: Any, batch: int, stop: threading.Event | None, release_on_stop: bool
 ) -> Action:
-    batch = BATCH_SIZE.get(transport, 200)
     if action.rate:
         batch = max(1, min(batch, int(action.rate)))
     last_publish = 0.0
@@ -262,80 +253,6 @@ def _finish(action: Action, token: str, state: str, error: str, interrupted: boo
     return action
 
 
-def outcome_text(action: Action) -> str:
-    verb = {"requeue": "requeued", "move": "moved", "delete": "deleted", "purge": "deleted"}[action.kind]
-    if action.dry_run:
-        verb = f"would be {verb} (dry run, nothing changed)"
-    text = f"{action.state}: {action.done} {verb}, {action.failed} not taken, {action.scanned} looked at"
-    if action.duplicated:
-        text += f", at most {action.duplicated} duplicated by an interruption"
-    if action.already_moved:
-        text += f", {action.already_moved} re-delivered by the broker after a restart (not moved twice)"
-    if action.selection.get("target_created"):
-        text += f"; {action.selection['target_created']}"
-    if action.error:
-        text += f"; {action.error}"
-    return text
-
-
-def build_plan(action: Action, token: str, transport: str) -> MovePlan:
-    deleting = action.kind in (Action.DELETE, Action.PURGE)
-    ids = action.selection.get("ids")
-    default_target = action.selection.get("default_target")
-    target_of = None
-    if action.kind == Action.REQUEUE and not action.target:
-
-        def target_of(message: RawMessage) -> str | None:
-            return decoding.dead_lettered_from(message) or default_target
-
-    remembers = transport == "rabbitmq" and not action.dry_run
-
-    def in_doubt(count: int) -> None:
-        Action.objects.filter(pk=action.pk, claim_token=token).update(in_doubt=count)
-
-    stamp = None if deleting else provenance_headers(action)
-    bulk = None
-    if stamp is not None and not action.dry_run and action.selection.get("all") is True:
-        # Every message is taken and gets the same headers: the adapter may move server-side.
-        bulk = BulkMove(headers=stamp, by_origin=target_of is not None)
-    return MovePlan(
-        source=action.queue_name,
-        target=None if deleting else (action.target or default_target),
-        budget=action.budget,
-        selector=selector_for(action.selection, now=action.created_at.timestamp()),
-        transform=None if stamp is None else (lambda message: stamp),
-        dry_run=action.dry_run,
-        progress_key=action.progress_key,
-        owner=token,
-        target_of=target_of,
-        max_moves=len(ids) if ids is not None else None,
-        deleting=deleting,
-        resume_from=MoveProgress(
-            scanned=action.done,
-            moved=action.done,
-            missing=action.failed,
-            duplicated=action.duplicated,
-            already_moved=action.already_moved,
-        ),
-        on_in_doubt=in_doubt,
-        bulk=bulk,
-        # RabbitMQ can re-deliver what it had acknowledged (see rabbitmq_move_session).
-        record_moved=move_memory.recorder(action, token) if remembers else None,
-        moved_before=move_memory.lookup(action) if remembers else None,
-        create_target=action.create_target,
-    )
-
-
-def provenance_headers(action: Action) -> dict[str, Any]:
-    """Headers saying who requeued a message, when and from where; the task id is untouched."""
-    return {
-        "x-switchyard-requeued-by": action.username,
-        "x-switchyard-requeued-at": action.created_at.timestamp(),
-        "x-switchyard-requeued-from": action.queue_name,
-        "x-switchyard-action": action.pk,
-    }
-
-
 def reap_interrupted(stale_s: float | None = None) -> list[int]:
     """Running actions whose run stopped beating become failed + interrupted (resumable)."""
     stale_s = stale_after_s() if stale_s is None else stale_s
@@ -361,97 +278,3 @@ def reap_interrupted(stale_s: float | None = None) -> list[int]:
             publish_state(action)
             reaped.append(action.pk)
     return reaped
-
-
-class ActionRunner:
-    """One thread per process that runs pending actions one after another."""
-
-    def __init__(self, poll_s: float = 2.0) -> None:
-        self.poll_s = poll_s
-        self.stop_event = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self.stop_event.clear()
-            self._thread = threading.Thread(target=self._run, name="switchyard-actions", daemon=True)
-            self._thread.start()
-
-    def wake(self) -> None:
-        self.start()
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stop_event.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        reap_every, last_reap = max(stale_after_s() / 3, 1.0), 0.0
-        while not self.stop_event.is_set():
-            self._wake.clear()
-            close_old_connections()
-            try:
-                if time.monotonic() - last_reap >= reap_every:
-                    reap_interrupted()
-                    last_reap = time.monotonic()
-                pending = list(
-                    Action.objects.filter(state=Action.PENDING).order_by("id").values_list("pk", flat=True)[:20]
-                )
-                for action_id in pending:
-                    if self.stop_event.is_set():
-                        break
-                    run_action(action_id, stop=self.stop_event)
-            except Exception:
-                log.exception("action runner: round failed; retrying")
-            finally:
-                close_old_connections()
-            self._wake.wait(self.poll_s)
-
-
-_runner = ActionRunner()
-
-
-def runner() -> ActionRunner:
-    return _runner
-
-
-def tasks_enabled() -> bool:
-    """Actions run in Celery workers (``manage.py worker``), not in web or monitor processes."""
-    return bool(getattr(settings, "SWITCHYARD_TASK_BROKER_URL", None))
-
-
-def dispatch(action_id: int) -> None:
-    """Have a pending action run: enqueue its task (Celery workers) or wake this process's runner.
-    Call it once the row is committed (``transaction.on_commit``)."""
-    if tasks_enabled():
-        from messaging.worker_app import enqueue
-
-        enqueue(action_id)
-    else:
-        wake()
-
-
-def wake() -> None:
-    """Run pending actions soon, starting this process's runner if it is not running."""
-    if getattr(settings, "SWITCHYARD_ACTION_RUNNER", True) and not tasks_enabled():
-        _runner.wake()
-
-
-async def action_runner_job(stop: asyncio.Event) -> None:
-    """The monitor's background job: run actions for the monitor's lifetime (unless Celery
-    workers run them: then their sweepers resume stale runs, and this process stays out)."""
-    if tasks_enabled():
-        await stop.wait()
-        return
-    _runner.start()
-    try:
-        await stop.wait()
-    finally:
-        await asyncio.get_running_loop().run_in_executor(None, _runner.stop)

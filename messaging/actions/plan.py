@@ -1,0 +1,74 @@
+"""What a run of an action asks of the broker: the :class:`MovePlan` built from the action's row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from messaging import decoding
+from messaging.actions import move_memory
+from messaging.actions.selection import selector_for
+from messaging.brokers.base import BulkMove, MovePlan, MoveProgress, RawMessage
+from messaging.brokers.capabilities import Capabilities
+from messaging.models import Action
+
+
+def build_plan(action: Action, token: str, capabilities: Capabilities) -> MovePlan:
+    """The plan of one run: the source, the target (or each message's own origin for a requeue
+    without one), the budget counted at confirmation, the selection's predicate, the provenance
+    headers, and the progress the earlier runs saved (``resume_from``). ``capabilities``: the
+    broker's (``Broker.capabilities``)."""
+    deleting = action.kind in (Action.DELETE, Action.PURGE)
+    ids = action.selection.get("ids")
+    default_target = action.selection.get("default_target")
+    target_of = None
+    if action.kind == Action.REQUEUE and not action.target:
+
+        def target_of(message: RawMessage) -> str | None:
+            return decoding.dead_lettered_from(message) or default_target
+
+    remembers = capabilities.may_redeliver_acknowledged and not action.dry_run
+
+    def in_doubt(count: int) -> None:
+        Action.objects.filter(pk=action.pk, claim_token=token).update(in_doubt=count)
+
+    stamp = None if deleting else provenance_headers(action)
+    bulk = None
+    if stamp is not None and not action.dry_run and action.selection.get("all") is True:
+        # Every message is taken and gets the same headers: the adapter may move server-side.
+        bulk = BulkMove(headers=stamp, by_origin=target_of is not None)
+    return MovePlan(
+        source=action.queue_name,
+        target=None if deleting else (action.target or default_target),
+        budget=action.budget,
+        selector=selector_for(action.selection, now=action.created_at.timestamp()),
+        transform=None if stamp is None else (lambda message: stamp),
+        dry_run=action.dry_run,
+        progress_key=action.progress_key,
+        owner=token,
+        target_of=target_of,
+        max_moves=len(ids) if ids is not None else None,
+        deleting=deleting,
+        resume_from=MoveProgress(
+            scanned=action.done,
+            moved=action.done,
+            missing=action.failed,
+            duplicated=action.duplicated,
+            already_moved=action.already_moved,
+        ),
+        on_in_doubt=in_doubt,
+        bulk=bulk,
+        # The broker can re-deliver what it had acknowledged (RabbitMQ: see its move_session.py).
+        record_moved=move_memory.recorder(action, token) if remembers else None,
+        moved_before=move_memory.lookup(action) if remembers else None,
+        create_target=action.create_target,
+    )
+
+
+def provenance_headers(action: Action) -> dict[str, Any]:
+    """Headers saying who requeued a message, when and from where; the task id is untouched."""
+    return {
+        "x-switchyard-requeued-by": action.username,
+        "x-switchyard-requeued-at": action.created_at.timestamp(),
+        "x-switchyard-requeued-from": action.queue_name,
+        "x-switchyard-action": action.pk,
+    }
