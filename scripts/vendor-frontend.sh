@@ -8,7 +8,6 @@ set -euo pipefail
 # package@version  destination dir (under static/vendor/)  files to copy from the package root
 PINS=(
   "htmx.org@2.0.11   htmx         dist/htmx.min.js"
-  "htmx-ext-ws@2.0.4 htmx-ext-ws  dist/ws.js"
   "uplot@1.6.32      uplot        dist/uPlot.iife.min.js dist/uPlot.min.css"
 )
 

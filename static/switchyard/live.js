@@ -1,10 +1,16 @@
-// Live updates: the htmx ws extension holds the socket to /ws/stream (reconnecting with backoff);
-// this file subscribes, applies JSON events to the page with textContent (never innerHTML), asks
-// htmx to re-fetch a fragment when the page's structure changed, and polls while the socket is down.
+// Live updates: holds the WebSocket to /ws/stream (docs/websocket.md), subscribes to the page's
+// topics, applies JSON events to the page with textContent (never innerHTML), asks htmx to
+// re-fetch a part when the page's structure changed, and polls while the socket is down.
+// The socket carries JSON for scripts and pages alike, never HTML to swap: a plain WebSocket, not
+// htmx's ws extension (which would only have held the socket).
 "use strict";
 (function () {
   const POLL_EVERY_MS = 5000;
   const REFRESH_AT_MOST_EVERY_MS = 1000;
+  // Closes worth retrying: abnormal closure, server error, service restart, try again later. A
+  // refusal (4401 signed out, 4403 no role, 4429 too many sockets) stays closed; the page polls.
+  const RECONNECT_ON = [1006, 1011, 1012, 1013];
+  const RECONNECT_MAX_MS = 64000;
   let pollTimer = null;
   let staleSince = null;
   const lastRefresh = new WeakMap();
@@ -118,33 +124,52 @@
     }
   }
 
-  document.addEventListener("htmx:wsOpen", function (evt) {
-    evt.detail.socketWrapper.send(JSON.stringify({subscribe: topics()}));
+  function onOpen(socket) {
+    socket.send(JSON.stringify({subscribe: topics()}));
     const wasStale = staleSince !== null;
     staleSince = null;
     badge(true);
     stopPolling();
     if (wasStale) refreshAll();
-  });
+  }
 
-  document.addEventListener("htmx:wsClose", function () { badge(false); startPolling(); });
-  document.addEventListener("htmx:wsError", function () { badge(false); startPolling(); });
-
-  document.addEventListener("htmx:wsBeforeMessage", function (evt) {
-    evt.preventDefault();
+  function onMessage(text) {
     let event;
-    try { event = JSON.parse(evt.detail.message); } catch (e) { return; }
+    try { event = JSON.parse(text); } catch (e) { return; }
     if (event.type === "queue.sample") onQueueSample(event.data);
     else if (event.type === "broker.status") onBrokerStatus(event.data);
     document.dispatchEvent(new CustomEvent("sy:event", {detail: event}));
-  });
+  }
+
+  // Full jitter: a random wait up to 1 s, 2 s, 4 s ... 64 s, so a restarted console is not hit by
+  // every page at once.
+  function reconnectDelayMs(retries) {
+    return Math.min(1000 * Math.pow(2, retries), RECONNECT_MAX_MS) * Math.random();
+  }
+
+  function connect(url, retries) {
+    const socket = new WebSocket(url);
+    socket.addEventListener("open", function () {
+      retries = 0;
+      onOpen(socket);
+    });
+    socket.addEventListener("message", function (evt) { onMessage(evt.data); });
+    socket.addEventListener("close", function (evt) {
+      badge(false);
+      startPolling();
+      if (RECONNECT_ON.indexOf(evt.code) >= 0) {
+        setTimeout(function () { connect(url, retries + 1); }, reconnectDelayMs(retries));
+      }
+    });
+  }
 
   document.addEventListener("DOMContentLoaded", function () {
-    if (topics().length && document.body.hasAttribute("ws-connect")) {
-      badge(false);
-      document.getElementById("live-badge").textContent = "connecting…";
-      // Until the socket opens, the page polls.
-      setTimeout(function () { if (staleSince !== null) startPolling(); }, 3000);
-    }
+    const path = document.body.dataset.stream;
+    if (!path || !topics().length) return;
+    badge(false);
+    document.getElementById("live-badge").textContent = "connecting…";
+    // Until the socket opens, the page polls.
+    setTimeout(function () { if (staleSince !== null) startPolling(); }, 3000);
+    connect((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path, 0);
   });
 })();

@@ -77,7 +77,7 @@ def test_page_falls_back_to_polling_and_says_stale_when_socket_drops(live_consol
     with redis_connection(redis_prefix) as connection:
         publish(connection, "while-down", [{"n": 1}])
     console.start()
-    # The ws extension reconnects by itself with backoff; the badge turns live again and the
+    # live.js reconnects by itself with backoff; the badge turns live again and the
     # page catches up on what changed meanwhile (a queue that appeared while it was stale).
     page.locator("#live-badge.live").wait_for(timeout=30000)
     page.locator("tr", has_text="while-down").wait_for(timeout=15000)
