@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 
-from messaging.brokers.base import Broker, BrokerError
+from messaging.brokers.base import Broker, BrokerError, BrokerSample
 from messaging.brokers.registry import broker_for
 from messaging.config import SwitchyardConfig
 from messaging.db import call_in_thread
@@ -165,31 +165,7 @@ class Monitor:
             if self._down_since.pop(broker.name, None) is not None:
                 log.warning("monitor: broker %s is back up", broker.name)
             duration = round(time.monotonic() - started, 4)
-            consumed, consumers = (None, None)
-            if self.hooks.activity is not None:
-                consumed, consumers = self.hooks.activity(broker.name)
-            try:
-                outcome = await self._write(
-                    memory,
-                    loop.run_in_executor(
-                        self._db,
-                        run_fenced,
-                        self.fence,
-                        record_sample,
-                        broker.config,
-                        memory,
-                        sample,
-                        duration,
-                        consumed,
-                        consumers,
-                    ),
-                )
-            except LeadershipLost:
-                raise
-            except Exception as exc:
-                await self._record_failed_round(broker, memory, exc)
-                raise
-            published, events = outcome.published, outcome.all_events
+            published, events = await self._store_sample(broker, memory, sample, duration)
         self.rounds += 1
         self.last_round_at = time.time()
         if self.fence is not None:
@@ -201,6 +177,26 @@ class Monitor:
             except Exception:
                 log.exception("monitor: after-sample hook %r failed", listener)
         return events
+
+    async def _store_sample(
+        self, broker: Broker, memory: BrokerMemory, sample: BrokerSample, duration: float
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Store a successful sample (with Celery's consumed and consumer counts when known);
+        returns (events to publish, every queue's events). A round that cannot be stored is
+        recorded as failed (:meth:`_record_failed_round`) and raised."""
+        consumed, consumers = (None, None)
+        if self.hooks.activity is not None:
+            consumed, consumers = self.hooks.activity(broker.name)
+        arguments = (broker.config, memory, sample, duration, consumed, consumers)
+        job = asyncio.get_running_loop().run_in_executor(self._db, run_fenced, self.fence, record_sample, *arguments)
+        try:
+            outcome = await self._write(memory, job)
+        except LeadershipLost:
+            raise
+        except Exception as exc:
+            await self._record_failed_round(broker, memory, exc)
+            raise
+        return outcome.published, outcome.all_events
 
     async def _record_failed_round(self, broker: Broker, memory: BrokerMemory, exc: Exception) -> None:
         """The broker answered but its sample could not be stored: say so (broker down with the
