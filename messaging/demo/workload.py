@@ -157,14 +157,12 @@ def dead_letters() -> int | None:
     from messaging.demo.app import BROKER_OPTIONS, BROKER_URL, QUEUES
     from messaging.integrations.celery_dlq import DEFAULT_SUFFIX
 
-    broker = broker_for(BrokerConfig(name="demo", url=BROKER_URL, options=dict(BROKER_OPTIONS)))
-    try:
-        counts = [broker.count(queue + DEFAULT_SUFFIX) for queue in QUEUES]
-    except BrokerError as exc:
-        log.warning("demo: could not count dead letters: %s", exc)
-        return None
-    finally:
-        broker.close()
+    with broker_for(BrokerConfig(name="demo", url=BROKER_URL, options=dict(BROKER_OPTIONS))) as broker:
+        try:
+            counts = [broker.count(queue + DEFAULT_SUFFIX) for queue in QUEUES]
+        except BrokerError as exc:
+            log.warning("demo: could not count dead letters: %s", exc)
+            return None
     if any(count is None for count in counts):
         return None
     return sum(counts)
