@@ -14,9 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-# Moved to messaging.brokers.urls; importable from here until every caller imports it from there.
 from messaging.brokers.capabilities import Capabilities
-from messaging.brokers.urls import redact_url, scrub_secret  # noqa: F401
 
 
 class BrokerError(Exception):
