@@ -5,6 +5,8 @@ a typed confirmation."""
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from django.contrib import messages as flash
@@ -117,12 +119,8 @@ def queue_messages(request: HttpRequest, queue_id: int) -> HttpResponse:
 
 
 def _row(message: decoding.DecodedMessage) -> dict[str, Any]:
-    import json
-
     body_view = message.body
     if message.body is not None and message.body_encoding == "base64":
-        import base64
-
         data = base64.b64decode(message.body)
         body_view = decoding.escaped_bytes(data[:4096]) + "\n\n" + decoding.hex_dump(data, 1024)
     return {

@@ -9,6 +9,7 @@ import json
 import pytest
 from django.test import Client
 
+from messaging import actions
 from messaging.models import Action
 from tests.action_helpers import (
     celery_envelope,
@@ -67,6 +68,12 @@ def test_confirmation_panel_states_count_and_target_from_the_preview(page):
     assert status == 200 and "Confirm requeue" in body
     assert "all 3 messages" in body and dlq.dead_letter_source.name in body
     assert not Action.objects.exists()  # nothing before confirmation
+
+
+def test_purge_preview_counts_what_a_purge_would_delete(page):
+    _, dlq, _ = page
+    preview = actions.preview_purge(dlq)
+    assert (preview.count, preview.target, preview.warnings) == (3, None, ())
 
 
 def test_api_delete_takes_ids_as_its_confirmation_but_checks_a_sent_name(page, tokens, client):
