@@ -23,10 +23,12 @@ from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 from redis.exceptions import RedisError
 
-from messaging import decoding
+from messaging import audit, decoding
 from messaging.brokers.base import Broker, BrowseEffects, RawMessage
+from messaging.brokers.registry import adapter_class
 from messaging.errors import DomainError, unreachable_vhost
 from messaging.models import Queue
+from messaging.process_config import broker_config, broker_named
 
 MAX_LIMIT = 200
 #: How far a raw download looks for a message whose position moved.
@@ -78,9 +80,6 @@ class BrowsePage:
 
 
 def _adapter(queue: Queue) -> type[Broker]:
-    from messaging.brokers.registry import adapter_class
-    from messaging.process_config import broker_config
-
     return adapter_class(broker_config(queue.broker).scheme)
 
 
@@ -168,8 +167,6 @@ def _reaching_broker(queue: Queue) -> Broker:
     """The broker of ``queue``, open (the caller closes it: ``with _reaching_broker(q) as broker``);
     :class:`BrowseRefused` (409) when its connection cannot reach the queue's vhost (it would
     read, or on RabbitMQ take, another vhost's queue of that name)."""
-    from messaging.process_config import broker_named
-
     broker = broker_named(queue.broker)
     if not broker.reaches(queue.vhost):
         broker.close()
@@ -219,8 +216,6 @@ def _find_consuming(
                 break
         return None
     finally:
-        from messaging import audit
-
         audit.record(
             user,
             "browse",
@@ -256,8 +251,6 @@ def _one_browse_per_user(user: Any) -> Iterator[None]:
 
 
 def _audit_browse(user: Any, queue: Queue, offset: int, limit: int, page: BrowsePage, accepted: bool) -> None:
-    from messaging import audit
-
     effects = page.side_effects() or {}
     audit.record(
         user,
