@@ -54,7 +54,7 @@ return 1
 """
 
 # The bulk move: the common requeue/move (every message, same provenance headers) without the
-# client ever seeing a message. The contract is in ``redis_moves``; per message it does, with
+# client ever seeing a message. The contract is in ``moves.py``; per message it does, with
 # plain substring searches and one anchored match (no JSON decode, no scan of a body by a pattern):
 #   1. none of the texts ARGV[7..] occurs (an added header already there: the client path
 #      replaces it instead of adding a duplicate key);
@@ -64,7 +64,7 @@ return 1
 #      then the target or nothing, so its target is the target either way (the caller passes the
 #      fallback target as the target). ``queue"`` followed by anything but ``,`` ``]`` ``}`` may
 #      be a key: it must be followed by ``: <target>`` and ``,`` or ``}``;
-#   3. the splice: the value must start as ``redis_splice.KOMBU_HEAD`` says (``%b""`` is "from a
+#   3. the splice: the value must start as ``splice.KOMBU_HEAD`` says (``%b""`` is "from a
 #      quote to the next quote" as the regex's ``"[^"]*"``, ``%f["]`` "a quote follows" as its
 #      ``(?=")``), and the members are inserted right after the brace of the top-level headers,
 #      as the client splice does;

@@ -1,4 +1,4 @@
-"""The identity that recognises a message RabbitMQ hands back after a move (rabbitmq_move_session)."""
+"""The identity that recognises a message RabbitMQ hands back after a move (rabbitmq/move_messages.py)."""
 
 from __future__ import annotations
 
