@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -51,6 +52,7 @@ def _load_file(path: str) -> SwitchyardConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"SWITCHYARD_CONFIG={path}: malformed TOML: {exc}") from None
 
+    _refuse_unknown_keys(data, _FILE_KEYS, path)
     interval = data.get("sample_interval")
     if interval is not None and (not isinstance(interval, (int, float)) or interval <= 0):
         raise ConfigError(f"{path}: sample_interval must be a positive number, got {interval!r}")
@@ -64,11 +66,26 @@ def _load_file(path: str) -> SwitchyardConfig:
     return SwitchyardConfig(brokers=brokers, sample_interval=interval, source=path)
 
 
+_FILE_KEYS = ("sample_interval", "brokers")
+_BROKER_KEYS = ("url", "queues", "management_url", "dead_letter_queues", "transport_options", "celery_events")
+
+
+def _refuse_unknown_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    """A misspelt key (``managment_url``) would otherwise be ignored without a word, and the
+    console would run with a setting the operator believes is in force."""
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(known)})"
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+
+
 def _broker(name: str, table: Any, where: str) -> BrokerConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: must be a table")
     if not _BROKER_NAME.match(name):
         raise ConfigError(f"{where}: broker names use letters, digits, '.', '_' and '-' only")
+    _refuse_unknown_keys(table, _BROKER_KEYS, where)
     url = table.get("url")
     if not isinstance(url, str) or "://" not in url:
         raise ConfigError(f"{where}: 'url' must be a broker URL such as redis://host:6379/0")

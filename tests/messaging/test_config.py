@@ -38,6 +38,12 @@ def test_toml_file_names_brokers(tmp_path):
         ('[brokers.main]\nurl = "redis://h"\nqueues = "emails"', "'queues' must be a list"),
         ('sample_interval = -1\n[brokers.main]\nurl = "redis://h"', "sample_interval must be a positive number"),
         ('[brokers."bad name"]\nurl = "redis://h"', "broker names use letters"),
+        (
+            '[brokers.r]\nurl = "amqp://h"\nmanagment_url = "http://h:15672"',
+            "unknown key 'managment_url' (did you mean 'management_url'?)",
+        ),
+        ('sample_intervall = 3\n[brokers.main]\nurl = "redis://h"', "unknown key 'sample_intervall'"),
+        ('[brokers.main]\nurl = "redis://h"\nqueue = ["a"]', "did you mean 'queues'?"),
     ],
 )
 def test_bad_config_file_is_refused_naming_the_file(tmp_path, text, message):
