@@ -13,7 +13,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from console.api.errors import error_response
 from console.api.permissions import IsOperator, ReadViewerWriteAdmin
 from console.request_address import console_address
 from console.roles import ADMIN, has_role
@@ -58,14 +57,12 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
 
 def save_rule(serializer: AlertRuleSerializer, request: Request) -> None:
-    """Create or change the serializer's rule through the domain with the parsed body; the
-    domain's refusals become field errors (400, ``{"error": ..., "detail": {field: [...]}}``)."""
-    try:
-        serializer.instance = actions.save_rule(
-            request.user, serializer.validated_data, rule=serializer.instance, console=console_address(request)
-        )
-    except actions.InvalidRule as refused:
-        raise ValidationError(refused.errors) from None
+    """Create or change the serializer's rule through the domain with the parsed body. The
+    domain's :class:`~messaging.alerts.actions.InvalidRule` answers as field errors do (400,
+    ``{"error": "bad_request", "detail": {field: [...]}}``, console/api/errors.py)."""
+    serializer.instance = actions.save_rule(
+        request.user, serializer.validated_data, rule=serializer.instance, console=console_address(request)
+    )
 
 
 class AlertRuleList(generics.ListCreateAPIView):
@@ -199,8 +196,5 @@ class AlertAcknowledge(APIView):
     @extend_schema(request=None, responses=AlertSerializer)
     def post(self, request: Request, alert_id: int) -> Response:
         alert = alert_or_404(alert_id)
-        try:
-            actions.acknowledge(request.user, alert)
-        except actions.AlertResolved as refused:
-            return error_response(409, "conflict", str(refused))
+        actions.acknowledge(request.user, alert)  # a resolved alert: 409 (AlertResolved)
         return Response(AlertSerializer(alert).data)

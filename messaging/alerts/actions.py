@@ -1,4 +1,4 @@
-"""The changes people make to alerting: create, change and delete rules, acknowledge alerts.
+r"""The changes people make to alerting: create, change and delete rules, acknowledge alerts.
 
 The API and the pages call these and nothing else to change alerting. Each mutation is one
 transaction that writes its row and its audit entry (``messaging.audit.record``, streamed on
@@ -7,8 +7,10 @@ commit) and publishes its ``alerts`` events once that transaction commits
 rule's alerts (disabled, deleted, another metric) resolve them in the same transaction, under the
 evaluation lock, so an evaluation never advances an alert being retired.
 
-Refusals are exceptions the callers map: :class:`InvalidRule` (per-field problems) and
-:class:`AlertResolved` (nothing to acknowledge).
+Refusals are :class:`~messaging.errors.DomainError`\ s, mapped once for the API
+(``console/api/errors.py``): :class:`InvalidRule` (per-field problems, 400) and
+:class:`AlertResolved` (nothing to acknowledge, 409). Pages show them in place (the rule form's
+fields, a message).
 """
 
 from __future__ import annotations
@@ -26,20 +28,24 @@ from messaging.alerts.events import acknowledged_event
 from messaging.alerts.persistence import evaluation_lock, resolve_rule_alerts
 from messaging.alerts.targets import webhook_target_error
 from messaging.alerts.webhook_visibility import audited_webhook_url, kept_webhook_url
+from messaging.errors import DomainError
 from messaging.models import Alert, AlertRule
 from messaging.stream import publish
 
 
-class InvalidRule(ValueError):
-    """The rule cannot be saved; ``errors`` maps each field to its problems."""
+class InvalidRule(DomainError):
+    """The rule cannot be saved (400); ``errors`` (also the ``detail``) maps each field to its
+    problems, as the API's field errors do."""
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{field}: {' '.join(problems)}" for field, problems in errors.items()))
+        super().__init__(errors)
         self.errors = errors
 
 
-class AlertResolved(ValueError):
-    """The alert is resolved; there is nothing to acknowledge."""
+class AlertResolved(DomainError):
+    """The alert is resolved; there is nothing to acknowledge (409)."""
+
+    status = 409
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,17 @@ def test_deleting_a_rule_keeps_resolved_history(api, tokens):
     assert api("delete", f"alert-rules/{rule.pk}", tokens["admin"]).status_code == 204
     alert = Alert.objects.get()
     assert alert.state == "resolved" and alert.rule_id is None and alert.rule_name == "Backlog"
+
+
+def test_acknowledging_a_resolved_alert_is_a_conflict(api, tokens):
+    from django.utils import timezone
+
+    rule = AlertRule.objects.create(**RULE)
+    alert = Alert.objects.create(
+        rule=rule, rule_name="Backlog", metric="depth", severity="warning", fingerprint="e" * 16,
+        labels={}, state="resolved", started_at=timezone.now(), resolved_at=timezone.now(),
+    )  # fmt: skip
+    response = api("post", f"alerts/{alert.pk}/acknowledge", tokens["operator"])
+    assert response.status_code == 409
+    assert response.json() == {"error": "conflict", "detail": "the alert is resolved; there is nothing to acknowledge"}
+    assert not AuditEntry.objects.filter(action="alert.acknowledge").exists()
