@@ -36,7 +36,7 @@ def _worker_or_404(broker: str, hostname: str) -> Worker:
     return worker
 
 
-def _strip_args(tasks, reads: bool):
+def _task_rows(tasks: object, reads: bool) -> list[dict] | None:
     """Rows for the worker page's task tables. Celery's scheduled entries keep the task under
     "request" ({eta, priority, request}): flattened, so their id, name and args show (and are
     hidden from viewers like the others'). A link only where the id makes a valid task URL."""
@@ -67,9 +67,9 @@ def worker_detail(request: HttpRequest, broker: str, hostname: str) -> HttpRespo
         "worker": worker,
         "reads_bodies": reads,
         "task_lists": [
-            ("Active", _strip_args(worker.active_tasks, reads)),
-            ("Reserved (prefetched)", _strip_args(worker.reserved, reads)),
-            ("Scheduled (ETA)", _strip_args(worker.scheduled, reads)),
+            ("Active", _task_rows(worker.active_tasks, reads)),
+            ("Reserved (prefetched)", _task_rows(worker.reserved, reads)),
+            ("Scheduled (ETA)", _task_rows(worker.scheduled, reads)),
         ],
         "is_admin": has_role(request.user, ADMIN),
         "recent": list(task_queries.tasks(task_queries.TaskFilters(worker=worker.hostname))[:20]),
