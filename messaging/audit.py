@@ -15,9 +15,9 @@ def shown_params(action: str, params: Any) -> Any:
     URLs were cut to scheme and host still hold the URL's path and query, where webhook secrets
     live: they are cut when read."""
     if action.startswith("alert_rule.") and isinstance(params, dict) and isinstance(params.get("webhook_url"), str):
-        from messaging.alerts.http import url_origin
+        from messaging.alerts.webhook_visibility import audited_webhook_url
 
-        return {**params, "webhook_url": url_origin(params["webhook_url"])}
+        return {**params, "webhook_url": audited_webhook_url(params["webhook_url"])}
     return params
 
 
