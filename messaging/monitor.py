@@ -86,6 +86,10 @@ class Monitor:
         self.brokers: list[Broker] = [broker_for(c) for c in config.brokers]
         self.memories = {b.name: BrokerMemory() for b in self.brokers}
         self.rounds = 0
+        # The Celery watching build_monitor plugs in (messaging.celery.service.CeleryWatches), for
+        # whoever inspects this monitor's event capture (its counters: tests, diagnostics); None
+        # when the monitor runs without it.
+        self.celery: Any = None
         self.last_round_at: float | None = None
         self._down_since: dict[str, float] = {}
         self._down_logged_at: dict[str, float] = {}

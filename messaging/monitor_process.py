@@ -40,6 +40,7 @@ def build_monitor(
     hooks.activity = celery_watches.activity
     hooks.background.append(celery_watches.run)
     monitor = Monitor(config, sample_interval(config), hooks, fence=fence)
+    monitor.celery = celery_watches
     # Alerts: evaluate after every sample (off the event loop), watch for stale brokers and task
     # figures on a timer, and deliver webhooks from their own threads.
     state.task_figures = task_figures
