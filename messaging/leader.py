@@ -335,16 +335,16 @@ def election_redis_url() -> str | None:
 def describe(local: LeaderState | None = None) -> dict[str, Any]:
     """Leadership as far as this process (``local``, default the runtime's) and the database know,
     for ``GET /api/v1/health``."""
-    local_state = local if local is not None else runtime.current().leader
+    this_process = local if local is not None else runtime.current().leader
     elected = bool(election_redis_url())
     state: dict[str, Any] = {
         "election": elected,
         "this_process": {
-            "mode": local_state.mode,
-            "identity": local_state.identity or None,
-            "role": local_state.role,
-            "since": local_state.since,
-            "token": local_state.token,
+            "mode": this_process.mode,
+            "identity": this_process.identity or None,
+            "role": this_process.role,
+            "since": this_process.since,
+            "token": this_process.token,
         },
         "active": None,
         "since": None,
@@ -359,6 +359,6 @@ def describe(local: LeaderState | None = None) -> dict[str, Any]:
             if lease.renewed_at:
                 # Rounds that stopped for longer than the TTL mean nobody is sampling.
                 state["last_round_age_s"] = round((timezone.now() - lease.renewed_at).total_seconds(), 3)
-    elif local_state.mode == "in-process":
-        state.update(active=local_state.identity, since=local_state.since)
+    elif this_process.mode == "in-process":
+        state.update(active=this_process.identity, since=this_process.since)
     return state
