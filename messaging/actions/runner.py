@@ -21,7 +21,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -35,9 +34,9 @@ from messaging import audit
 from messaging.actions import move_memory
 from messaging.actions.plan import build_plan
 from messaging.actions.progress import outcome_text, publish_state
-from messaging.brokers.base import BrokerError, MoveProgress
+from messaging.brokers.base import Broker, BrokerError, MoveProgress
 from messaging.models import Action
-from messaging.process_config import broker_named
+from messaging.process_config import open_broker
 from messaging.sample_recorder import watch_queue
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,6 @@ def take_over_stale(action_id: int, stale_s: float | None = None) -> bool:
 def run_action(
     action_id: int,
     stop: threading.Event | None = None,
-    broker_factory: Callable | None = None,
     release_on_stop: bool = False,
 ) -> Action | None:
     """Claim and run one action to its end (or until ``stop`` is set, which interrupts it, or with
@@ -101,36 +99,39 @@ def run_action(
         action.refresh_from_db()
     publish_state(action)
     try:
-        broker = (broker_factory or broker_named)(action.broker)
+        broker = open_broker(action.broker)
     except Exception as exc:
         return _finish(action, token, Action.FAILED, f"broker {action.broker!r}: {exc}")
-    session = None
+    with broker:
+        try:
+            return _run_on(broker, action, token, stop, release_on_stop)
+        except BrokerError as exc:
+            # A broker that went away interrupts (resumable); a refusal fails for good.
+            return _finish(action, token, Action.FAILED, str(exc), interrupted=not exc.permanent)
+        except Exception as exc:
+            log.exception("action %s failed", action.pk)
+            return _finish(action, token, Action.FAILED, f"internal error: {type(exc).__name__}", interrupted=True)
+
+
+def _run_on(broker: Broker, action: Action, token: str, stop: threading.Event | None, release_on_stop: bool) -> Action:
+    """The claimed action's run on its open broker: a move session, batch after batch."""
+    if not broker.reaches(action.vhost):
+        return _finish(
+            action, token, Action.FAILED, f"vhost {action.vhost!r} is not reachable through {action.broker!r}"
+        )
+    _watch_target(action)
+    session = broker.open_move(build_plan(action, token, broker.capabilities))
     try:
-        if not broker.reaches(action.vhost):
-            return _finish(
-                action, token, Action.FAILED, f"vhost {action.vhost!r} is not reachable through {action.broker!r}"
-            )
-        _watch_target(action)
-        plan = build_plan(action, token, broker.capabilities)
-        session = broker.open_move(plan)
         if session.target_created:
             _note_target_created(action, session.target_created)
         # Each broker declares its batch (``Capabilities.move_batch_size``): bigger batches amortise
         # the per-batch costs (a DB progress row, a Lua call, a confirm wait).
         return _loop(action, token, session, broker.capabilities.move_batch_size, stop, release_on_stop)
-    except BrokerError as exc:
-        # A broker that went away interrupts (resumable); a refusal fails for good.
-        return _finish(action, token, Action.FAILED, str(exc), interrupted=not exc.permanent)
-    except Exception as exc:
-        log.exception("action %s failed", action.pk)
-        return _finish(action, token, Action.FAILED, f"internal error: {type(exc).__name__}", interrupted=True)
     finally:
-        if session is not None:
-            try:
-                session.close()
-            except Exception:
-                log.warning("action %s: closing the broker session failed", action.pk, exc_info=True)
-        broker.close()
+        try:
+            session.close()
+        except Exception:
+            log.warning("action %s: closing the broker session failed", action.pk, exc_info=True)
 
 
 def _watch_target(action: Action) -> None:
