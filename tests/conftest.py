@@ -147,7 +147,7 @@ class LiveConsole:
         import uvicorn
 
         from console.stream.protocol import uvicorn_websocket_options
-        from messaging.runtime import build_monitor
+        from messaging.monitor_process import build_monitor
         from messaging.stream import set_home_loop
 
         self.monitor = None
