@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats
+from messaging.brokers.registry import transport_name
 from messaging.brokers.urls import redact_url
 from messaging.lag import Observation, QueueHistory, observe
 from messaging.models import BrokerState, Queue, QueueSample
@@ -154,12 +155,16 @@ def record_broker_state(
     status = BrokerState.DOWN if error else BrokerState.UP
     state, _ = BrokerState.objects.get_or_create(
         name=config.name,
-        defaults={"transport": config.scheme, "redacted_url": redact_url(config.url), "status_since": now},
+        defaults={
+            "transport": transport_name(config.scheme),
+            "redacted_url": redact_url(config.url),
+            "status_since": now,
+        },
     )
     if state.status != status:
         state.status_since = now
     state.status = status
-    state.transport = _transport_name(config.scheme)
+    state.transport = transport_name(config.scheme)
     state.redacted_url = redact_url(config.url)
     state.error = error or ""
     state.warning = warning or ""
@@ -171,10 +176,6 @@ def record_broker_state(
     state.round_error = round_error
     state.save()
     return state
-
-
-def _transport_name(scheme: str) -> str:
-    return "redis" if scheme.startswith("redis") else "rabbitmq"
 
 
 def record_down(
