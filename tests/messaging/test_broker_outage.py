@@ -94,7 +94,9 @@ def test_broker_down_30s_pages_api_and_alert_say_so_and_sampling_resumes(live_co
             assert requests.get(console.url + "/metrics", timeout=10).status_code in (200, 401, 403)
             checks += 1
             time.sleep(2)
-        assert checks >= 10
+        # The alert takes for_s (10 s) of the 30 s outage; each check is 2 s of sleep plus a dozen
+        # requests, so a loaded machine gets through fewer: what matters is that every one held.
+        assert checks >= 5, checks
 
         rounds = console.monitor.rounds
         private.start()
