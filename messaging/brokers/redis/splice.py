@@ -8,7 +8,7 @@ other byte is kept, nothing is parsed or re-encoded. :func:`with_headers` does i
 and must give the same bytes: both take the splice point from :data:`KOMBU_HEAD` (the Lua script
 mirrors it with string functions) and the members text from :func:`members_text`, and the script
 sends to the client every value whose shape it does not recognise, so it never writes a value the
-client path would have written differently (``tests/messaging/test_redis_bulk_move.py``).
+client path would have written differently (``tests/messaging/brokers/test_redis_bulk_move.py``).
 """
 
 from __future__ import annotations
