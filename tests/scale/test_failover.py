@@ -134,7 +134,9 @@ def test_a_standby_takes_over_within_the_lock_expiry_after_sigkill(cluster):
     largest_gap = max(gaps(window))
     print(f"\nfailover after SIGKILL: first sample {failover_s:.2f}s after the kill; largest gap {largest_gap:.2f}s")
     assert failover_s <= cluster.ttl + cluster.interval, failover_s
-    assert largest_gap <= cluster.ttl + cluster.interval / 2, largest_gap
+    # The gap spans the dead leader's last round (up to one interval before the kill) and the
+    # failover itself (bounded above): ttl + 2 intervals at most.
+    assert largest_gap <= cluster.ttl + 2 * cluster.interval, largest_gap
     assert min(gaps(window)) > cluster.interval / 2, "doubled samples during failover"
     # The successor's rounds reach the WebSocket clients of the web processes.
     assert any(m["data"]["sampled_at"] > killed_at for m in streamed)
