@@ -114,7 +114,7 @@ class DeleteRequestSerializer(serializers.Serializer):
 
 class PurgeRequestSerializer(serializers.Serializer):
     confirm = StrictCharField(
-        required=False,
+        default=None,
         allow_null=True,
         allow_blank=True,
         trim_whitespace=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -49,6 +49,10 @@ def exception_handler(exc, context):
         return error_response(400, "unsupported", str(exc))
     if isinstance(exc, BrokerError):
         return error_response(503, "broker_unavailable", str(exc))
+    if isinstance(exc, SuspiciousOperation):
+        # Django refuses a body it will not parse (too many form fields, too large) while DRF reads
+        # request.data inside the view: the client's fault, not a server error.
+        return error_response(400, "bad_request", str(exc) or type(exc).__name__)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

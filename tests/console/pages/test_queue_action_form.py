@@ -93,6 +93,29 @@ def test_api_delete_takes_ids_as_its_confirmation_but_checks_a_sent_name(page, t
     assert delete({"ids": ids[1:2], "confirm": dlq.name}).status_code == 202
 
 
+def test_api_purge_without_confirm_is_400_not_500(page, tokens, client):
+    _, dlq, _ = page
+    for body in ({}, {"count": 1}):
+        response = client.post(
+            f"/api/v1/queues/{dlq.pk}/purge",
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Token {tokens['admin']}",
+        )
+        assert response.status_code == 400 and "confirm" in response.json()["detail"]
+    assert not Action.objects.exists()
+
+
+def test_api_form_body_with_too_many_fields_is_400_not_500(page, tokens, client):
+    _, dlq, _ = page
+    response = client.post(
+        f"/api/v1/queues/{dlq.pk}/requeue",
+        {"ids": [str(i) for i in range(1_001)]},
+        HTTP_AUTHORIZATION=f"Token {tokens['operator']}",
+    )
+    assert response.status_code == 400 and response.json()["error"] == "bad_request"
+
+
 def test_api_action_list_refuses_a_queue_that_is_not_an_id(tokens, client, db):
     response = client.get("/api/v1/actions?queue=abc", HTTP_AUTHORIZATION=f"Token {tokens['viewer']}")
     assert response.status_code == 400 and response.json()["error"] == "bad_request"
