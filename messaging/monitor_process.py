@@ -43,8 +43,7 @@ def build_monitor(
     monitor.celery = celery_watches
     # Alerts: evaluate after every sample (off the event loop), watch for stale brokers and task
     # figures on a timer, and deliver webhooks from their own threads.
-    state.task_figures = task_figures
-    alerts = AlertEngine(monitor)
+    alerts = AlertEngine(monitor, task_figures=task_figures)
     hooks.after_sample.append(alerts.after_sample)
     hooks.background.extend(alerts.background_jobs())
     state.monitor = monitor

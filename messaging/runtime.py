@@ -3,9 +3,9 @@
 A Switchyard process (``manage.py serve``, ``monitor``, ``worker``, ``demo``) holds a little state
 of its own beside the database: the configuration it runs with, its part in the leader election,
 the WebSocket consumers subscribed to it directly, the event loop that owns its channel layer,
-its Celery client apps, its action runner, the task figures alert rules read, and the monitor it
-runs. All of it lives in one :class:`Runtime`, which the command builds and :func:`install`\\ s
-when the process starts; code running inside the process reads it through :func:`current`.
+its Celery client apps, its action runner and the monitor it runs. All of it lives in one
+:class:`Runtime`, which the command builds and installs (:func:`install`) when the process
+starts; code running inside the process reads it through :func:`current`.
 
 A process that no command started (a test run, ``celery -A messaging.actions.worker_app``, a
 shell) gets a default runtime on first use: the environment's configuration, loaded when first
@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -59,7 +58,6 @@ class Runtime:
     - ``celery_apps``: the client Celery app per broker (``messaging.celery.apps``);
     - ``action_runner``: the thread that runs operator actions in this process, built on first
       use by ``messaging.actions.dispatch``;
-    - ``task_figures``: the function alert rules poll for task figures (the Celery side's), or None;
     - ``lock``: guards lazily built members (config, apps, runner).
     """
 
@@ -75,7 +73,6 @@ class Runtime:
         self.home_loop = home_loop
         self.celery_apps: dict[tuple[str, str, str], Any] = {}
         self.action_runner: Any = None
-        self.task_figures: Callable[[], Any] | None = None
         self._monitor: weakref.ReferenceType[Monitor] | None = None
 
     @property

@@ -18,10 +18,10 @@ webhooks in Alertmanager's shape, and the figures the task side feeds in.
 - ``defaults``: the rules a new installation starts with.
 
 Task-side figures (``workers_online``, ``task_failure_rate``) come from the Celery event side
-through :func:`evaluate_tasks` (push) or a provider registered with :func:`set_task_figures_provider`.
+through :func:`evaluate_tasks` (push) or the provider the monitor passes to the alert engine.
 """
 
 from messaging.alerts.evaluation import evaluate_tasks
-from messaging.alerts.task_figures import TaskFigures, set_task_figures_provider
+from messaging.alerts.task_figures import TaskFigures
 
-__all__ = ["TaskFigures", "evaluate_tasks", "set_task_figures_provider"]
+__all__ = ["TaskFigures", "evaluate_tasks"]

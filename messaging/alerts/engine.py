@@ -16,8 +16,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from messaging.alerts import evaluation, retention, task_figures
+from messaging.alerts import evaluation, retention
 from messaging.alerts.notify import DeliveryWorker
+from messaging.alerts.task_figures import TaskFiguresProvider
 from messaging.db import call_in_thread
 from messaging.monitor import run_fenced
 from messaging.stream import publish_async
@@ -28,8 +29,11 @@ RETENTION_EVERY_S = 600.0
 
 
 class AlertEngine:
-    def __init__(self, monitor: Any) -> None:
+    def __init__(self, monitor: Any, task_figures: TaskFiguresProvider | None = None) -> None:
+        """``task_figures``: the function polled for task figures (the Celery side's,
+        ``messaging.celery.figures.task_figures``); None polls none."""
         self.monitor = monitor
+        self.task_figures = task_figures
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts")
         self.deliveries = DeliveryWorker()
         self.last_duration_s: float | None = None
@@ -83,7 +87,7 @@ class AlertEngine:
 
     async def _tick(self, brokers: list[str]) -> None:
         events = await self._run(evaluation.evaluate_staleness, brokers, self.interval, self.started_at)
-        provider = task_figures.task_figures_provider()
+        provider = self.task_figures
         if provider is not None:
             figures = await self._run(provider)
             if figures is not None:

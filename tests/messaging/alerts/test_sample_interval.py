@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from messaging.alerts.engine import AlertEngine
-from messaging.alerts.task_figures import TaskFigures, set_task_figures_provider
+from messaging.alerts.task_figures import TaskFigures
 from messaging.config import load_config
 from messaging.models import Alert, AlertRule
 from messaging.monitor import Monitor
@@ -26,9 +26,7 @@ def workers(transactional_db):
     class Workers:
         online = 0
 
-    set_task_figures_provider(lambda: TaskFigures(workers_online=Workers.online))
-    yield Workers
-    set_task_figures_provider(None)
+    return Workers
 
 
 def test_task_alert_keeps_firing_for_two_of_the_toml_files_sample_intervals(tmp_path, settings, workers):
@@ -37,7 +35,7 @@ def test_task_alert_keeps_firing_for_two_of_the_toml_files_sample_intervals(tmp_
     path.write_text(f'sample_interval = {TOML_INTERVAL_S}\n[brokers.main]\nurl = "redis://127.0.0.1:6379/15"\n')
     config = load_config({"SWITCHYARD_CONFIG": str(path)})
     monitor = Monitor(config, sample_interval(config))
-    engine = AlertEngine(monitor)
+    engine = AlertEngine(monitor, task_figures=lambda: TaskFigures(workers_online=workers.online))
     AlertRule.objects.all().delete()
     AlertRule.objects.create(name="No workers", metric="workers_online", op="<", threshold=1, for_s=0)
 
