@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from messaging.alerts.http import post_json
 from messaging.brokers.urls import redact_url, scrub_secret
+from messaging.db import call_in_thread
 from messaging.models import Alert, AlertRule, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -167,14 +168,6 @@ def due_deliveries(exclude: set[int], limit: int) -> list[int]:
     )
 
 
-def _due_in_thread(exclude: set[int], limit: int) -> list[int]:
-    close_old_connections()
-    try:
-        return due_deliveries(exclude, limit)
-    finally:
-        close_old_connections()
-
-
 class DeliveryWorker:
     """Sends due webhook deliveries from a small thread pool, for the monitor's lifetime."""
 
@@ -191,7 +184,10 @@ class DeliveryWorker:
             while not stop.is_set():
                 free = self.threads * 4 - len(self.in_flight)
                 try:
-                    due = await loop.run_in_executor(query, _due_in_thread, set(self.in_flight), free) if free else []
+                    due = []
+                    if free:
+                        exclude = set(self.in_flight)
+                        due = await loop.run_in_executor(query, call_in_thread, due_deliveries, exclude, free)
                 except Exception:
                     log.exception("alert webhooks: cannot read due deliveries; retrying")
                     due = []
