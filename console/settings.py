@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import os
-import secrets
 import tempfile
 from pathlib import Path
 
 import dj_database_url
 
 from console.env import env_bool, env_float, env_int, env_list, env_str
+from switchyard import paths
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# templates/ and static/: the checkout's, or the installed package's copy (switchyard/paths.py).
+ASSETS_DIR = paths.assets_dir(BASE_DIR)
+
+
+def _data_dir() -> Path:
+    """The checkout (``make run``), or ``$XDG_DATA_HOME/switchyard`` for an installed package."""
+    return paths.data_dir(BASE_DIR)
 
 
 def _secret_key() -> str:
     configured = env_str("SECRET_KEY")
     if configured:
         return configured
-    # A development key generated once per checkout; production sets SECRET_KEY.
-    key_file = BASE_DIR / ".secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    # A key generated once per checkout or per user data directory; production sets SECRET_KEY.
+    return paths.generated_secret_key(_data_dir() / ".secret_key")
 
 
 SECRET_KEY = _secret_key()
@@ -81,7 +84,7 @@ ASGI_APPLICATION = "console.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [ASSETS_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -96,7 +99,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        env_str("DATABASE_URL") or f"sqlite:///{_data_dir() / 'db.sqlite3'}",
         conn_max_age=60,
     )
 }
@@ -153,7 +156,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [ASSETS_DIR / "static"]
 STATIC_ROOT = env_str("STATIC_ROOT")  # only for collectstatic behind a separate web server
 # Static files come straight from static/ (no collectstatic step for `make run`); ServeStatic (the
 # ASGI-native WhiteNoise) adds caching headers and compression and streams files asynchronously.
