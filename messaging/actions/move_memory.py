@@ -1,5 +1,5 @@
 """What an action moved on RabbitMQ, remembered by identity so a later run is not fooled by the
-broker handing a moved message back (see ``messaging/brokers/rabbitmq_move_session.py``).
+broker handing a moved message back (see ``messaging/brokers/rabbitmq/move_session.py``).
 
 One :class:`MovedMessage` row per message moved (or deleted), written in the same transaction
 that clears the batch's in-doubt count, before the source acks; read by the action's later runs
