@@ -113,23 +113,25 @@ def _refuse_overridden_broker(broker_url: str) -> None:
 
 def _prepare_database() -> None:
     """Before ``serve``: on the default per-user SQLite database, apply migrations and create
-    ``admin`` (its password printed once) so a first run needs no other step. On a database
-    named by DATABASE_URL, shared by other processes, migrating is the operator's explicit
-    step: refuse to serve a database that lacks tables instead of failing on the first page."""
+    ``admin`` if it is missing (its password printed once), as ``make run`` does, so a first
+    run needs no other step. On a database named by DATABASE_URL, shared by other processes,
+    migrating is the operator's explicit step: refuse to serve a database that lacks tables
+    instead of failing on the first page."""
     from django.core.management import call_command
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
     executor = MigrationExecutor(connection)
     pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    if not pending:
-        return
     if os.environ.get("DATABASE_URL"):
-        raise UsageError(
-            f"the database at DATABASE_URL lacks {len(pending)} migration(s): run `switchyard migrate` first"
-        )
-    call_command("migrate", interactive=False, verbosity=0)
-    print(f"switchyard: created the database {connection.settings_dict['NAME']}", file=sys.stderr)
+        if pending:
+            raise UsageError(
+                f"the database at DATABASE_URL lacks {len(pending)} migration(s): run `switchyard migrate` first"
+            )
+        return
+    if pending:
+        call_command("migrate", interactive=False, verbosity=0)
+        print(f"switchyard: created the database {connection.settings_dict['NAME']}", file=sys.stderr)
     call_command("ensureadmin")
 
 
