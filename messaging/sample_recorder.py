@@ -8,11 +8,12 @@ names) is :mod:`messaging.queue_sampling`'s.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats
@@ -230,6 +231,37 @@ def _stored_figures(queue: Queue) -> tuple:
     return tuple(getattr(queue, name) for name in CHANGE_FIELDS)
 
 
+# Values of these types reach the database as they are through the field's own preparation, so
+# it is skipped for them: at 10,000 changed queues Django's per-value preparation cost a second.
+_PASSED_AS_IS: dict[type[models.Field], tuple[type, ...]] = {
+    models.FloatField: (float,),
+    models.BigIntegerField: (int,),
+    models.IntegerField: (int,),
+    models.BooleanField: (bool,),
+    models.CharField: (str,),
+    models.ForeignKey: (int,),
+}
+
+
+def _db_value_preparer(field: models.Field) -> Callable[[Any], Any]:
+    """``field.get_db_prep_save`` for one statement's values: what the field passes on unchanged
+    is not sent through it, and any other value (a datetime: every queue of a round shares the
+    round's time) is prepared once per distinct value."""
+    kinds = _PASSED_AS_IS.get(type(field), ())
+    prepared: dict[Any, Any] = {}
+
+    def prepare(value: Any) -> Any:
+        if value is None or type(value) in kinds:
+            return value
+        try:
+            return prepared[value]
+        except KeyError:
+            result = prepared[value] = field.get_db_prep_save(value, connection)
+            return result
+
+    return prepare
+
+
 def store_figures(memory: BrokerMemory, queues: list[Queue]) -> list[Queue]:
     """Write the figures of the queues whose figures changed since they were last stored, in one
     ``executemany`` (Django's bulk_update spends seconds building CASE expressions for 1,000 rows).
@@ -242,7 +274,9 @@ def store_figures(memory: BrokerMemory, queues: list[Queue]) -> list[Queue]:
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
     # Only quoted column names from the model go into the text; values are parameters.
     sql = f"UPDATE {quote(Queue._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"  # noqa: S608
-    rows = [[f.get_db_prep_save(getattr(q, f.attname), connection) for f in fields] + [q.pk] for q in changed]
+    preparers = [_db_value_preparer(f) for f in fields]
+    attnames = [f.attname for f in fields]
+    rows = [[prepare(getattr(q, name)) for prepare, name in zip(preparers, attnames)] + [q.pk] for q in changed]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
     for queue in changed:
