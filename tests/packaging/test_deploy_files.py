@@ -44,7 +44,7 @@ def test_compose_runs_switchyard_from_its_package_with_postgres_and_redis() -> N
     assert services["switchyard"]["environment"]["DATABASE_URL"].startswith("postgres://")
     assert services["switchyard"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     dockerfile = (DEPLOY / "Dockerfile").read_text()
-    assert "pip wheel --no-deps" in dockerfile and "switchyard-*.whl" in dockerfile
+    assert "pip wheel --no-deps" in dockerfile and "switchyard_console-*.whl" in dockerfile
 
 
 def test_deploy_files_run_only_commands_that_exist() -> None:

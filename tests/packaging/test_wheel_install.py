@@ -85,14 +85,15 @@ def wheel(tmp_path_factory) -> Path:
     )
     assert built.returncode == 0, built.stdout + built.stderr
     timed("wheel built", started)
-    (found,) = out.glob("switchyard-*.whl")
+    (found,) = out.glob("switchyard_console-*.whl")
     return found
 
 
 def dependency_key(python: str) -> str:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     version = subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True)
-    material = "\n".join(project["dependencies"]) + (REPO / "requirements.txt").read_text() + version.stdout
+    material = "\n".join([project["name"], *project["dependencies"]])
+    material += (REPO / "requirements.txt").read_text() + version.stdout
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -240,7 +241,7 @@ def test_wheel_carries_templates_static_files_and_every_migration(wheel) -> None
     assert tracked and not set(tracked) - names, f"migrations missing from the wheel: {set(tracked) - names}"
     stray = sorted(n for n in names if re.search(r"(^tests/|__pycache__|\.sqlite3|\.secret_key|^bench/|manage\.py)", n))
     assert not stray, f"the wheel carries files of the checkout: {stray}"
-    metadata = zipfile.ZipFile(wheel).read(f"switchyard-{source_version()}.dist-info/entry_points.txt").decode()
+    metadata = zipfile.ZipFile(wheel).read(f"switchyard_console-{source_version()}.dist-info/entry_points.txt").decode()
     assert "switchyard = switchyard.cli:main" in metadata
 
 
@@ -386,7 +387,7 @@ def test_serve_answers_and_watches_the_broker(migrated, watched_queue, tmp_path)
 
 
 def test_first_serve_creates_the_database_and_admin_by_itself(install, tmp_path) -> None:
-    """`pip install switchyard` then one command: no migrate, no user created beforehand."""
+    """`pip install switchyard-console` then one command: no migrate, no user created beforehand."""
     log = tmp_path / "serve.log"
     with serving(install, log, "--broker", REDIS_URL) as base:
         assert requests.get(f"{base}/login/", timeout=5).status_code == 200
