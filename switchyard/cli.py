@@ -121,9 +121,11 @@ def _prepare_database() -> None:
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
+    from console.env import env_str
+
     executor = MigrationExecutor(connection)
     pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    if os.environ.get("DATABASE_URL"):
+    if env_str("DATABASE_URL"):  # DATABASE_URL or DATABASE_URL_FILE, as settings reads it
         if pending:
             raise UsageError(
                 f"the database at DATABASE_URL lacks {len(pending)} migration(s): run `switchyard migrate` first"
