@@ -3,7 +3,8 @@
 URL ``amqp://user:pass@host:port/vhost``. With a vhost in the URL (``//`` or ``/%2F`` for ``/``)
 only that vhost is sampled; without one (``amqp://host`` or ``amqp://host/``) every vhost the
 user can see is, and AMQP connections (fallback, ping) open ``/`` as Kombu does. The management
-URL is ``config.management_url`` or ``http://<host>:15672`` with the AMQP credentials.
+URL is ``config.management_url`` or ``http://<host>:15672`` (``https://<host>:15671`` for ``amqps``)
+with the AMQP credentials.
 
 Guarantees:
 - :meth:`sample` and :meth:`ping` only read: two GETs (queues, bindings) plus an overview GET at
@@ -88,7 +89,11 @@ class RabbitMQBroker(Broker):
     def __init__(self, config: BrokerConfig) -> None:
         super().__init__(config)
         self.address = parse_amqp_url(config.url)
-        management_url = config.management_url or f"http://{_netloc(self.address.host)}:15672"
+        management_url = config.management_url or (
+            f"https://{_netloc(self.address.host)}:15671"
+            if self.address.ssl
+            else f"http://{_netloc(self.address.host)}:15672"
+        )
         self.http = HttpClient(management_url, auth=(self.address.user, self.address.password))
         self.moves = RabbitMQMoves(config, self.http)
         self._rates_known: tuple[float, bool] | None = None

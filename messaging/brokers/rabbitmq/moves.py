@@ -8,25 +8,28 @@ The RabbitMQ adapter (``broker.py``) holds one :class:`RabbitMQMoves` and hands 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 import amqp
 
 from messaging.brokers.base import BrokerConfig, BrokerError, InFlight, MovePlan, MoveSession
 from messaging.brokers.http import HttpClient
 from messaging.brokers.rabbitmq.buffered_transport import BufferedConnection
+from messaging.brokers.rabbitmq.connection import parse_amqp_url
 from messaging.brokers.rabbitmq.move_session import CONFIRM_TIMEOUT_S, RabbitMQMoveSession
 from messaging.brokers.urls import scrub_secret
 
 
 def amqp_params(url: str) -> dict[str, Any]:
-    parts = urlsplit(url)
-    vhost = unquote(parts.path[1:]) if parts.path and parts.path != "/" else "/"
+    """py-amqp connection arguments for the broker's URL, parsed as every other connection of the
+    adapter parses it: ``amqps`` means TLS (and port 5671), never the credentials in clear."""
+    address = parse_amqp_url(url)
     return {
-        "host": f"{parts.hostname or 'localhost'}:{parts.port or 5672}",
-        "userid": unquote(parts.username or "guest"),
-        "password": unquote(parts.password or "guest"),
-        "virtual_host": vhost or "/",
+        "host": f"{address.host}:{address.port}",
+        "userid": address.user,
+        "password": address.password,
+        "virtual_host": address.connect_vhost,
+        "ssl": address.ssl,
     }
 
 
