@@ -144,10 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"switchyard: {exc}", file=sys.stderr)
         return 2
+    options = invocation.arguments
+    if "--" in options:
+        options = options[: options.index("--")]
+    # Django's own --version (any command's) would print Django's version: this one is Switchyard's.
+    if "--version" in options or (invocation.command is None and "-V" in options):
+        print(f"switchyard {__version__}")
+        return 0
     if invocation.command is None:
-        if "--version" in invocation.arguments or "-V" in invocation.arguments:
-            print(f"switchyard {__version__}")
-            return 0
         if invocation.arguments and invocation.arguments[0] not in ("-h", "--help"):
             print(f"switchyard: unknown option {invocation.arguments[0]}\n\n{USAGE}", file=sys.stderr)
             return 2

@@ -93,6 +93,11 @@ def test_version_option_prints_the_package_version(capsys) -> None:
     assert capsys.readouterr().out == f"switchyard {__version__}\n"
 
 
+def test_a_commands_version_option_is_switchyards_not_djangos(capsys) -> None:
+    assert main(["serve", "--version"]) == 0
+    assert capsys.readouterr().out == f"switchyard {__version__}\n"
+
+
 def test_no_command_prints_the_commands_and_fails(capsys) -> None:
     assert main([]) == 2
     usage = capsys.readouterr().out
