@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
+from messaging.lag import DRAINING, GROWING, IDLE, STALLED, STEADY
 from messaging.models import BrokerState, Queue, QueueSample
+
+# What a queue list can be sorted by (a leading "-" sorts descending). Unknown figures (null)
+# sort last either way, and ties go by broker, vhost and name, so pages never overlap.
+ORDERINGS = ("name", "broker", "depth", "unacked", "oldest_age_s", "trend")
+TRENDS = (GROWING, STALLED, DRAINING, STEADY, IDLE)
 
 
 def queues(
@@ -16,10 +23,14 @@ def queues(
     dlq: bool | None = None,
     include_absent: bool = False,
     system: bool = False,
+    trend: str | None = None,
+    ordering: str | None = None,
 ) -> QuerySet[Queue]:
-    """Queues as last sampled. ``name`` matches a case-insensitive substring. Other clients'
-    Celery plumbing (event queues, worker mailboxes) is left out unless ``system``. Each row
-    carries its broker's ``broker_status`` and ``broker_error``."""
+    """Queues as last sampled. ``name`` matches a case-insensitive substring; ``trend`` is one of
+    :data:`TRENDS`. Other clients' Celery plumbing (event queues, worker mailboxes) is left out
+    unless ``system``. Sorted by ``ordering`` (one of :data:`ORDERINGS`, ``-`` for descending;
+    raises ValueError for any other), else by broker, vhost and name. Each row carries its
+    broker's ``broker_status`` and ``broker_error``."""
     rows = Queue.objects.select_related("dlq").prefetch_related(
         Prefetch(
             "dead_letter_sources", queryset=Queue.objects.only("id", "name", "dlq_id"), to_attr="_prefetched_sources"
@@ -42,7 +53,20 @@ def queues(
         rows = rows.filter(name__icontains=name)
     if dlq is not None:
         rows = rows.filter(is_dlq=dlq)
+    if trend:
+        rows = rows.filter(trend=trend)
+    if ordering:
+        rows = rows.order_by(*_order_by(ordering))
     return rows
+
+
+def _order_by(ordering: str) -> list[Any]:
+    field = ordering.removeprefix("-")
+    if field not in ORDERINGS:
+        raise ValueError(f"cannot sort queues by {ordering!r}")
+    tie = ["broker", "vhost", "name", "id"]
+    key = F(field).desc(nulls_last=True) if ordering.startswith("-") else F(field).asc(nulls_last=True)
+    return [key, *(t for t in tie if t != field)]
 
 
 def queue_by_id(queue_id: str) -> Queue | None:

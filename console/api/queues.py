@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db import connection
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,8 +17,12 @@ from console.api.serializers import (
     QueueDetailSerializer,
     QueueSerializer,
 )
+from console.api.tasks import parse_int
 from messaging import leader, queue_queries, task_queries
 from messaging.models import Queue
+
+MAX_QUEUE_PAGE = 1000
+MAX_OFFSET = 10_000_000
 
 
 def parse_bool(value: str | None, field: str) -> bool | None:
@@ -58,6 +63,7 @@ class BrokerList(APIView):
 
 class QueueList(APIView):
     @extend_schema(
+        operation_id="api_v1_queues_list",
         parameters=[
             OpenApiParameter("broker", str, description="broker name"),
             OpenApiParameter("name", str, description="case-insensitive substring of the queue name"),
@@ -68,17 +74,60 @@ class QueueList(APIView):
                 description="true: also list other clients' Celery plumbing (celeryev.*, *.pidbox); "
                 "Switchyard's own queues and inspection reply queues are never listed",
             ),
+            OpenApiParameter("trend", str, enum=queue_queries.TRENDS, description="only queues with this trend"),
+            OpenApiParameter(
+                "ordering",
+                str,
+                enum=[o for field in queue_queries.ORDERINGS for o in (field, f"-{field}")],
+                description="sort key, '-' for descending; unknown (null) figures last; default broker, vhost, name",
+            ),
+            OpenApiParameter(
+                "limit",
+                int,
+                description=f"1 to {MAX_QUEUE_PAGE}: answer one page as {{count, results}}; "
+                "without it the answer is the whole list",
+            ),
+            OpenApiParameter("offset", int, description=f"with limit: rows to skip (default 0, at most {MAX_OFFSET})"),
         ],
-        responses=QueueSerializer(many=True),
+        responses=PolymorphicProxySerializer(
+            component_name="QueueListAnswer",
+            serializers=[
+                QueueSerializer(many=True),
+                inline_serializer(
+                    "QueuePage",
+                    {"count": serializers.IntegerField(), "results": QueueSerializer(many=True)},
+                ),
+            ],
+            resource_type_field_name=None,
+            many=False,
+        ),
     )
     def get(self, request: Request) -> Response:
-        rows = queue_queries.queues(
-            broker=request.query_params.get("broker") or None,
-            name=request.query_params.get("name") or None,
-            dlq=parse_bool(request.query_params.get("dlq"), "dlq"),
-            system=bool(parse_bool(request.query_params.get("system"), "system")),
-        )
-        return Response(QueueSerializer(rows, many=True).data)
+        params = request.query_params
+        trend = params.get("trend") or None
+        if trend is not None and trend not in queue_queries.TRENDS:
+            raise ValidationError({"trend": f"one of {', '.join(queue_queries.TRENDS)}"})
+        try:
+            rows = queue_queries.queues(
+                broker=params.get("broker") or None,
+                name=params.get("name") or None,
+                dlq=parse_bool(params.get("dlq"), "dlq"),
+                system=bool(parse_bool(params.get("system"), "system")),
+                trend=trend,
+                ordering=params.get("ordering") or None,
+            )
+        except ValueError:
+            raise ValidationError(
+                {"ordering": f"one of {', '.join(queue_queries.ORDERINGS)}, each optionally prefixed by '-'"}
+            ) from None
+        if params.get("limit") in (None, ""):
+            if params.get("offset") not in (None, ""):
+                raise ValidationError({"offset": "needs limit"})
+            return Response(QueueSerializer(rows, many=True).data)
+        limit = parse_int(params.get("limit"), "limit", MAX_QUEUE_PAGE, 1, MAX_QUEUE_PAGE)
+        offset = parse_int(params.get("offset"), "offset", 0, 0, MAX_OFFSET)
+        page = QueueSerializer(rows[offset : offset + limit], many=True).data
+        return Response({"count": rows.count(), "results": page})
 
 
 class QueueDetail(APIView):
