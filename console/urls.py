@@ -2,12 +2,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from console.api.metrics import Metrics
+from console.api_docs import ApiReference
 from console.pages import urls as page_urls
 
 urlpatterns = [
     path("api/v1/", include("console.api.urls")),
     path("metrics", Metrics.as_view(), name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Under /docs/, not /api/: a page behind the login redirect, not an API answering 401.
+    path("docs/api/", ApiReference.as_view(), name="api-docs"),
     path("", include(page_urls)),
 ]
 

@@ -87,6 +87,7 @@ TABLE: list[Route] = [
     Route("GET", "api/v1/tasks/<text:task_id>/revoke", V),  # a task whose id ends in "/revoke"
     Route("GET", "metrics", V),
     Route("GET", "api/schema/", V),
+    Route("GET", "docs/api/", V),
     # --- pages -------------------------------------------------------------------------------------
     Route("GET", "", V),
     Route("GET", "queues/<int:queue_id>/", V),
