@@ -1,4 +1,5 @@
-"""API latency with a big database: GET /api/v1/queues over 1,000 queues, GET /api/v1/tasks over
+"""API latency with a big database: GET /api/v1/queues over 1,000 queues (the whole list, and
+pages of 100: from the middle, deepest first, by name substring), GET /api/v1/tasks over
 1,000,000 stored tasks (unfiltered, by state, by name, by both, a rare state), p50/p95.
 
     .venv/bin/python -m bench.api_latency [--tasks 1000000] [--queues 1000] [--repeats 40]
@@ -154,6 +155,10 @@ def main() -> None:
                 time.sleep(0.3)
         urls = {
             "queues": "/queues",
+            # A page of 100 from the middle, sorted and filtered in the database (issue 18 item 3).
+            "queues_page": f"/queues?limit=100&offset={args.queues // 2}",
+            "queues_page_deepest": "/queues?limit=100&ordering=-depth",
+            "queues_page_name": "/queues?limit=100&name=q0&ordering=name",
             "tasks": "/tasks",
             "tasks_state": "/tasks?state=SUCCESS",
             "tasks_name": f"/tasks?name={NAMES[3]}",

@@ -41,7 +41,9 @@ def setup_django(db_path: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
-def make_redis_queues(count: int, prefix: str) -> None:
+def make_redis_queues(count: int, prefix: str, empty: bool = False) -> None:
+    """``count`` bound queues holding one message each (its age grows every round, so every
+    queue's figures change), or with ``empty`` none (idle queues: nothing changes)."""
     import redis
 
     client = redis.Redis()
@@ -49,7 +51,8 @@ def make_redis_queues(count: int, prefix: str) -> None:
     for n in range(count):
         name = f"q{n:05d}"
         pipe.sadd(f"{prefix}_kombu.binding.{name}", f"{name}\x06\x16\x06\x16{name}")
-        pipe.lpush(f"{prefix}{name}", json.dumps({"body": "e30=", "headers": {}, "properties": {}}))
+        if not empty:
+            pipe.lpush(f"{prefix}{name}", json.dumps({"body": "e30=", "headers": {}, "properties": {}}))
     pipe.execute()
 
 
@@ -155,6 +158,9 @@ def main() -> None:
     parser.add_argument("--soak-s", type=float, default=0.0)
     parser.add_argument("--only", choices=["redis", "rabbitmq"], default=None)
     parser.add_argument("--churn", action="store_true", help="Redis: change every queue before each round")
+    parser.add_argument(
+        "--empty", action="store_true", help="Redis: bound queues without messages (nothing changes between rounds)"
+    )
     args = parser.parse_args()
 
     import tempfile
@@ -168,7 +174,7 @@ def main() -> None:
     if args.only in (None, "redis"):
         for count in sorted({args.queues, args.redis_queues}):
             prefix = f"swbench-{uuid.uuid4().hex[:8]}:"
-            make_redis_queues(count, prefix)
+            make_redis_queues(count, prefix, args.empty)
             try:
                 config = SwitchyardConfig(
                     brokers=(
