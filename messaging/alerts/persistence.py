@@ -21,7 +21,7 @@ from messaging.alerts.notify import delivery_for
 from messaging.alerts.queries import firing_count
 from messaging.alerts.series import summary
 from messaging.alerts.state_machine import FIRING, RESOLVED, SeriesState
-from messaging.alerts.transitions import OPEN, RESOLVE, Change, OpenSeries
+from messaging.alerts.transitions import DISCARD, OPEN, RESOLVE, Change, OpenSeries
 from messaging.models import Alert, AlertRule, WebhookDelivery
 
 evaluation_lock = threading.Lock()
@@ -109,12 +109,20 @@ def _update(alert: Alert, change: Change, now: datetime) -> None:
 
 def record_changes(changes: list[Change], open_alerts: dict[int, Alert], now: datetime) -> list[dict[str, Any]]:
     """Apply ``changes`` to the rows (``open_alerts`` by id), queue the webhooks of firings and of
-    resolutions of alerts that fired, in one transaction. Returns the events to publish."""
+    resolutions of alerts that fired, in one transaction. Returns the events to publish.
+
+    A discarded alert (a pending episode that ended without firing) is deleted: it is reported as
+    resolved so live pages drop it, but it leaves no history row and never had a webhook."""
     created: list[Alert] = []
     changed: dict[int, Alert] = {}
+    discarded: dict[int, Alert] = {}
     reported: list[tuple[str, Alert, AlertRule | None]] = []
     for change in changes:
-        if change.kind == OPEN:
+        if change.kind == DISCARD:
+            alert = open_alerts[change.alert_id]
+            alert.state = Alert.RESOLVED
+            discarded[alert.pk] = alert
+        elif change.kind == OPEN:
             alert = _new_alert(change, now)
             created.append(alert)
         else:
@@ -123,9 +131,11 @@ def record_changes(changes: list[Change], open_alerts: dict[int, Alert], now: da
             changed[alert.pk] = alert
         if change.transition is not None:
             reported.append((change.transition, alert, change.rule))
-    if not created and not changed:
+    if not created and not changed and not discarded:
         return []
     with transaction.atomic():
+        if discarded:
+            Alert.objects.filter(pk__in=list(discarded), fired_at__isnull=True).delete()
         if created:
             _insert(created)
         if changed:
@@ -135,6 +145,7 @@ def record_changes(changes: list[Change], open_alerts: dict[int, Alert], now: da
             for transition, alert, rule in reported
             if rule is not None
             and rule.webhook_url
+            and alert.pk not in discarded
             and (transition == FIRING or (transition == RESOLVED and alert.fired_at is not None))
         ]
         if deliveries:
@@ -164,6 +175,9 @@ def resolve_rule_alerts(rule: AlertRule, reason: str) -> list[dict[str, Any]]:
     alerts = list(Alert.objects.select_for_update().filter(rule=rule, resolved_at__isnull=True))
     for alert in alerts:
         alert.state = Alert.RESOLVED
+        if alert.fired_at is None:  # a pending episode that never fired leaves no history
+            Alert.objects.filter(pk=alert.pk).delete()
+            continue
         alert.resolved_at = now
         alert.held = False
         alert.summary = f"{alert.summary} [{reason}]"[:1000]

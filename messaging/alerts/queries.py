@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from messaging.alerts.rules import RULE_FIELDS, condition_text
 from messaging.alerts.webhook_visibility import shown_webhook_url
@@ -20,14 +20,28 @@ def firing_count() -> int:
     return Alert.objects.filter(state=Alert.FIRING).count()
 
 
+def _rank(field: str, order: tuple[str, ...]) -> Case:
+    return Case(
+        *[When(**{field: value}, then=Value(rank)) for rank, value in enumerate(order)],
+        default=Value(len(order)),
+        output_field=IntegerField(),
+    )
+
+
 def alerts_in(state: str | None = None, rule_id: int | None = None) -> QuerySet[Alert]:
-    """Alerts newest first, of one :data:`STATE_FILTERS` key (all when None) and one rule."""
-    rows = Alert.objects.all()
+    """Alerts worst first (firing, then pending, then resolved; critical, then warning, then
+    info; then newest), of one :data:`STATE_FILTERS` key (all when None) and one rule. Resolved
+    episodes that never fired are not history and are left out (rows from before they were
+    discarded on resolution)."""
+    rows = Alert.objects.exclude(state=Alert.RESOLVED, fired_at__isnull=True)
     if state:
         rows = rows.filter(state__in=STATE_FILTERS[state])
     if rule_id is not None:
         rows = rows.filter(rule_id=rule_id)
-    return rows.order_by("-started_at", "-id")
+    return rows.annotate(
+        state_rank=_rank("state", (Alert.FIRING, Alert.PENDING, Alert.RESOLVED)),
+        severity_rank=_rank("severity", ("critical", "warning", "info")),
+    ).order_by("state_rank", "severity_rank", "-started_at", "-id")
 
 
 def alert_by_id(alert_id: int) -> Alert | None:

@@ -8,7 +8,11 @@ States: ``inactive`` (no open alert), ``pending`` (the condition holds, for less
   on a made-up number.
 - A firing series resolves only once the condition has been false for ``keep_firing_for_s``
   since it last held, so a value flapping around the threshold does not flap the alert.
-- A pending series whose condition clears resolves at once (it never fired; no notification).
+- A pending series whose condition clears resolves at once (it never fired; no notification),
+  unless ``clear_after_s`` is given: then it stays pending until the condition has been false
+  that long since it last held (hysteresis for trend rules, whose condition flickers between
+  samples). A pending series that resolves never fired: it is discarded, not kept as history
+  (:mod:`~messaging.alerts.transitions`).
 """
 
 from __future__ import annotations
@@ -34,8 +38,16 @@ class Step:
     held: bool = False  # the condition was unknown: nothing changed because of it
 
 
-def step(previous: SeriesState, condition: bool | None, now: float, for_s: float, keep_firing_for_s: float) -> Step:
-    """Advance one series by one observation at ``now`` (epoch seconds)."""
+def step(
+    previous: SeriesState,
+    condition: bool | None,
+    now: float,
+    for_s: float,
+    keep_firing_for_s: float,
+    clear_after_s: float = 0.0,
+) -> Step:
+    """Advance one series by one observation at ``now`` (epoch seconds). ``clear_after_s``: how
+    long a pending series' condition must stay false before the episode ends (0: at once)."""
     if condition is None:
         return Step(previous, None, held=previous.state != INACTIVE)
     if condition:
@@ -53,6 +65,9 @@ def step(previous: SeriesState, condition: bool | None, now: float, for_s: float
     if previous.state == INACTIVE:
         return Step(previous, None)
     if previous.state == PENDING:
+        last_true = previous.last_true_at if previous.last_true_at is not None else now
+        if clear_after_s > 0 and now - last_true < clear_after_s:
+            return Step(previous, None)
         return Step(SeriesState(), RESOLVED)
     last_true = previous.last_true_at if previous.last_true_at is not None else now
     if now - last_true < keep_firing_for_s:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from messaging.alerts.rules import fingerprint
 from messaging.alerts.series import Series
 from messaging.alerts.state_machine import FIRING, PENDING, RESOLVED, SeriesState
-from messaging.alerts.transitions import OPEN, RESOLVE, UPDATE, Change, OpenSeries, keep_firing_s, plan_changes
+from messaging.alerts.transitions import (
+    DISCARD,
+    OPEN,
+    RESOLVE,
+    UPDATE,
+    Change,
+    OpenSeries,
+    keep_firing_s,
+    plan_changes,
+)
 from messaging.models import AlertRule
 
 LABELS = {"broker": "main", "queue": "emails"}
@@ -32,7 +41,7 @@ class Timeline:
     def observe(self, at: float, series: list[Series]) -> list[Change]:
         changes = plan_changes([self.rule], lambda _rule: series, [self.open] if self.open else [], at, INTERVAL_S)
         for change in changes:
-            if change.kind == RESOLVE:
+            if change.kind in (RESOLVE, DISCARD):
                 self.open = None
             else:
                 self.open = OpenSeries(change.alert_id or 1, self.rule.pk, change.fingerprint, change.state)
@@ -65,11 +74,32 @@ def test_for_s_zero_opens_an_alert_firing_at_once():
     assert change[0].fingerprint == fingerprint(7, LABELS) and change[0].alert_id is None
 
 
-def test_pending_alert_whose_condition_clears_resolves_without_having_fired():
+def test_pending_alert_whose_condition_clears_is_discarded_not_resolved_into_history():
     timeline = Timeline(backlog_rule(for_s=10))
     timeline.transitions(0, 5)
     [change] = timeline.observe(4, [depth(1)])
-    assert change.kind == RESOLVE and change.transition == RESOLVED and change.state.fired_at is None
+    assert change.kind == DISCARD and change.transition == RESOLVED and change.state.fired_at is None
+    assert timeline.open is None
+
+
+def test_pending_alert_whose_series_vanished_is_discarded():
+    timeline = Timeline(backlog_rule(for_s=10))
+    timeline.transitions(0, 5)
+    [change] = timeline.observe(2, [])
+    assert (change.kind, change.transition) == (DISCARD, RESOLVED)
+
+
+def test_pending_alert_of_a_rule_no_longer_enabled_is_discarded():
+    pending = OpenSeries(42, 99, "e" * 16, SeriesState(PENDING, 0, None, 0))
+    [change] = plan_changes([backlog_rule()], lambda _rule: [], [pending], 1.0, INTERVAL_S)
+    assert (change.kind, change.alert_id, change.transition) == (DISCARD, 42, RESOLVED)
+
+
+def test_alert_that_fired_resolves_into_history():
+    timeline = Timeline(backlog_rule(for_s=0, keep_firing_for_s=0))
+    timeline.transitions(0, 5)
+    [change] = timeline.observe(2, [depth(1)])
+    assert change.kind == RESOLVE
 
 
 def test_firing_alert_keeps_firing_through_a_dip_shorter_than_keep_firing():
