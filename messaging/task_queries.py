@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from messaging.models import EventStream, Queue, TaskRecord, Worker
@@ -15,6 +15,19 @@ from messaging.models import EventStream, Queue, TaskRecord, Worker
 COUNT_CAP = 10_000
 WAIT_WINDOW_S = 900.0
 WAIT_SAMPLE_MAX = 5000
+# Sortable columns of the task list: the allow-list of what ``?sort=`` may name ("-" for descending).
+# Every order ends with the row id so that paging is stable among equal values.
+TASK_ORDERS = {
+    "created": "created_at",
+    "received": "received_at",
+    "started": "started_at",
+    "finished": "finished_at",
+    "runtime": "runtime_s",
+    "name": "name",
+    "state": "state",
+    "worker": "worker",
+}
+DEFAULT_TASK_ORDER = "-created"
 
 
 @dataclass(frozen=True)
@@ -22,7 +35,8 @@ class TaskFilters:
     state: str | None = None
     name: str | None = None
     queue: str | None = None
-    worker: str | None = None
+    worker: str | None = None  # any part of the hostname, case-insensitive
+    worker_hostname: str | None = None  # exactly this hostname (a worker's own page)
     broker: str | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -30,17 +44,33 @@ class TaskFilters:
     search_content: bool = False  # may the search look into args/kwargs (operators only)
 
 
-def tasks(filters: TaskFilters) -> QuerySet[TaskRecord]:
-    """Newest first (by the time of the task's first event)."""
+def task_order(sort: str | None) -> str:
+    """The allow-listed sort key for ``sort`` ("name", "-runtime", ...); anything else is the default."""
+    if sort and sort.lstrip("-") in TASK_ORDERS and sort.count("-") <= 1 and not sort.endswith("-"):
+        return sort
+    return DEFAULT_TASK_ORDER
+
+
+def tasks(filters: TaskFilters, sort: str | None = None) -> QuerySet[TaskRecord]:
+    """Tasks matching ``filters``, newest first (by the time of the task's first event) unless
+    ``sort`` names an allow-listed column (``TASK_ORDERS``, "-" for descending); unknown times sort last.
+
+    Name and worker match any part of the value, case-insensitively (``demo.send`` finds
+    ``demo.send_email``; an exact name matches too). That is a substring scan (``ILIKE '%x%'``),
+    which no B-tree index serves: the page reads the newest rows through the ``created_at`` index
+    and stops at a page, and counts stop at COUNT_CAP, so the worst case is one pass over the kept
+    rows for a term that matches almost nothing."""
     rows = TaskRecord.objects.all()
     if filters.state:
         rows = rows.filter(state=filters.state.upper())
     if filters.name:
-        rows = rows.filter(name=filters.name)
+        rows = rows.filter(name__icontains=filters.name)
     if filters.queue:
         rows = rows.filter(queue=filters.queue)
     if filters.worker:
-        rows = rows.filter(worker=filters.worker)
+        rows = rows.filter(worker__icontains=filters.worker)
+    if filters.worker_hostname:
+        rows = rows.filter(worker=filters.worker_hostname)
     if filters.broker:
         rows = rows.filter(broker=filters.broker)
     if filters.since:
@@ -53,7 +83,11 @@ def tasks(filters: TaskFilters) -> QuerySet[TaskRecord]:
         if filters.search_content and not _is_uuid(term):
             match |= Q(args__contains=term) | Q(kwargs__contains=term)
         rows = rows.filter(match)
-    return rows.order_by("-created_at", "-id")
+    key = task_order(sort)
+    column = TASK_ORDERS[key.lstrip("-")]
+    if key.startswith("-"):
+        return rows.order_by(F(column).desc(nulls_last=True), "-id")
+    return rows.order_by(F(column).asc(nulls_last=True), "id")
 
 
 def _is_uuid(term: str) -> bool:
@@ -88,6 +122,32 @@ def workers_named(hostname: str, broker: str | None = None) -> list[Worker]:
     if broker:
         rows = rows.filter(broker=broker)
     return list(rows[:2])
+
+
+def with_task_counters(workers: list[Worker]) -> list[Worker]:
+    """Sets ``failed`` and ``retried`` on each worker: of the task rows the console keeps, how many
+    this worker ran that ended in FAILURE, and how many were retried (retries > 0, or in RETRY now).
+    ``processed`` stays the worker's own count since it started (from its heartbeats).
+    One grouped query over the listed workers' rows (the ``worker`` index)."""
+    hostnames = {w.hostname for w in workers}
+    counts: dict[tuple[str, str], dict] = {}
+    if hostnames:
+        grouped = (
+            TaskRecord.objects.filter(worker__in=hostnames)
+            .filter(Q(state=TaskRecord.FAILURE) | Q(state=TaskRecord.RETRY) | Q(retries__gt=0))
+            .values("broker", "worker")
+            .annotate(
+                failed=Count("id", filter=Q(state=TaskRecord.FAILURE)),
+                retried=Count("id", filter=Q(state=TaskRecord.RETRY) | Q(retries__gt=0)),
+            )
+            .order_by()
+        )
+        counts = {(row["broker"], row["worker"]): row for row in grouped}
+    for worker in workers:
+        row = counts.get((worker.broker, worker.hostname), {})
+        worker.failed = row.get("failed", 0)
+        worker.retried = row.get("retried", 0)
+    return workers
 
 
 def event_streams() -> list[EventStream]:

@@ -64,13 +64,19 @@ class WorkerSerializer(serializers.ModelSerializer):
     registered = serializers.ListField(child=serializers.CharField())
     queues = serializers.ListField(child=serializers.CharField())
     loadavg = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    failed = serializers.SerializerMethodField(
+        help_text="tasks this worker ran that failed, among the task rows the console keeps"
+    )
+    retried = serializers.SerializerMethodField(
+        help_text="tasks this worker ran that were retried, among the task rows the console keeps"
+    )
 
     class Meta:
         model = Worker
         fields = [
             "hostname", "broker", "status", "status_since", "last_heartbeat", "heartbeat_freq_s", "pool",
-            "concurrency", "active", "processed", "queues", "prefetch_count", "reserved", "scheduled",
-            "active_tasks", "registered", "loadavg", "pid", "sw_ident", "sw_ver", "sw_sys", "inspected_at",
+            "concurrency", "active", "processed", "failed", "retried", "queues", "prefetch_count", "reserved",
+            "scheduled", "active_tasks", "registered", "loadavg", "pid", "sw_ident", "sw_ver", "sw_sys", "inspected_at",
             "inspect_error",
         ]  # fmt: skip
 
@@ -81,6 +87,12 @@ class WorkerSerializer(serializers.ModelSerializer):
             return value
         # Nested too: Celery's scheduled entries keep the task's args under "request".
         return [for_viewer(t) for t in value if isinstance(t, dict)]
+
+    def get_failed(self, worker: Worker) -> int | None:
+        return getattr(worker, "failed", None)
+
+    def get_retried(self, worker: Worker) -> int | None:
+        return getattr(worker, "retried", None)
 
     def get_active_tasks(self, worker: Worker) -> list[dict[str, Any]] | None:
         return self._tasks(worker.active_tasks)

@@ -80,13 +80,19 @@ class TaskList(APIView):
         operation_id="v1_tasks_list",
         parameters=[
             OpenApiParameter("state", str, description=f"one of {', '.join(TaskRecord.STATES)}"),
-            OpenApiParameter("name", str, description="task name (exact)"),
+            OpenApiParameter("name", str, description="any part of the task name, case-insensitive"),
             OpenApiParameter("queue", str),
-            OpenApiParameter("worker", str, description="worker hostname"),
+            OpenApiParameter("worker", str, description="any part of the worker hostname, case-insensitive"),
             OpenApiParameter("broker", str),
             OpenApiParameter("since", str, description="first event at or after (epoch seconds or ISO 8601)"),
             OpenApiParameter("until", str, description="first event before"),
             OpenApiParameter("q", str, description="task, root or parent id; operators also search args/kwargs"),
+            OpenApiParameter(
+                "sort",
+                str,
+                enum=[p + k for k in task_queries.TASK_ORDERS for p in ("", "-")],
+                description="column to order by, '-' for descending; default -created (newest first)",
+            ),
             OpenApiParameter("limit", int, description=f"default 50, at most {MAX_LIMIT}"),
             OpenApiParameter("offset", int),
         ],
@@ -103,7 +109,11 @@ class TaskList(APIView):
         filters = filters_from(request.query_params, request.user)
         limit = parse_int(request.query_params.get("limit"), "limit", 50, 1, MAX_LIMIT)
         offset = parse_int(request.query_params.get("offset"), "offset", 0, 0, MAX_OFFSET)
-        rows = task_queries.tasks(filters)
+        sort = request.query_params.get("sort") or None
+        if sort is not None and task_queries.task_order(sort) != sort:
+            orders = ", ".join(task_queries.TASK_ORDERS)
+            raise ValidationError({"sort": f"one of {orders}, with '-' for descending"})
+        rows = task_queries.tasks(filters, sort)
         count, exact = task_queries.capped_count(rows)
         context = {"request": request}
         page = TaskSerializer(rows[offset : offset + limit], many=True, context=context).data

@@ -36,6 +36,7 @@ class WorkerList(APIView):
         if status not in (None, Worker.ONLINE, Worker.OFFLINE):
             raise ValidationError({"status": "online or offline"})
         rows = task_queries.workers(broker=request.query_params.get("broker") or None, status=status)
+        rows = task_queries.with_task_counters(list(rows))
         return Response(WorkerSerializer(rows, many=True, context={"request": request}).data)
 
 
@@ -43,6 +44,7 @@ class WorkerDetail(APIView):
     @extend_schema(parameters=[OpenApiParameter("broker", str)], responses=WorkerSerializer)
     def get(self, request: Request, hostname: str) -> Response:
         worker = get_worker_or_404(hostname, request.query_params.get("broker") or None)
+        task_queries.with_task_counters([worker])
         return Response(WorkerSerializer(worker, context={"request": request}).data)
 
 
@@ -57,7 +59,7 @@ class ControlBody(serializers.Serializer):
     rate = serializers.CharField(required=False, help_text='rate_limit: e.g. "10/m"; "" removes it')
     soft = serializers.FloatField(required=False, help_text="time_limit: seconds")
     hard = serializers.FloatField(required=False, help_text="time_limit: seconds")
-    confirm = serializers.CharField(required=False, help_text="shutdown: the worker's hostname, typed")
+    confirm = serializers.CharField(required=False, help_text="shutdown / pool_restart: the worker's hostname, typed")
 
 
 class WorkerControl(APIView):

@@ -24,6 +24,11 @@ PAGE_SIZE = 50
 WINDOWS = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
 # Content longer than this shows its beginning, with the whole value behind "show all".
 PREVIEW_CHARS = 300
+DEFAULT_SORT = task_queries.DEFAULT_TASK_ORDER
+# The sortable headers (keys of task_queries.TASK_ORDERS). A first click sorts the way an operator
+# usually looks: times newest first, runtime longest first, names A to Z.
+SORTABLE = ("name", "state", "worker", "received", "started", "finished", "runtime")
+FIRST_DESCENDING = {"received", "started", "finished", "runtime"}
 
 
 @vary_on_fragment
@@ -40,6 +45,7 @@ def tasks_list(request: HttpRequest) -> HttpResponse:
         "window": window if window in WINDOWS else "",
         "q": params.get("q", "")[:500],
     }
+    sort = task_queries.task_order(params.get("sort", "")[:16])
     try:
         page = max(int(params.get("page", "1")), 1)
     except ValueError:
@@ -55,12 +61,22 @@ def tasks_list(request: HttpRequest) -> HttpResponse:
             since=since,
             search=filters["q"] or None,
             search_content=can_read_bodies(request.user),
-        )
+        ),
+        sort,
     )
     count, exact = task_queries.capped_count(rows)
     offset = (page - 1) * PAGE_SIZE
     tasks = list(rows[offset : offset + PAGE_SIZE])
-    query = urlencode({k: v for k, v in filters.items() if v})
+    reads = can_read_bodies(request.user)
+    for task in tasks:
+        # The result column: what the task returned or raised; a viewer sees the exception's type
+        # only, and no result (messaging.visibility).
+        if reads:
+            task.outcome = task.exception if task.state == TaskRecord.FAILURE and task.exception else task.result
+        else:
+            task.outcome = exception_type_only(task.exception) or ""
+    filter_query = urlencode({k: v for k, v in filters.items() if v})
+    query = f"{filter_query}&{urlencode({'sort': sort})}".lstrip("&") if sort != DEFAULT_SORT else filter_query
     context = {
         "nav": "tasks",
         "tasks": tasks,
@@ -72,10 +88,33 @@ def tasks_list(request: HttpRequest) -> HttpResponse:
         "states": TaskRecord.STATES,
         "windows": list(WINDOWS),
         "query": query,
-        "reads_bodies": can_read_bodies(request.user),
-        "live": page == 1,
+        "reads_bodies": reads,
+        # Live updates reload page 1 of the default order, where new tasks appear.
+        "live": page == 1 and sort == DEFAULT_SORT,
+        "sort": sort,
+        "columns": _sort_columns(filter_query, sort),
     }
     return render_page(request, "pages/tasks.html", context, partials=("task-table",))
+
+
+def _sort_columns(filter_query: str, sort: str) -> dict[str, dict]:
+    """For each sortable header: the link that sorts by it (toggling when it is the current order)
+    and aria-sort."""
+    columns = {}
+    for key in SORTABLE:
+        current = sort.lstrip("-") == key
+        descending = sort.startswith("-")
+        if current:
+            target = key if descending else f"-{key}"
+        else:
+            target = f"-{key}" if key in FIRST_DESCENDING else key
+        link = urlencode({"sort": target})
+        columns[key] = {
+            "href": f"?{filter_query}&{link}" if filter_query else f"?{link}",
+            "aria": ("descending" if descending else "ascending") if current else "none",
+            "arrow": ("↓" if descending else "↑") if current else "",
+        }
+    return columns
 
 
 def _task_or_404(task_id: str) -> TaskRecord:

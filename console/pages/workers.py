@@ -23,7 +23,7 @@ from messaging.visibility import for_viewer
 def workers_list(request: HttpRequest) -> HttpResponse:
     context = {
         "nav": "workers",
-        "workers": list(task_queries.workers()[:1000]),
+        "workers": task_queries.with_task_counters(list(task_queries.workers()[:1000])),
         "streams": task_queries.event_streams(),
     }
     return render_page(request, "pages/workers.html", context, partials=("worker-table",))
@@ -62,9 +62,10 @@ def _task_rows(tasks: object, reads: bool) -> list[dict] | None:
 def worker_detail(request: HttpRequest, broker: str, hostname: str) -> HttpResponse:
     worker = _worker_or_404(broker, hostname)
     reads = can_read_bodies(request.user)
+    own_tasks = task_queries.TaskFilters(worker_hostname=worker.hostname, broker=worker.broker)
     context = {
         "nav": "workers",
-        "worker": worker,
+        "worker": task_queries.with_task_counters([worker])[0],
         "reads_bodies": reads,
         "task_lists": [
             ("Active", _task_rows(worker.active_tasks, reads)),
@@ -72,7 +73,7 @@ def worker_detail(request: HttpRequest, broker: str, hostname: str) -> HttpRespo
             ("Scheduled (ETA)", _task_rows(worker.scheduled, reads)),
         ],
         "is_admin": has_role(request.user, ADMIN),
-        "recent": list(task_queries.tasks(task_queries.TaskFilters(worker=worker.hostname))[:20]),
+        "recent": list(task_queries.tasks(own_tasks)[:20]),
     }
     return render_page(request, "pages/worker.html", context, partials=("worker-detail",))
 

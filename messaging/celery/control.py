@@ -147,7 +147,9 @@ def _seconds(body: dict[str, Any], key: str, errors: dict[str, str]) -> float | 
 
 
 COMMANDS = ("pool_grow", "pool_shrink", "autoscale", "add_consumer", "cancel_consumer", "rate_limit", "time_limit")
-COMMANDS += ("shutdown",)
+# Disruptive: the worker's hostname must be typed to confirm them.
+CONFIRMED_COMMANDS = ("pool_restart", "shutdown")
+COMMANDS += CONFIRMED_COMMANDS
 
 
 def parse_command(body: Any, hostname: str) -> Command:
@@ -182,9 +184,10 @@ def parse_command(body: Any, hostname: str) -> Command:
         args["hard"] = _seconds(body, "hard", errors)
         if not errors and args["soft"] and args["hard"] and args["soft"] > args["hard"]:
             errors["soft"] = "must not exceed hard"
-    elif name == "shutdown":
+    elif name in CONFIRMED_COMMANDS:
         if body.get("confirm") != hostname:
-            errors["confirm"] = "type the worker's hostname to confirm the shutdown"
+            what = "the shutdown" if name == "shutdown" else "the pool restart"
+            errors["confirm"] = f"type the worker's hostname to confirm {what}"
     if errors:
         raise CommandError(errors)
     return Command(name, args)
@@ -210,6 +213,10 @@ def run_command(app: Celery, hostname: str, command: Command, timeout: float = R
             replies = control.rate_limit(a["task"], a["rate"], **common)
         elif command.name == "time_limit":
             replies = control.time_limit(a["task"], soft=a["soft"], hard=a["hard"], **common)
+        elif command.name == "pool_restart":
+            # Celery acts on it only where the worker runs with worker_pool_restarts=True; elsewhere
+            # the worker answers {"error": "Pool restarts not enabled"}, reported as it is.
+            replies = control.pool_restart(**common)
         elif command.name == "shutdown":
             control.shutdown(destination=dest)
             return {"answered": False, "reply": None}

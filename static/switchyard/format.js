@@ -1,4 +1,8 @@
 // The same formatting as console/templatetags/figures.py, for live updates. Unknown is a dash.
+// Times have one format everywhere, in the browser's time zone: 24-hour HH:MM:SS for today,
+// YYYY-MM-DD HH:MM:SS for other days, the full ISO 8601 time (UTC) on hover. The server renders
+// <time data-clock datetime="ISO">…UTC</time> and this script rewrites it with clock(), the same
+// function live updates use.
 "use strict";
 window.SwitchyardFormat = (function () {
   function figure(v) {
@@ -21,5 +25,29 @@ window.SwitchyardFormat = (function () {
     if (minutes) return minutes + "m " + secs + "s";
     return secs + "s";
   }
-  return {figure: figure, rate: rate, duration: duration};
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function clock(date, now) {
+    if (!(date instanceof Date) || isNaN(date.getTime())) return "—";
+    now = now || new Date();
+    const hms = pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds());
+    if (date.toDateString() === now.toDateString()) return hms;
+    return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + " " + hms;
+  }
+  // Show ``date`` in a <time> element: the clock text, the ISO time in datetime and title.
+  function setTime(el, date) {
+    if (!el || !(date instanceof Date) || isNaN(date.getTime())) return;
+    const iso = date.toISOString();
+    el.setAttribute("datetime", iso);
+    el.title = iso;
+    el.textContent = clock(date);
+  }
+  function stampTimes(root) {
+    (root || document).querySelectorAll("time[data-clock]").forEach(function (el) {
+      const at = el.getAttribute("datetime");
+      if (at) setTime(el, new Date(at));
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { stampTimes(document); });
+  document.addEventListener("htmx:load", function (evt) { stampTimes(evt.detail && evt.detail.elt); });
+  return {figure: figure, rate: rate, duration: duration, clock: clock, setTime: setTime, stampTimes: stampTimes};
 })();

@@ -28,7 +28,7 @@
       el.title = "Receiving updates over the WebSocket";
     } else {
       staleSince = staleSince || new Date();
-      el.textContent = "stale since " + staleSince.toLocaleTimeString();
+      el.textContent = "stale since " + window.SwitchyardFormat.clock(staleSince);
       el.className = "badge stale";
       el.title = "WebSocket down: polling every " + POLL_EVERY_MS / 1000 + " s";
     }

@@ -13,8 +13,11 @@
       const cell = container.querySelector("[data-field='" + field + "']");
       if (cell && data[field] !== null && data[field] !== undefined) cell.textContent = Number(data[field]).toLocaleString();
     });
-    const beat = container.querySelector("[data-field='last_heartbeat']");
-    if (beat && data.last_heartbeat) beat.textContent = new Date(data.last_heartbeat * 1000).toLocaleTimeString();
+    const beat = container.querySelector("time[data-field='last_heartbeat']");
+    if (data.last_heartbeat) {
+      if (beat) window.SwitchyardFormat.setTime(beat, new Date(data.last_heartbeat * 1000));
+      else schedule(container.id || "worker-table");  // the first heartbeat: the row gets its <time>
+    }
   }
 
   document.addEventListener("sy:event", function (evt) {
