@@ -76,7 +76,7 @@ def test_failed_and_retried_counters_and_partial_name_and_worker_filters(live_co
     # Retries three times (a second apart), then fails for good.
     flaky_id = env.send(app, "demo.flaky", (1.0,))
     for task_id, final in ((ok_id, "SUCCESS"), (email_id, "SUCCESS"), (failed_id, "FAILURE"), (flaky_id, "FAILURE")):
-        wait_for(lambda: task_state(console, tokens["viewer"], task_id) == final, timeout=30, message=final)
+        wait_for(lambda t=task_id, f=final: task_state(console, tokens["viewer"], t) == f, timeout=30, message=final)
 
     worker = wait_for(
         lambda: (w := workers_by_name(console, tokens["viewer"])[hostname]) and w["processed"] and w,
