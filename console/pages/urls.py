@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from console import converters  # noqa: F401 (registers <text:>)
-from console.pages import account, actions, alerts, audit, in_flight, tasks, views, workers
+from console.pages import account, actions, alerts, audit, in_flight, tasks, users, views, workers
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -29,6 +29,14 @@ urlpatterns = [
     path("workers/<str:broker>/<text:hostname>/", workers.worker_detail, name="worker"),
     path("account/tokens/", account.tokens_page, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke/", account.revoke_token, name="account-token-revoke"),
+    path("account/password/", account.change_password, name="account-password"),
+    path("users/", users.users_list, name="users"),
+    path("users/<int:user_id>/", users.user_detail, name="user"),
+    path("users/<int:user_id>/role/", users.user_role, name="user-role"),
+    path("users/<int:user_id>/password/", users.user_password, name="user-password"),
+    path("users/<int:user_id>/active/", users.user_active, name="user-active"),
+    path("users/<int:user_id>/tokens/", users.user_token_issue, name="user-token-issue"),
+    path("users/<int:user_id>/tokens/<int:token_id>/revoke/", users.user_token_revoke, name="user-token-revoke"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -117,6 +117,16 @@ TABLE: list[Route] = [
     Route("POST", "workers/<str:broker>/<text:hostname>/control/", A, {"command": "no_such_command"}),
     Route("GET", "account/tokens/", V),
     Route("POST", "account/tokens/<int:token_id>/revoke/", V, {}),
+    Route("GET", "account/password/", V),
+    Route("POST", "account/password/", V, {"old_password": "wrong"}),
+    Route("GET", "users/", A),
+    Route("POST", "users/", A, {"username": "", "role": "viewer"}),
+    Route("GET", "users/<int:user_id>/", A),
+    Route("POST", "users/<int:user_id>/role/", A, {"role": "no-such-role"}),
+    Route("POST", "users/<int:user_id>/password/", A, {"password": "short"}),
+    Route("POST", "users/<int:user_id>/active/", A, {"active": "maybe"}),
+    Route("POST", "users/<int:user_id>/tokens/", A, {"label": "x" * 101}),
+    Route("POST", "users/<int:user_id>/tokens/<int:token_id>/revoke/", A, {}),
     Route("GET", "login/", PUBLIC),
     Route("PUT", "login/", PUBLIC, {"username": "nobody", "password": "wrong"}),
     Route("POST", "login/", PUBLIC, {"username": "nobody", "password": "wrong"}),
@@ -242,6 +252,7 @@ def concrete(route: Route, world: dict, role: str) -> str:
         "hostname": world["worker"].hostname,
         "task_id": world["task"].task_id,
         "token_id": str(world["own_tokens"].get(role if role != "anonymous" else "viewer")),
+        "user_id": str(world["users"]["viewer"][0].pk),
     }
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], route.pattern)
 
