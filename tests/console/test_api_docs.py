@@ -9,8 +9,6 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-pytestmark = pytest.mark.django_db
-
 
 def _viewer_client(make_user) -> Client:
     user, _ = make_user("viewer")
@@ -19,6 +17,7 @@ def _viewer_client(make_user) -> Client:
     return client
 
 
+@pytest.mark.django_db
 def test_anonymous_is_sent_to_login():
     response = Client().get("/docs/api/")
     assert response.status_code == 302
@@ -59,3 +58,19 @@ def test_start_up_script_points_swagger_at_the_consoles_own_schema(make_user):
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     assert "/api/v1/queues" in schema.content.decode()
+
+
+@pytest.mark.browser
+def test_swagger_ui_renders_the_operations_under_the_csp_from_the_console_alone(live_console, logged_in_page):
+    console = live_console(monitor=False)
+    page = logged_in_page(console, "viewer")
+    elsewhere: list[str] = []
+    page.on("request", lambda req: req.url.startswith(console.url) or elsewhere.append(req.url))
+    page.click("nav >> text=API")
+    page.wait_for_url(console.url + "/docs/api/")
+    operations = page.locator("#swagger-ui .opblock")
+    operations.first.wait_for(timeout=15_000)
+    assert operations.count() > 20
+    assert page.locator("#swagger-ui").inner_text().count("/api/v1/queues") >= 1
+    assert elsewhere == []
+    assert page.problems == []
