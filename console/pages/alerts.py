@@ -25,7 +25,7 @@ from console.roles import ADMIN, OPERATOR, has_role
 from messaging.alerts import actions, queries, rules
 from messaging.alerts.webhook_visibility import shown_delivery_error, shown_webhook_url
 from messaging.brokers.urls import redact_url
-from messaging.models import Alert, AlertRule
+from messaging.models import Alert, AlertRule, Queue
 
 MAX_ROWS = 500
 STATE_TABS = [("open", "Open"), ("firing", "Firing"), ("pending", "Pending"), ("resolved", "Resolved"), ("", "All")]
@@ -54,6 +54,34 @@ class AlertRuleForm(forms.Form):
         return 0 if threshold is None else threshold
 
 
+#: Labels whose value names a queue of the alert's broker (and vhost): linked to its page.
+QUEUE_LABELS = ("queue", "source")
+
+
+def label_links(alerts: list[Alert]) -> None:
+    """Set ``alert.label_links`` on each alert: its labels as ``(key, value, url)``, with ``url``
+    the queue's page for a queue label naming a queue the console knows, else None."""
+    wanted = {
+        (a.labels.get("broker", ""), a.labels.get("vhost", ""), a.labels[key])
+        for a in alerts
+        for key in QUEUE_LABELS
+        if isinstance(a.labels.get(key), str) and a.labels.get("broker")
+    }
+    queue_ids: dict[tuple[str, str, str], int] = {}
+    if wanted:
+        known = Queue.objects.filter(
+            broker__in={b for b, _, _ in wanted}, name__in={n for _, _, n in wanted}
+        ).values_list("broker", "vhost", "name", "id")
+        queue_ids = {(b, v, n): pk for b, v, n, pk in known}
+    for alert in alerts:
+        broker, vhost = alert.labels.get("broker", ""), alert.labels.get("vhost", "")
+        links = []
+        for key, value in alert.labels.items():
+            queue_id = queue_ids.get((broker, vhost, value)) if key in QUEUE_LABELS else None
+            links.append((key, value, reverse("queue", args=[queue_id]) if queue_id else None))
+        alert.label_links = links
+
+
 @vary_on_headers("HX-Request")
 def alerts_page(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "open")
@@ -62,13 +90,15 @@ def alerts_page(request: HttpRequest) -> HttpResponse:
     rule = request.GET.get("rule", "")
     rule = rule if rule.isdigit() and len(rule) < 19 else ""
     rows = queries.alerts_in(state or None, int(rule) if rule else None)
+    shown = list(rows.select_related("rule")[:MAX_ROWS])
+    label_links(shown)
     context = {
         "nav": "alerts",
         "state": state,
         "rule": rule,
         "page_url": f"{reverse('alerts')}?{urlencode({'state': state, **({'rule': rule} if rule else {})})}",
         "tabs": STATE_TABS,
-        "alerts": list(rows[:MAX_ROWS]),
+        "alerts": shown,
         "total": rows.count(),
         "can_acknowledge": has_role(request.user, OPERATOR),
     }
@@ -81,6 +111,7 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = queries.alert_by_id(alert_id)
     if alert is None:
         raise Http404("no such alert")
+    label_links([alert])
     admin = has_role(request.user, ADMIN)
     deliveries = [
         {"delivery": d, "url": shown_webhook_url(d.url, admin), "error": shown_delivery_error(d.last_error, admin)}

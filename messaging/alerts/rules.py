@@ -73,13 +73,18 @@ QUEUE_KINDS = ("any", "work", "dlq")
 MAX_PATTERN = 1024
 MAX_DURATION_S = 30 * 86400.0
 
-UNITS = {
-    "oldest_age_s": "s",
-    "time_to_drain_s": "s",
-    "publish_rate": "/s",
-    "consume_rate": "/s",
-    "monitor_stale": " intervals",
+#: The unit each count-like metric is shown with (durations, rates and the failure rate have their
+#: own formats in :func:`format_value`).
+COUNT_UNITS = {
+    "depth": "msgs",
+    "unacked": "msgs",
+    "dlq_depth": "msgs",
+    "consumers": "consumers",
+    "workers_online": "workers",
+    "monitor_stale": "intervals",
 }
+DURATION_METRICS = ("oldest_age_s", "time_to_drain_s")
+RATE_METRICS = ("publish_rate", "consume_rate")
 
 
 def metric_scope(metric: str) -> str:
@@ -184,15 +189,55 @@ def validate_rule(data: dict[str, Any]) -> dict[str, list[str]]:
     return errors
 
 
+def _number(value: float) -> str:
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def format_duration(seconds: float) -> str:
+    """``45 s``, ``3 min 12 s``, ``2 h 5 min``: a duration the way people read one."""
+    if seconds < 60:
+        return f"{_number(round(seconds, 1))} s"
+    whole = int(round(seconds))
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, rest = divmod(whole, 3600)
+    minutes = rest // 60
+    return f"{hours:,} h {minutes} min" if minutes else f"{hours:,} h"
+
+
 def format_value(metric: str, value: float | None) -> str:
+    """One figure of ``metric`` with its unit: ``10.7 %``, ``3 min 12 s``, ``1.5 msgs/s``,
+    ``1,200 msgs``; ``unknown`` when there is none. The one formatting of alert figures: the
+    alert pages, summaries and conditions all use it."""
     if value is None:
         return "unknown"
-    unit = UNITS.get(metric, "")
     if metric == "task_failure_rate":
-        return f"{value * 100:.1f}%"
-    if float(value).is_integer():
-        return f"{int(value):,}{unit}"
-    return f"{value:,.2f}{unit}"
+        return f"{value * 100:.1f} %".replace(".0 %", " %")
+    if metric == "broker_down":
+        return "down" if value else "up"
+    if metric in DURATION_METRICS:
+        return format_duration(value)
+    if metric in RATE_METRICS:
+        return f"{_number(round(value, 2))} msgs/s"
+    unit = COUNT_UNITS.get(metric, "")
+    return f"{_number(value)} {unit}".rstrip()
+
+
+def alert_figure(metric: str, value: float | None, op: str | None, threshold: float | None) -> str:
+    """An alert's figure against its threshold, both with units: ``10.7 % > 10 %``. Trend alerts
+    carry the queue's depth (``40 msgs``); without a known operator (rule deleted) the threshold is
+    named as such."""
+    if metric == "trend":
+        return format_value("depth", value)
+    shown = format_value(metric, value)
+    if threshold is None or metric == "broker_down":
+        return shown
+    if op:
+        return f"{shown} {op} {format_value(metric, threshold)}"
+    return f"{shown} (threshold {format_value(metric, threshold)})"
 
 
 def condition_text(rule: Any) -> str:
