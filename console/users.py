@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.db import transaction
@@ -40,8 +41,13 @@ def active_admins() -> Any:
 
 
 def _refuse_if_last_admin(user: Any, verb: str) -> None:
+    """Inside the caller's transaction: two admins demoting each other at once must not both pass,
+    so changes that may remove an admin take the admin group's row lock first (PostgreSQL; SQLite
+    serializes writers anyway)."""
     if roles.role_of(user) != roles.ADMIN:
         return
+    Group.objects.get_or_create(name=roles.ADMIN)
+    Group.objects.select_for_update().get(name=roles.ADMIN)
     if not active_admins().exclude(pk=user.pk).exists():
         raise UserChangeRefused(f"{user.username} is the last active admin: cannot {verb} them")
 

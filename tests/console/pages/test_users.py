@@ -43,6 +43,11 @@ def shown_secret(response) -> str:
     return secret
 
 
+@pytest.fixture(autouse=True)
+def fast_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # many logins per test
+
+
 @pytest.fixture
 def admin(make_user):
     return make_user("admin")[0]
