@@ -9,7 +9,9 @@ Every figure that cannot be known is ``None``. The rules (README, "What it shows
   since the current head message was first seen at the head (a lower bound, good to one sample).
 - ``time_to_drain_s`` is (ready + unacked) / consume rate; unknown when nothing is consumed.
 - ``trend`` tells growing / stalled / draining / steady / idle apart over a short window, because a
-  bare threshold false-alarms on idle queues (Burrow's lesson).
+  bare threshold false-alarms on idle queues (Burrow's lesson). A dead-letter queue is never
+  ``stalled``: nothing consuming it is its normal state, so a DLQ holding steady is ``steady`` and
+  one that keeps filling is ``growing`` (messages keep failing: worth a look).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Observation:
     head_published_at: float | None = None
     head_digest: str | None = None
     consumed_since_last: int | None = None  # from Celery events; None when not counted
+    dead_letter: bool = False  # a dead-letter queue: unconsumed by design
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,9 @@ def time_to_drain(depth: int | None, unacked: int | None, consume_rate: float | 
     return drain if math.isfinite(drain) else None
 
 
-def trend(recent: list[tuple[int | None, float | None]]) -> str:
-    """Classify the window of (depth, consume_rate) pairs, oldest first."""
+def trend(recent: list[tuple[int | None, float | None]], dead_letter: bool = False) -> str:
+    """Classify the window of (depth, consume_rate) pairs, oldest first. ``dead_letter``: the
+    queue is a dead-letter queue, which nothing consumes by design, so it is never ``stalled``."""
     depths = [d for d, _ in recent if d is not None]
     if len(depths) < 2:
         return ""
@@ -106,7 +110,7 @@ def trend(recent: list[tuple[int | None, float | None]]) -> str:
     consumes = [c for _, c in recent if c is not None]
     nothing_consumed = bool(consumes) and len(consumes) == len(recent) and all(c == 0 for c in consumes)
     first, last = depths[0], depths[-1]
-    if last > 0 and nothing_consumed and last >= first:
+    if last > 0 and nothing_consumed and last >= first and not dead_letter:
         return STALLED
     rising = sum(1 for a, b in zip(depths, depths[1:]) if b > a)
     falling = sum(1 for a, b in zip(depths, depths[1:]) if b < a)
@@ -135,5 +139,5 @@ def observe(history: QueueHistory, seen: Observation) -> LagFigures:
         oldest_age_s=age,
         oldest_age_exact=exact,
         time_to_drain_s=drain,
-        trend=trend(list(history.recent)),
+        trend=trend(list(history.recent), dead_letter=seen.dead_letter),
     )

@@ -311,9 +311,10 @@ def record_sample(
         history_rows: list[QueueSample] = []
         for stats in sample.queues:
             queue = memory.queues[(stats.vhost, stats.name)]
+            # Known before the figures: a dead-letter queue's trend is read differently.
+            queue.is_dlq = (stats.vhost, stats.name) in dlq_names or is_dlq_by_name(stats.name)
             _observe(memory, queue, stats, now, consumed_counts, consumer_counts)
             dlq_name = dlq_of.get((stats.vhost, stats.name))
-            queue.is_dlq = (stats.vhost, stats.name) in dlq_names or is_dlq_by_name(stats.name)
             queue.dlq = memory.queues.get((stats.vhost, dlq_name)) if dlq_name else None
             updated.append(queue)
             row = history_row(memory.last_written, queue, now_epoch)
@@ -381,6 +382,7 @@ def _observe(
             head_published_at=stats.head_published_at,
             head_digest=stats.head_digest,
             consumed_since_last=consumed,
+            dead_letter=queue.is_dlq,
         ),
     )
     apply_figures(queue, stats, consumers, figures, now)

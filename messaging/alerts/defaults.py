@@ -79,7 +79,7 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "op": "==",
         "trend": "growing",
         "for_s": 60,
-        "severity": "critical",
+        "severity": "warning",
         "queue_kind": "dlq",
         "description": "Messages keep failing into a dead-letter queue.",
     },
