@@ -116,6 +116,7 @@ class RedisBroker(Broker):
             raise BrokerError(self._reason(exc), permanent=True) from None
         self._sample_sha = self.client.register_script(lua.SAMPLE).sha
         self._peek_script = self.client.register_script(lua.PEEK)
+        self._bindings_sha = self.client.register_script(lua.BINDINGS).sha
         self._move_script = self.client.register_script(write_lua.MOVE)
         self._bulk_move_script = self.client.register_script(write_lua.BULK_MOVE)
         self._restore_script = self.client.register_script(write_lua.RESTORE_UNACKED)
@@ -330,13 +331,23 @@ class RedisBroker(Broker):
         if not keys:
             return {}
         head = len(self._key(BINDING_PREFIX))
-        with self.client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.smembers(key)
-            members = pipe.execute(raise_on_error=False)
+        chunks = [keys[i : i + self.chunk_size] for i in range(0, len(keys), self.chunk_size)]
+        for attempt in (1, 2):
+            with self.client.pipeline(transaction=False) as pipe:
+                for chunk in chunks:
+                    pipe.evalsha(self._bindings_sha, len(chunk), *chunk)
+                replies = pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, redis_py.exceptions.NoScriptError) for r in replies):
+                self._bindings_sha = self.client.script_load(lua.BINDINGS)  # Redis restarted
+                continue
+            break
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        members = [rows for reply in replies for rows in reply]
         tables: dict[str, list[tuple[str, str, str]]] = {}
         for key, rows in zip(keys, members, strict=True):
-            if isinstance(rows, Exception):  # not a set: not Kombu's
+            if rows is None:  # not a set: not Kombu's
                 continue
             exchange = text_of(key[head:])
             parsed = [tuple(text_of(m).split(self.sep)) for m in rows]
