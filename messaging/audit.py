@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from messaging.models import AuditEntry
 from messaging.stream import make_event, publish
@@ -64,3 +68,67 @@ def record(
     )
     transaction.on_commit(lambda: publish("audit", [audit_event(entry)]))
     return entry
+
+
+def parse_moment(value: str, *, end_of_day: bool = False) -> datetime:
+    """An ISO date-time (``2030-01-01T10:00``, with or without zone: the console's time zone when
+    without) or a date (its start, or its end with ``end_of_day``). Raises ValueError."""
+    try:
+        day = parse_date(value)  # a bare date first: parse_datetime reads one as its midnight
+        moment = parse_datetime(value) if day is None else datetime.combine(day, time.max if end_of_day else time.min)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ValueError(f"not a date or date-time: {value!r}")
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+def entries(
+    *,
+    user: str = "",
+    action: str = "",
+    queue: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditEntry]:
+    """Audit entries newest first, filtered: ``user`` by exact username, ``action`` by kind (``requeue``
+    matches ``requeue`` and ``requeue.finished``, ``requeue.cancel``...; a dotted name matches itself),
+    ``queue`` by exact name, ``since`` / ``until`` inclusive."""
+    rows = AuditEntry.objects.all()
+    if user:
+        rows = rows.filter(username=user)
+    if action:
+        rows = rows.filter(Q(action=action) | Q(action__startswith=f"{action}."))
+    if queue:
+        rows = rows.filter(queue=queue)
+    if since is not None:
+        rows = rows.filter(at__gte=since)
+    if until is not None:
+        rows = rows.filter(at__lte=until)
+    return rows.order_by("-at", "-id")
+
+
+def kinds() -> list[str]:
+    """The kinds of entry recorded so far (``requeue``, ``task``, ``alert_rule``...), for a filter."""
+    names = AuditEntry.objects.values_list("action", flat=True).distinct()
+    return sorted({name.split(".", 1)[0] for name in names})
+
+
+FILTERS = ("user", "action", "queue", "since", "until")
+
+
+def filters_from(query: Any) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """``(arguments for entries(), the filters as given, field errors)`` from a query dict: the
+    page and the API read the same filters alike. A malformed time is an error, not ignored."""
+    given = {name: (query.get(name) or "").strip()[:1024] for name in FILTERS}
+    arguments: dict[str, Any] = {name: given[name] for name in ("user", "action", "queue")}
+    errors: dict[str, str] = {}
+    for name in ("since", "until"):
+        if given[name]:
+            try:
+                arguments[name] = parse_moment(given[name], end_of_day=name == "until")
+            except ValueError:
+                errors[name] = "a date (2030-01-31) or date-time (2030-01-31T10:00)"
+    return arguments, given, errors

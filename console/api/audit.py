@@ -1,4 +1,5 @@
-"""The audit trail, newest first (docs/api.md, "Audit"). Read-only: entries cannot be changed or deleted."""
+"""The audit trail, newest first, filtered like the audit page (docs/api.md, "Audit"). Read-only:
+entries cannot be changed or deleted."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from console.api.errors import error_response
 from console.api.messages import int_param
 from console.api.permissions import IsViewer
 from console.api.serializers import AuditPageSerializer
-from messaging.audit import entry_dict
-from messaging.models import AuditEntry
+from messaging.audit import entries, entry_dict, filters_from
 
 
 class AuditList(APIView):
@@ -21,11 +22,19 @@ class AuditList(APIView):
         parameters=[
             OpenApiParameter("limit", int, description="at most 500 (default 50)"),
             OpenApiParameter("offset", int),
+            OpenApiParameter("user", str, description="exact username"),
+            OpenApiParameter("action", str, description="a kind (requeue matches requeue.finished too) or one action"),
+            OpenApiParameter("queue", str, description="exact queue name"),
+            OpenApiParameter("since", str, description="ISO date or date-time, inclusive"),
+            OpenApiParameter("until", str, description="ISO date (its whole day) or date-time, inclusive"),
         ],
         responses=AuditPageSerializer,
     )
     def get(self, request: Request) -> Response:
         limit = int_param(request, "limit", 50, 500)
         offset = int_param(request, "offset", 0, 100_000_000)
-        rows = AuditEntry.objects.order_by("-at", "-id")
+        arguments, _given, errors = filters_from(request.query_params)
+        if errors:
+            return error_response(400, "bad_request", errors)
+        rows = entries(**arguments)
         return Response({"count": rows.count(), "results": [entry_dict(e) for e in rows[offset : offset + limit]]})
