@@ -1,6 +1,7 @@
 // The same formatting as console/templatetags/figures.py, for live updates. Unknown is a dash.
 // Times have one format everywhere, in the browser's time zone: 24-hour HH:MM:SS for today,
-// YYYY-MM-DD HH:MM:SS for other days, the full ISO 8601 time (UTC) on hover. The server renders
+// YYYY-MM-DD HH:MM:SS for other days (with milliseconds where they matter: data-ms), the full
+// ISO 8601 time (UTC) on hover. The server renders
 // <time data-clock datetime="ISO">…UTC</time> and this script rewrites it with clock(), the same
 // function live updates use.
 "use strict";
@@ -26,10 +27,11 @@ window.SwitchyardFormat = (function () {
     return secs + "s";
   }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
-  function clock(date, now) {
+  function clock(date, withMs, now) {
     if (!(date instanceof Date) || isNaN(date.getTime())) return "—";
     now = now || new Date();
-    const hms = pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds());
+    let hms = pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds());
+    if (withMs) hms += "." + String(date.getMilliseconds()).padStart(3, "0");
     if (date.toDateString() === now.toDateString()) return hms;
     return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + " " + hms;
   }
@@ -39,10 +41,13 @@ window.SwitchyardFormat = (function () {
     const iso = date.toISOString();
     el.setAttribute("datetime", iso);
     el.title = iso;
-    el.textContent = clock(date);
+    el.textContent = clock(date, el.hasAttribute("data-ms"));
   }
   function stampTimes(root) {
-    (root || document).querySelectorAll("time[data-clock]").forEach(function (el) {
+    root = root || document;
+    const times = Array.from(root.querySelectorAll("time[data-clock]"));
+    if (root.matches && root.matches("time[data-clock]")) times.push(root);
+    times.forEach(function (el) {
       const at = el.getAttribute("datetime");
       if (at) setTime(el, new Date(at));
     });
