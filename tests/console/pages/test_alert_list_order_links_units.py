@@ -95,3 +95,16 @@ def test_summary_uses_the_same_units_as_the_page():
     rule = AlertRule(name="Failures", metric="task_failure_rate", op=">", threshold=0.1)
     text = summary(rule, Series({}, 0.107, True, ""))
     assert text == "Failures: — task_failure_rate is 10.7 % (task_failure_rate > 10 %)"
+
+
+def test_only_firing_critical_alerts_are_red(viewer):
+    from pathlib import Path
+
+    make_alert("warn", "firing", "warning", 1)
+    page = viewer.get("/alerts/").content.decode()
+    assert 'class="alert-firing alert-warning"' in page
+    css = (Path(__file__).resolve().parents[3] / "static" / "switchyard" / "app.css").read_text()
+    amber = next(line for line in css.splitlines() if line.startswith(".alert-warning .state-firing"))
+    assert "var(--warn)" in amber
+    resolved = next(line for line in css.splitlines() if line.startswith(".state-resolved"))
+    assert "var(--good)" not in resolved
