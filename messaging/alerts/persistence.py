@@ -120,7 +120,7 @@ def record_changes(changes: list[Change], open_alerts: dict[int, Alert], now: da
     for change in changes:
         if change.kind == DISCARD:
             alert = open_alerts[change.alert_id]
-            alert.state = Alert.RESOLVED
+            alert.state, alert.resolved_at = Alert.RESOLVED, now  # as the event reports it; the row goes
             discarded[alert.pk] = alert
         elif change.kind == OPEN:
             alert = _new_alert(change, now)
