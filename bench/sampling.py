@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import resource
 import statistics
@@ -28,6 +29,12 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def p95(values: list[float]) -> float:
+    """Nearest-rank 95th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def setup_django(db_path: Path) -> None:
@@ -137,6 +144,10 @@ def measure(config, rounds: int, soak_s: float, churn=None) -> dict:
         "bare_sample_p50_ms": round(statistics.median(bare) * 1000, 1),
         "round_p50_ms": round(statistics.median(full[1:] or full) * 1000, 1),
         "round_max_ms": round(max(full) * 1000, 1),
+        # The first round creates every row; p95 and max of the rounds after it (nearest rank).
+        "round_p95_ms": round(p95(full[1:] or full) * 1000, 1),
+        "round_max_after_first_ms": round(max(full[1:] or full) * 1000, 1),
+        "round_cpu_p95_ms": round(p95(cpu[1:] or cpu) * 1000, 1),
         "first_round_ms": round(full[0] * 1000, 1),
         "round_cpu_p50_ms": round(statistics.median(cpu[1:] or cpu) * 1000, 1),
         "rss_mb_before": round(rss_before, 1),
