@@ -52,7 +52,15 @@ window.SwitchyardFormat = (function () {
       if (at) setTime(el, new Date(at));
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { stampTimes(document); });
-  document.addEventListener("htmx:load", function (evt) { stampTimes(evt.detail && evt.detail.elt); });
+  // Times in content swapped in later (htmx) are formatted as they arrive: a mutation observer
+  // runs before the next paint, so the server's UTC text never shows.
+  document.addEventListener("DOMContentLoaded", function () {
+    stampTimes(document);
+    new MutationObserver(function (mutations) {
+      mutations.forEach(function (m) {
+        m.addedNodes.forEach(function (node) { if (node.nodeType === 1) stampTimes(node); });
+      });
+    }).observe(document.body, {childList: true, subtree: true});
+  });
   return {figure: figure, rate: rate, duration: duration, clock: clock, setTime: setTime, stampTimes: stampTimes};
 })();

@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from messaging.config import SwitchyardConfig
-from messaging.models import Worker
+from messaging.models import TaskRecord, Worker
 from tests.celery_helpers import redis_env
 from tests.waiting import wait_for
 
@@ -110,6 +110,17 @@ def test_live_and_server_rendered_times_share_one_format_and_pool_restart_report
         expect(result).to_have_class("status-down")
         heartbeat = page.locator("#worker-detail time[data-field='last_heartbeat']")
         assert re.fullmatch(r"\d{2}:\d{2}:\d{2}", heartbeat.text_content())
+
+        # A task's times keep their milliseconds, in the same clock.
+        received = timezone.now().replace(microsecond=123456)
+        TaskRecord.objects.create(
+            task_id="t-clock", broker="default", name="demo.add", state="RECEIVED", received_at=received,
+            created_at=received, updated_at=received,
+        )  # fmt: skip
+        page.goto(console.url + "/tasks/t-clock/")
+        shown = page.eval_on_selector("dd time[data-clock]", "el => ({text: el.textContent, title: el.title})")
+        local = received.astimezone(ZoneInfo(BROWSER_ZONE))
+        assert shown == {"text": local.strftime("%H:%M:%S.123"), "title": received.strftime("%Y-%m-%dT%H:%M:%S.123Z")}
         assert page.problems == []
     finally:
         if context is not None:
