@@ -18,8 +18,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
-from django.views.decorators.vary import vary_on_headers
 
+from console.pages.fragments import render_page, vary_on_fragment
 from console.request_address import console_address
 from console.roles import ADMIN, OPERATOR, has_role
 from messaging.alerts import actions, queries, rules
@@ -82,7 +82,7 @@ def label_links(alerts: list[Alert]) -> None:
         alert.label_links = links
 
 
-@vary_on_headers("HX-Request")
+@vary_on_fragment
 def alerts_page(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "open")
     if state not in {key for key, _ in STATE_TABS}:
@@ -102,9 +102,7 @@ def alerts_page(request: HttpRequest) -> HttpResponse:
         "total": rows.count(),
         "can_acknowledge": has_role(request.user, OPERATOR),
     }
-    if request.GET.get("fragment") == "table":
-        return render(request, "pages/alerts.html#alert-table", context)
-    return render(request, "pages/alerts.html", context)
+    return render_page(request, "pages/alerts.html", context, partials=("alert-table",))
 
 
 def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:

@@ -45,7 +45,9 @@ def test_viewer_reads_alerts_with_badge_and_escaped_labels(as_role):
     assert "Acknowledge</button>" not in page
     assert client.post(f"/alerts/{alert.pk}/acknowledge").status_code == 403
     assert client.get(f"/alerts/{alert.pk}/").status_code == 200
-    fragment = client.get("/alerts/?state=firing&fragment=table", HTTP_HX_REQUEST="true").content.decode()
+    fragment = client.get(
+        "/alerts/?state=firing", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="alert-table"
+    ).content.decode()
     assert fragment.lstrip().startswith('<div id="alert-table"')
     overview = client.get("/").content.decode()
     assert 'data-count="1"' in overview and "alerts" in overview.split('data-topics="')[1].split('"')[0]

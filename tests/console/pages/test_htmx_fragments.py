@@ -40,6 +40,7 @@ PAGES = [
     ("/workers/", "worker-table"),
     ("/workers/b/w1@host/", "worker-detail"),
     ("/audit/", "audit-rows"),
+    ("/alerts/?state=open", "alert-table"),
 ]
 
 
