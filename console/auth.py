@@ -12,7 +12,7 @@ from django.shortcuts import render
 
 from console.roles import role_of
 
-OPEN_PREFIXES = ("/login", "/static/")
+OPEN_PREFIXES = ("/login", "/static/", "/favicon.ico")
 SELF_AUTHENTICATING_PREFIXES = ("/api/", "/metrics", "/ws/")
 
 

@@ -7,6 +7,12 @@
 
   function box() { return document.getElementById("queue-chart"); }
 
+  function cssVar(name, fallback) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+  }
+  function axisColour() { return cssVar("--muted", "#5b6472"); }
+  function gridColour() { return cssVar("--line", "#e5e7eb"); }
+
   function build(el) {
     const opts = {
       width: Math.max(el.clientWidth, 320),
@@ -17,7 +23,12 @@
         {label: "ready", stroke: "#2563eb", width: 2, spanGaps: false},
         {label: "in flight", stroke: "#d97706", width: 2, spanGaps: false},
       ],
-      axes: [{}, {label: "messages"}],
+      // Ticks at least 90 px apart (uPlot's default packs the time labels too tight to read at
+      // 1280 px); axis text in the page's muted colour so it reads in the dark theme too.
+      axes: [
+        {space: 90, stroke: axisColour(), grid: {stroke: gridColour()}, ticks: {stroke: gridColour()}},
+        {label: "messages", space: 40, size: 60, stroke: axisColour(), grid: {stroke: gridColour()}, ticks: {stroke: gridColour()}},
+      ],
     };
     return new uPlot(opts, data, el);
   }
