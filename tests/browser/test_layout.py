@@ -86,6 +86,7 @@ def _assert_navigation_reachable(page, label: str, phone: bool) -> None:
         assert item.is_visible() and box is not None, f"{label}: {name!r} is hidden"
         assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"{label}: {name!r} is off screen at x={box['x']}"
     if phone:
+        page.screenshot(path=str(page.screens / f"{label.replace(' ', '-')}-menu.png"))
         page.keyboard.press("Escape")
         assert toggle.get_attribute("aria-expanded") == "false"
 
@@ -135,8 +136,6 @@ def test_every_page_fits_a_phone_and_a_laptop(live_console, logged_in_page, redi
             assert page.request.get(console.url + icon).status == 200, f"{label}: icon {icon} not served"
             page.screenshot(path=str(screens / f"{viewport_name}-{name}.png"), full_page=True)
             _assert_navigation_reachable(page, label, phone=viewport is PHONE)
-            if viewport is PHONE:
-                page.screenshot(path=str(screens / f"{viewport_name}-{name}-menu.png"))
             assert page.problems == [], f"{label}: {page.problems}"
 
     # A fragment opened in its own tab has no icon link: the browser's /favicon.ico finds one.
