@@ -46,6 +46,7 @@ class QueueActionForm(forms.Form):
     count = forms.IntegerField(required=False, min_value=0)
     confirm_name = forms.CharField(required=False, strip=False)
     confirmed = forms.BooleanField(required=False)
+    confirmation = forms.CharField(required=False, max_length=64)
 
     def clean_selection(self) -> str:
         return self.cleaned_data["selection"] or "all"

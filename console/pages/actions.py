@@ -7,22 +7,25 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
-from django.contrib import messages as flash
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import trigger_client_event
 
 from console.pages.action_forms import BrowseForm, QueueActionForm
 from console.pages.refusals import FormRefused, shows_refusals
+from console.pages.toasts import with_toast
 from console.roles import ADMIN, OPERATOR, can_read_bodies, has_role
 from messaging import actions, browsing, decoding
+from messaging.actions import confirmation
 from messaging.brokers.base import BrokerError
-from messaging.errors import detail_text
+from messaging.errors import ActionRefused, detail_text
 from messaging.models import Action, Queue
 from messaging.queue_queries import queue_by_id
 
@@ -129,7 +132,18 @@ def _row(message: decoding.DecodedMessage) -> dict[str, Any]:
         "kwargs_json": json.dumps(message.kwargs, indent=2, default=str) if message.kwargs is not None else None,
         "headers_json": json.dumps(message.headers, indent=2, default=str, sort_keys=True),
         "body_view": body_view,
+        "died_at": _died_at(message),
     }
+
+
+def _died_at(message: decoding.DecodedMessage) -> datetime | None:
+    """When the message was dead-lettered, from its death record (None when it has none)."""
+    if message.death is None or message.death.time is None:
+        return None
+    try:
+        return datetime.fromtimestamp(message.death.time, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _browse_is_free(queue: Queue) -> bool:
@@ -158,10 +172,12 @@ def _recent(queue: Queue) -> list[dict[str, Any]]:
 @require_POST
 @shows_refusals("pages/queue_actions.html#refused")
 def queue_action(request: HttpRequest, queue_id: int) -> HttpResponse:
-    """One form for requeue/move/delete/purge. A requeue/move first answers with a confirmation
-    panel (``actions.preview_move``) stating what will happen and how many messages; only the
-    confirmed form (``confirmed=1``, with the count shown) creates the action. A delete or purge
-    needs the queue's name typed (``actions.require_confirmation``, the rule the API follows too)."""
+    """One form for requeue/move/delete/purge, in two steps. The first answers with a confirmation
+    panel (``actions.preview_move`` / ``preview_purge``) stating what will happen and how many
+    messages, carrying a one-time token (``messaging.actions.confirmation``); a delete or purge
+    needs the queue's name typed before that (``actions.require_confirmation``, the rule the API
+    follows too). Only the confirmed form (``confirmed=1``, with the count shown and the token)
+    creates the action, once: a second submit of the same panel is refused as already done."""
     queue = _queue(queue_id)
     kind = request.POST.get("kind", "")
     needed = ADMIN if kind in (Action.DELETE, Action.PURGE) else OPERATOR
@@ -171,27 +187,45 @@ def queue_action(request: HttpRequest, queue_id: int) -> HttpResponse:
     if not form.is_valid():
         raise FormRefused(form)
     data = form.cleaned_data
+    if kind in (Action.DELETE, Action.PURGE):
+        actions.require_confirmation(kind, queue, data["confirm_name"], typed=True)
+        if kind == Action.DELETE and not data["ids"]:
+            raise ActionRefused({"ids": "tick the messages to delete below; purge empties a queue"})
+    if not data["confirmed"]:
+        return _confirmation(request, queue, form)
+    confirmation.consume(data["confirmation"], request.user, queue, kind)
     if kind == Action.PURGE:
         action = actions.request_purge(request.user, queue, confirm=data["confirm_name"], count=data["count"])
     elif kind == Action.DELETE:
-        action = actions.request_delete(
-            request.user, queue, ids=data["ids"] or None, confirm=data["confirm_name"], typed=True
-        )
-    elif not data["confirmed"]:
-        return _confirmation(request, queue, form)
+        action = actions.request_delete(request.user, queue, ids=data["ids"], confirm=data["confirm_name"], typed=True)
     else:
         action = actions.request_move(request.user, queue, count=data["count"], **form.move_arguments())
-    flash.success(request, f"Action {action.pk} accepted: {action.kind} of {action.requested} message(s).")
-    url = reverse("queue", args=[queue.pk]) + "#actions"
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    text = f"Action {action.pk} accepted: {action.kind} of {action.requested} message{pluralize(action.requested)}."
+    if not request.htmx:
+        return redirect(reverse("queue", args=[queue.pk]) + "#actions")
+    response = render(request, "pages/queue_actions.html#accepted", {"queue": queue, "text": text})
+    # The page closes the panel, clears ticks and typed names, and refreshes the list and counts.
+    trigger_client_event(response, "sy:action-accepted", {"action": action.pk})
+    return with_toast(response, text, ok=True)
 
 
 def _confirmation(request: HttpRequest, queue: Queue, form: QueueActionForm) -> HttpResponse:
-    params = form.move_arguments()
-    selection = form.cleaned_data["selection"]
-    preview = actions.preview_move(
-        queue, kind=params["kind"], selection=selection, target=params["target"], dry_run=params["dry_run"]
-    )
+    data = form.cleaned_data
+    kind = data["kind"]
+    if kind == Action.PURGE:
+        params: dict[str, Any] = {"kind": kind, "ids": None, "filter": None, "target": None, "rate": None}
+        selection = "all"
+        preview = actions.preview_purge(queue)
+    elif kind == Action.DELETE:
+        params = {"kind": kind, "ids": data["ids"], "filter": None, "target": None, "rate": None}
+        selection = "ids"
+        preview = actions.preview_purge(queue)
+    else:
+        params = form.move_arguments()
+        selection = data["selection"]
+        preview = actions.preview_move(
+            queue, kind=params["kind"], selection=selection, target=params["target"], dry_run=params["dry_run"]
+        )
     context = {
         "queue": queue,
         "params": params,
@@ -200,5 +234,26 @@ def _confirmation(request: HttpRequest, queue: Queue, form: QueueActionForm) -> 
         "count": preview.count,
         "ids": params["ids"] or [],
         "filter": params["filter"] or {},
+        "confirm_name": data["confirm_name"] if kind in (Action.DELETE, Action.PURGE) else "",
+        "confirmation": confirmation.issue(request.user, queue, kind),
     }
     return render(request, "pages/queue_actions.html#confirm", context)
+
+
+@require_POST
+@shows_refusals("pages/queue_actions.html#refused")
+def queue_action_cancel(request: HttpRequest, queue_id: int, action_id: int) -> HttpResponse:
+    """Cancel a running or pending action of this queue (operators): a running one stops between
+    batches, keeping what it did; answers with the refreshed action list and a toast."""
+    if not has_role(request.user, OPERATOR):
+        raise PermissionDenied
+    queue = _queue(queue_id)
+    action = Action.objects.filter(pk=action_id, queue=queue).first()
+    if action is None:
+        raise Http404("no such action on this queue")
+    action = actions.cancel(request.user, action)
+    if not request.htmx:
+        return redirect(reverse("queue", args=[queue.pk]) + "#actions")
+    response = render(request, "pages/queue_actions.html#action-list", {"queue": queue, "actions": _recent(queue)})
+    stopping = "cancelled" if action.is_final else "asked to stop after its current batch"
+    return with_toast(response, f"Action {action.pk} {stopping}.", ok=True)

@@ -15,6 +15,9 @@ urlpatterns = [
     path("queues/<int:queue_id>/messages/", actions.queue_messages, name="queue-messages"),
     path("queues/<int:queue_id>/actions/", actions.queue_action_list, name="queue-actions"),
     path("queues/<int:queue_id>/act/", actions.queue_action, name="queue-act"),
+    path(
+        "queues/<int:queue_id>/actions/<int:action_id>/cancel/", actions.queue_action_cancel, name="queue-action-cancel"
+    ),
     path("audit/", audit.audit_page, name="audit"),
     path("brokers/<str:broker>/in-flight/", in_flight.in_flight_page, name="in-flight"),
     path("brokers/<str:broker>/in-flight/restore/", in_flight.restore, name="in-flight-restore"),

@@ -5,6 +5,8 @@ The package's public API, for views, commands and the monitor:
 - requests (:mod:`~messaging.actions.requests`): :func:`request_move`, :func:`request_delete`,
   :func:`request_purge`, :func:`require_confirmation`, :func:`preview_move`,
   :func:`preview_purge`, :func:`cancel`, :func:`resume`;
+- confirmations (:mod:`~messaging.actions.confirmation`): ``issue`` and ``consume`` one-time
+  tokens, so one confirmation panel creates at most one action;
 - shape (:mod:`~messaging.actions.progress`): :func:`action_dict`, :func:`summary`,
   :func:`publish_state`;
 - runs (:mod:`~messaging.actions.runner`, :mod:`~messaging.actions.dispatch`): :func:`run_action`,

@@ -2,6 +2,29 @@
 // audit entries refresh their server-rendered fragment. Only textContent and attributes are set.
 "use strict";
 (function () {
+  function closePanel() {
+    const panel = document.getElementById("action-panel");
+    if (panel) panel.replaceChildren();
+  }
+
+  // After a confirmed action: the answer (the result line) has replaced the confirmation panel;
+  // nothing on the page offers the same action again. Ticks, typed names and options are cleared,
+  // and the action list and the message list are redone.
+  document.body.addEventListener("sy:action-accepted", function () {
+    document.querySelectorAll("#actions form.action-form").forEach(function (form) { form.reset(); });
+    const list = document.getElementById("action-list");
+    if (list) htmx.trigger(list, "sy:refresh");
+    const browser = document.getElementById("message-browser");
+    if (browser && browser.dataset.refresh === "on-action") htmx.trigger(browser, "sy:browse");
+  });
+
+  document.addEventListener("click", function (evt) {
+    if (evt.target.closest && evt.target.closest("[data-close-panel]")) closePanel();
+  });
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key === "Escape" && document.querySelector("#action-panel .confirm-panel")) closePanel();
+  });
+
   document.addEventListener("sy:event", function (evt) {
     const event = evt.detail;
     if (event.type === "audit.entry") {

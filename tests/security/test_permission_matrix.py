@@ -101,6 +101,7 @@ TABLE: list[Route] = [
     Route("GET", "queues/<int:queue_id>/messages/", V),
     Route("POST", "queues/<int:queue_id>/messages/", V, {"offset": "0"}),  # Redis: reading is free
     Route("GET", "queues/<int:queue_id>/actions/", V),
+    Route("POST", "queues/<int:queue_id>/actions/<int:action_id>/cancel/", O, {}),
     Route("POST", "queues/<int:queue_id>/act/", O, {"kind": "requeue", "selection": "all"}, "kind=requeue"),
     Route("POST", "queues/<int:queue_id>/act/", O, {"kind": "move", "selection": "all"}, "kind=move"),
     Route("POST", "queues/<int:queue_id>/act/", A, {"kind": "delete", "confirm_name": "wrong"}, "kind=delete"),

@@ -5,6 +5,7 @@ and the API's side of the same rules."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -58,7 +59,12 @@ def test_delete_from_the_page_needs_the_typed_name(page):
     browser, dlq, ids = page
     status, body = act(browser, dlq.pk, kind="delete", ids=ids[:1], confirm_name="")
     assert status == 400 and "exact name" in body and not Action.objects.exists()
-    status, _ = act(browser, dlq.pk, kind="delete", ids=ids[:1], confirm_name=dlq.name)
+    status, body = act(browser, dlq.pk, kind="delete", ids=ids[:1], confirm_name=dlq.name)
+    assert status == 200 and "Confirm delete" in body and not Action.objects.exists()
+    token = re.search(r'name="confirmation" value="([^"]+)"', body).group(1)
+    status, _ = act(
+        browser, dlq.pk, kind="delete", ids=ids[:1], confirm_name=dlq.name, confirmed="1", confirmation=token
+    )
     assert status == 302 and Action.objects.get().requested == 1
 
 
