@@ -91,7 +91,7 @@ def _assert_navigation_reachable(page, label: str, phone: bool) -> None:
         assert toggle.get_attribute("aria-expanded") == "false"
 
 
-def test_every_page_fits_a_phone_and_a_laptop(live_console, logged_in_page, redis_space, tmp_path):
+def test_every_page_fits_a_phone_and_a_laptop(live_console, logged_in_page, browser, redis_space, tmp_path):
     from messaging.models import Queue, TaskRecord
 
     # Long names, as real deployments have them: they must not widen the page.
@@ -137,6 +137,26 @@ def test_every_page_fits_a_phone_and_a_laptop(live_console, logged_in_page, redi
             page.screenshot(path=str(screens / f"{viewport_name}-{name}.png"), full_page=True)
             _assert_navigation_reachable(page, label, phone=viewport is PHONE)
             assert page.problems == [], f"{label}: {page.problems}"
+
+    # The pages around the console: an unknown address, and the sign-in page before anyone logs in.
+    response = page.goto(console.url + "/no-such-page/")
+    assert response is not None and response.status == 404
+    _assert_page_fits(page, "404 at 390x844")
+    assert page.locator("link[rel=icon]").count() == 1
+    page.screenshot(path=str(screens / "phone-404.png"), full_page=True)
+    # The one expected problem: chromium logs the 404 of the document itself.
+    assert [p for p in page.problems if "404" not in p] == [], page.problems
+    page.problems.clear()
+    anonymous = browser.new_context(viewport=PHONE)
+    try:
+        login = anonymous.new_page()
+        login.screens = screens
+        login.goto(console.url + "/login/")
+        _assert_page_fits(login, "login at 390x844")
+        assert login.locator("link[rel=icon]").count() == 1
+        login.screenshot(path=str(screens / "phone-login.png"), full_page=True)
+    finally:
+        anonymous.close()
 
     # A fragment opened in its own tab has no icon link: the browser's /favicon.ico finds one.
     page.goto(f"{console.url}/queues/{queue.pk}/messages/")
