@@ -47,6 +47,9 @@
     state.textContent = a.state;
     state.className = "state-" + a.state;
     if (event.type === "action.finished") {
+      // A finished action has nothing left to cancel.
+      const cancel = row.querySelector("form.cancel-action");
+      if (cancel) cancel.remove();
       const browser = document.getElementById("message-browser");
       // Only a browse that reads for free is redone by itself; elsewhere browsing is the operator's call.
       if (browser && browser.dataset.refresh === "on-action") htmx.trigger(browser, "sy:browse");
