@@ -15,7 +15,14 @@
     const list = document.getElementById("action-list");
     if (list) htmx.trigger(list, "sy:refresh");
     const browser = document.getElementById("message-browser");
-    if (browser && browser.dataset.refresh === "on-action") htmx.trigger(browser, "sy:browse");
+    if (!browser) return;
+    if (browser.dataset.refresh === "on-action") {
+      htmx.trigger(browser, "sy:browse");
+    } else {
+      // Where browsing changes the broker the list is not redone by itself: the stale rows go, and
+      // a GET (which changes nothing) brings back the offer to browse again.
+      htmx.ajax("GET", browser.dataset.url, {target: browser, swap: "outerHTML"});
+    }
   });
 
   document.addEventListener("click", function (evt) {

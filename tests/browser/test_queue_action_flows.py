@@ -153,3 +153,45 @@ def test_paging_names_its_direction_and_each_message_shows_when_it_died(redis_br
     assert page.locator("#browse-previous").inner_text() == "‹ previous (older)"
     assert page.locator(".message-row").count() == 5
     assert page.problems == []
+
+
+@pytest.mark.timeout(120)
+def test_on_rabbitmq_a_confirmed_move_drops_the_stale_list_and_offers_to_browse_again(
+    live_console, rabbit_vhost, logged_in_page
+):
+    """Where browsing changes the broker the list is not browsed again by itself: after the move,
+    its rows (the moved message among them) go and the offer to browse comes back."""
+    import uuid
+
+    from messaging.brokers.base import BrokerConfig
+    from messaging.config import SwitchyardConfig
+    from messaging.process_config import set_config
+    from tests.action_helpers import make_queue
+    from tests.console.api.test_message_browse_safety import celery_amqp_message, publish, ready
+
+    name = "flow-" + uuid.uuid4().hex[:6]
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    publish(rabbit_vhost.name, name, [celery_amqp_message(task_id) for task_id in ids])
+    publish(rabbit_vhost.name, name + ".parked", [])
+    config = SwitchyardConfig(
+        brokers=(BrokerConfig(name="rabbit", url=rabbit_vhost.amqp_url, management_url=rabbit_vhost.management_url),)
+    )
+    set_config(config)
+    console = live_console(config, monitor=False)
+    queue = make_queue("rabbit", name, depth=3, vhost=rabbit_vhost.name)
+    page = logged_in_page(console, "operator")
+    page.goto(f"{console.url}/queues/{queue.pk}/")
+    page.click("#browse-button")
+    page.wait_for_selector("#message-browser tr.message-row", timeout=15_000)
+    page.check("input[name=selection][value=ids]")
+    page.check(f"input[type=checkbox][value='{ids[0]}']")
+    page.fill("input[name=target]", name + ".parked")
+    page.click("button[name=kind][value=move]")
+    page.click("#confirm-button")
+    expect(page.locator("#action-result")).to_contain_text("accepted: move of 1 message")
+    expect(page.locator("#message-browser tr.message-row")).to_have_count(0)
+    expect(page.locator("#browse-form")).to_be_visible()
+    expect(page.locator("tr[data-action-id] [data-field='state']")).to_have_text("succeeded", timeout=30_000)
+    wait_for(lambda: ready(rabbit_vhost.name, name + ".parked") == 1, timeout=15, message="the moved message")
+    assert ready(rabbit_vhost.name, name) == 2
+    assert page.problems == []
