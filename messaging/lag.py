@@ -2,9 +2,12 @@
 
 Every figure that cannot be known is ``None``. The rules (README, "What it shows"; docs/api.md, "Queues"):
 
-- rates come from the broker when it counts them (RabbitMQ); otherwise the consume rate comes
-  from Celery task events counted per queue, and the publish rate is the depth change plus what
-  was consumed. With neither, rates are unknown, not zero.
+- rates come from the broker when it counts them (RabbitMQ, averaged by the management plugin
+  over its own sample period); otherwise the consume rate comes from Celery task events counted
+  per queue, and the publish rate is the depth change plus what was consumed, both averaged over
+  the last :data:`RATE_WINDOW_S` seconds (a steady producer of 1.5/s reads 1.5, not 0, 0.5, 2.0
+  in turn as its messages fall into one short sample interval or the next). With neither, rates
+  are unknown, not zero.
 - ``oldest_age_s`` is exact when the head message carries a publish time; otherwise it is the time
   since the current head message was first seen at the head (a lower bound, good to one sample).
 - ``time_to_drain_s`` is (ready + unacked) / consume rate; unknown when nothing is consumed.
@@ -21,6 +24,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 TREND_WINDOW = 10
+#: Rates Switchyard derives itself are averaged over this many seconds (at least one sample).
+RATE_WINDOW_S = 30.0
 GROWING, STALLED, DRAINING, STEADY, IDLE = "growing", "stalled", "draining", "steady", "idle"
 
 
@@ -33,6 +38,10 @@ class QueueHistory:
     head_digest: str | None = None
     head_first_seen_at: float | None = None
     recent: deque = field(default_factory=lambda: deque(maxlen=TREND_WINDOW))
+    #: Messages consumed since counting began, and the (at, depth, consumed_total) points of the
+    #: rate window, oldest first: the first one at or before the window's start.
+    consumed_total: int = 0
+    rate_points: deque = field(default_factory=deque)
 
 
 @dataclass(frozen=True)
@@ -61,19 +70,47 @@ class LagFigures:
 
 
 def rates(history: QueueHistory, seen: Observation) -> tuple[float | None, float | None]:
-    """(publish_rate, consume_rate) in messages/s."""
+    """(publish_rate, consume_rate) in messages/s: the broker's own, else averaged over the rate
+    window (from the oldest point kept, which is at most one sample older than the window)."""
     if seen.broker_publish_rate is not None or seen.broker_consume_rate is not None:
         return seen.broker_publish_rate, seen.broker_consume_rate
-    if history.last_at is None or seen.consumed_since_last is None:
+    return _window_rates(history, seen)
+
+
+def _window_rates(history: QueueHistory, seen: Observation) -> tuple[float | None, float | None]:
+    if seen.consumed_since_last is None or not history.rate_points:
         return None, None
-    elapsed = seen.at - history.last_at
+    since_at, since_depth, since_consumed = history.rate_points[0]
+    elapsed = seen.at - since_at
     if elapsed <= 0:
         return None, None
-    consume = seen.consumed_since_last / elapsed
-    if seen.depth is None or history.last_depth is None:
+    consumed = history.consumed_total + seen.consumed_since_last - since_consumed
+    consume = consumed / elapsed
+    if seen.depth is None or since_depth is None:
         return None, consume
-    publish = (seen.depth - history.last_depth + seen.consumed_since_last) / elapsed
+    publish = (seen.depth - since_depth + consumed) / elapsed
     return max(publish, 0.0), consume
+
+
+def _advance_rate_window(history: QueueHistory, seen: Observation) -> None:
+    if seen.consumed_since_last is None:  # counting stopped: the window starts again
+        history.rate_points.clear()
+        return
+    history.consumed_total += seen.consumed_since_last
+    points = history.rate_points
+    points.append((seen.at, seen.depth, history.consumed_total))
+    while len(points) > 2 and points[1][0] <= seen.at - RATE_WINDOW_S:
+        points.popleft()
+
+
+def _instant_consume_rate(history: QueueHistory, seen: Observation) -> float | None:
+    """What was consumed since the last sample, per second: the trend's input, so that a queue
+    whose consumers stop reads ``stalled`` within the trend window, not after the rate window."""
+    if seen.broker_consume_rate is not None:
+        return seen.broker_consume_rate
+    if history.last_at is None or seen.consumed_since_last is None or seen.at <= history.last_at:
+        return None
+    return seen.consumed_since_last / (seen.at - history.last_at)
 
 
 def oldest_age(history: QueueHistory, seen: Observation) -> tuple[float | None, bool]:
@@ -130,7 +167,8 @@ def observe(history: QueueHistory, seen: Observation) -> LagFigures:
     if seen.head_digest != history.head_digest:
         history.head_digest = seen.head_digest
         history.head_first_seen_at = seen.at if seen.head_digest is not None else None
-    history.recent.append((seen.depth, consume))
+    history.recent.append((seen.depth, _instant_consume_rate(history, seen)))
+    _advance_rate_window(history, seen)
     history.last_at = seen.at
     history.last_depth = seen.depth
     return LagFigures(

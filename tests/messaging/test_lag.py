@@ -64,3 +64,29 @@ def test_a_depth_that_went_unknown_does_not_make_up_rates():
     observe(history, Observation(at=0, depth=None, unacked=None, consumed_since_last=0))
     figures = observe(history, Observation(at=2, depth=7, unacked=0, consumed_since_last=2))
     assert figures.consume_rate == 1.0 and figures.publish_rate is None
+
+
+def test_a_steady_producer_reads_a_steady_rate_not_the_sample_jitter():
+    """1.5 messages/s produced and consumed at once, sampled every 2 s: each interval sees 2, 3 or
+    4 messages (0.5 apart in arrival), so per-interval rates jump around; the window smooths them."""
+    history = QueueHistory()
+    seen_rates = []
+    arrivals = [3, 2, 4, 3, 2, 4, 3, 2, 4, 3, 2, 4, 3, 2, 4, 3, 2, 4, 3, 3]  # 1.5/s on average
+    observe(history, Observation(at=0, depth=0, unacked=0, consumed_since_last=0))
+    for n, consumed in enumerate(arrivals, start=1):
+        figures = observe(history, Observation(at=2 * n, depth=0, unacked=0, consumed_since_last=consumed))
+        seen_rates.append(figures.consume_rate)
+    settled = seen_rates[-10:]  # the window (30 s) is full
+    assert all(abs(rate - 1.5) <= 0.1 for rate in settled), settled
+    assert all(abs(publish - 1.5) <= 0.1 for publish in [figures.publish_rate])
+
+
+def test_stalled_still_shows_within_the_trend_window_though_rates_are_averaged():
+    history = QueueHistory()
+    observe(history, Observation(at=0, depth=10, unacked=0, consumed_since_last=0))
+    for n in range(1, 6):
+        observe(history, Observation(at=2 * n, depth=10, unacked=0, consumed_since_last=5))
+    for n in range(6, 6 + 10):
+        figures = observe(history, Observation(at=2 * n, depth=10 + n, unacked=0, consumed_since_last=0))
+    assert figures.consume_rate > 0  # the 30 s average still holds the earlier consumption
+    assert figures.trend == STALLED  # but nothing was consumed over the whole trend window
