@@ -54,7 +54,17 @@ def summary(action: Action) -> str:
     parts = [f"{action.done} / {action.requested}"]
     if action.failed:
         parts.append(f"{action.failed} not taken")
+    if missing := not_found(action):
+        parts.append(f"{missing} not found")
     return ", ".join([*parts, *_caveats(action, short=True)])
+
+
+def not_found(action: Action) -> int:
+    """Of the messages chosen by id, those a finished run did not find (gone before it looked:
+    taken by a consumer, or by an earlier action); 0 for other selections or an unfinished run."""
+    if action.state != Action.SUCCEEDED or "ids" not in action.selection:
+        return 0
+    return max(0, action.requested - action.done - action.failed)
 
 
 def outcome_text(action: Action) -> str:
@@ -68,6 +78,7 @@ def outcome_text(action: Action) -> str:
             f"{action.state}: {action.done} {verb}",
             f"{action.failed} not taken",
             f"{action.scanned} looked at",
+            *([f"{missing} not found"] if (missing := not_found(action)) else []),
             *_caveats(action, short=False),
         ]
     )

@@ -69,3 +69,12 @@ def test_outcome_text_keeps_the_audit_wording():
     assert outcome_text(finished) == (
         "failed: 180 requeued, 2 not taken, 190 looked at, at most 4 duplicated by an interruption; made; broker gone"
     )
+
+
+def test_messages_chosen_by_id_that_a_finished_run_did_not_find_are_counted_as_not_found():
+    gone = action(state="succeeded", done=0, requested=2, scanned=5, selection={"ids": ["a", "b"]})
+    assert summary(gone) == "0 / 2, 2 not found"
+    assert outcome_text(gone) == "succeeded: 0 requeued, 0 not taken, 5 looked at, 2 not found"
+    # A running action has not finished looking; an "all" selection names no messages.
+    assert summary(action(done=0, requested=2, selection={"ids": ["a", "b"]})) == "0 / 2"
+    assert summary(action(state="succeeded", done=0, requested=2, selection={"all": True})) == "0 / 2"
