@@ -49,6 +49,13 @@ def test_a_confirmed_requeue_closes_clears_refreshes_and_cannot_be_replayed(redi
     from messaging.models import Action
 
     console, page, dlq, client, prefix, name, ids = _open_dlq(redis_broker, live_console, logged_in_page, "operator", 5)
+    # Escape closes a confirmation panel without doing anything.
+    page.click("#requeue-button")
+    page.wait_for_selector("#confirm-button")
+    page.keyboard.press("Escape")
+    expect(page.locator(".confirm-panel")).to_have_count(0)
+    assert not Action.objects.filter(queue=dlq).exists()
+
     page.check("input[name=selection][value=ids]")
     page.check(f"input[type=checkbox][value='{ids[0]}']")
     page.check(f"input[type=checkbox][value='{ids[1]}']")
