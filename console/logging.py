@@ -1,4 +1,5 @@
-"""A logging filter that hides broker passwords and API tokens, whatever logged them."""
+"""Logging filters: broker passwords and API tokens hidden, whatever logged them; expected refusals
+logged as one line."""
 
 from __future__ import annotations
 
@@ -29,4 +30,17 @@ class RedactSecretsFilter(logging.Filter):
             record.exc_text = redact(record.exc_text)
         if redacted != message:
             record.msg, record.args = redacted, None
+        return True
+
+
+class RefusalWithoutTracebackFilter(logging.Filter):
+    """Django logs a refused request (403 from ``PermissionDenied``) with the exception's stack:
+    a role that may not do something is an expected answer, not a fault, so it keeps its one
+    ``Forbidden: /path`` line and loses the traceback (which would also read as an error in the
+    code that refused)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and getattr(record, "status_code", None) in (401, 403, 404, 405):
+            record.exc_info = None
+            record.exc_text = None
         return True

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 
+import switchyard
 from console.env import env_bool, env_float, env_int, env_list, env_str
 from switchyard import paths
 
@@ -195,7 +196,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Switchyard API",
     "DESCRIPTION": "Queues, workers, tasks, operator actions, alerts and audit of Celery/Kombu brokers.",
-    "VERSION": "1.0.0",
+    "VERSION": switchyard.__version__,  # the console's version; the API's is the v1 in its paths
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["console.api.permissions.IsViewer"],
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -211,9 +212,12 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "console.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "console.logging.RedactSecretsFilter"},
+        "refusal": {"()": "console.logging.RefusalWithoutTracebackFilter"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["refusal", "redact"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
