@@ -138,6 +138,15 @@ def test_every_page_fits_a_phone_and_a_laptop(live_console, logged_in_page, brow
             _assert_navigation_reachable(page, label, phone=viewport is PHONE)
             assert page.problems == [], f"{label}: {page.problems}"
 
+    # The dark theme (prefers-color-scheme) on the busiest page, for a person to look at.
+    page.set_viewport_size(LAPTOP)
+    page.emulate_media(color_scheme="dark")
+    page.goto(f"{console.url}/queues/{queue.pk}/")
+    page.wait_for_selector("#queue-chart canvas", timeout=10_000)
+    page.screenshot(path=str(screens / "laptop-queue-dark.png"), full_page=True)
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size(PHONE)
+
     # The pages around the console: an unknown address, and the sign-in page before anyone logs in.
     response = page.goto(console.url + "/no-such-page/")
     assert response is not None and response.status == 404
