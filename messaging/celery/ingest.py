@@ -265,6 +265,10 @@ def _fold_fields(state: TaskState, kind: str, event: dict[str, Any]) -> None:
         value = get(key)
         if value:
             setattr(state, key, text(value, limit))
+    if state.parent_id == state.task_id:
+        # Celery's retry re-sends the task under its own id with itself as the parent: a retry,
+        # not a child of itself (the timeline shows the retries).
+        state.parent_id = ""
 
 
 def _fold_moment(state: TaskState, kind: str, at: float, event: dict[str, Any]) -> None:

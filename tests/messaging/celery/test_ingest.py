@@ -138,3 +138,16 @@ def test_lru_stays_bounded():
     for i in range(10_000):
         lru.put(i, i)
     assert len(lru) == 100 and lru.get(9_999) == 9_999 and lru.get(0) is None
+
+
+def test_a_retried_task_is_not_its_own_parent_and_keeps_a_real_parent():
+    """Celery's retry re-sends the task under its own id with ``parent_id`` = that id."""
+    retried = fold_all(
+        [
+            ev("task-received", 10.0, uuid="t1", name="flaky", hostname="w1", parent_id="t1", root_id="t1"),
+            ev("task-retried", 10.5, uuid="t1", hostname="w1", exception="ValueError()"),
+        ]
+    )
+    assert retried.parent_id == ""
+    child = fold_all([ev("task-received", 10.0, uuid="t2", name="step", hostname="w1", parent_id="t1")])
+    assert child.parent_id == "t1"
