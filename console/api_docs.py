@@ -4,6 +4,7 @@ the console's CSP (no inline script) holds. A page like any other: behind login,
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 
@@ -12,6 +13,7 @@ class ApiReference(SpectacularSwaggerSplitView):
     url_name = "api-schema"
     title = "API reference"
 
+    @extend_schema(exclude=True)  # a page, not an API operation
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
         if request.GET.get("script") is None:

@@ -199,6 +199,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": switchyard.__version__,  # the console's version; the API's is the v1 in its paths
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["console.api.permissions.IsViewer"],
+    # Choice sets that share a field name get names of their own instead of hashed ones.
+    "ENUM_NAME_OVERRIDES": {
+        "ActionStateEnum": ["pending", "running", "succeeded", "failed", "cancelled"],
+        "AlertStateEnum": ["pending", "firing", "resolved"],
+        "AlertStateFilterEnum": ["pending", "firing", "resolved", "open"],
+        "BrokerStatusEnum": ["up", "down", "unknown"],
+        "HealthStatusEnum": ["ok", "error"],
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

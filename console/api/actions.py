@@ -36,6 +36,7 @@ class ActionList(APIView):
     permission_classes = [IsViewer]
 
     @extend_schema(
+        operation_id="api_v1_actions_list",
         parameters=[
             OpenApiParameter("queue", str, description="queue id"),
             OpenApiParameter("limit", int),
