@@ -193,6 +193,8 @@ REST_FRAMEWORK = {
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+CSRF_FAILURE_VIEW = "console.pages.errors.csrf_failure"
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Switchyard API",
     "DESCRIPTION": "Queues, workers, tasks, operator actions, alerts and audit of Celery/Kombu brokers.",
