@@ -128,6 +128,7 @@ TABLE: list[Route] = [
     Route("POST", "users/<int:user_id>/active/", A, {"active": "maybe"}),
     Route("POST", "users/<int:user_id>/tokens/", A, {"label": "x" * 101}),
     Route("POST", "users/<int:user_id>/tokens/<int:token_id>/revoke/", A, {}),
+    Route("GET", "favicon.ico", PUBLIC),  # a redirect to the static icon, asked for by any page
     Route("GET", "login/", PUBLIC),
     Route("PUT", "login/", PUBLIC, {"username": "nobody", "password": "wrong"}),
     Route("POST", "login/", PUBLIC, {"username": "nobody", "password": "wrong"}),
