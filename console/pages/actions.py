@@ -25,7 +25,7 @@ from console.roles import ADMIN, OPERATOR, can_read_bodies, has_role
 from messaging import actions, browsing, decoding
 from messaging.actions import confirmation
 from messaging.brokers.base import BrokerError
-from messaging.errors import ActionRefused, detail_text
+from messaging.errors import ActionRefused, DomainError, detail_text
 from messaging.models import Action, Queue
 from messaging.queue_queries import queue_by_id
 
@@ -194,12 +194,12 @@ def queue_action(request: HttpRequest, queue_id: int) -> HttpResponse:
     if not data["confirmed"]:
         return _confirmation(request, queue, form)
     confirmation.consume(data["confirmation"], request.user, queue, kind)
-    if kind == Action.PURGE:
-        action = actions.request_purge(request.user, queue, confirm=data["confirm_name"], count=data["count"])
-    elif kind == Action.DELETE:
-        action = actions.request_delete(request.user, queue, ids=data["ids"], confirm=data["confirm_name"], typed=True)
-    else:
-        action = actions.request_move(request.user, queue, count=data["count"], **form.move_arguments())
+    try:
+        action = _request(request, queue, form)
+    except (DomainError, BrokerError):
+        # Refused before any action exists: the same panel may be submitted again.
+        confirmation.release(data["confirmation"], request.user, queue, kind)
+        raise
     text = f"Action {action.pk} accepted: {action.kind} of {action.requested} message{pluralize(action.requested)}."
     if not request.htmx:
         return redirect(reverse("queue", args=[queue.pk]) + "#actions")
@@ -207,6 +207,16 @@ def queue_action(request: HttpRequest, queue_id: int) -> HttpResponse:
     # The page closes the panel, clears ticks and typed names, and refreshes the list and counts.
     trigger_client_event(response, "sy:action-accepted", {"action": action.pk})
     return with_toast(response, text, ok=True)
+
+
+def _request(request: HttpRequest, queue: Queue, form: QueueActionForm) -> Action:
+    """The action the confirmed form asks for (``messaging.actions``)."""
+    data = form.cleaned_data
+    if data["kind"] == Action.PURGE:
+        return actions.request_purge(request.user, queue, confirm=data["confirm_name"], count=data["count"])
+    if data["kind"] == Action.DELETE:
+        return actions.request_delete(request.user, queue, ids=data["ids"], confirm=data["confirm_name"], typed=True)
+    return actions.request_move(request.user, queue, count=data["count"], **form.move_arguments())
 
 
 def _confirmation(request: HttpRequest, queue: Queue, form: QueueActionForm) -> HttpResponse:

@@ -6,8 +6,9 @@ every web process sees it), bound to the user, the queue and the kind of action.
 the same panel (a double click, a browser resubmit, a replayed POST) finds the token used and is
 refused with "already done": no second action is created.
 
-Consuming happens before the action is created: if the request then fails (a broker that cannot be
-reached), the operator opens the confirmation again rather than risking a second action.
+Consuming happens before the action is created, so two racing submits cannot both create one. If
+the request is then refused before any action exists (a target that does not exist, a broker that
+cannot be reached), :func:`release` gives the token back so the panel can be submitted again.
 """
 
 from __future__ import annotations
@@ -60,3 +61,9 @@ def consume(token: str | None, user: Any, queue: Queue, kind: str) -> None:
     if not cache.add(_used_key(token), 1, USED_TTL_S):
         raise ActionRefused(ALREADY_DONE, status=409)
     cache.delete(_issued_key(token))
+
+
+def release(token: str, user: Any, queue: Queue, kind: str) -> None:
+    """Undo :func:`consume` for a request refused before it created an action."""
+    cache.set(_issued_key(token), _binding(user, queue, kind), ISSUED_TTL_S)
+    cache.delete(_used_key(token))

@@ -123,3 +123,13 @@ def test_an_operator_cancels_a_pending_action_from_the_action_list(page, make_us
     action.refresh_from_db()
     assert action.cancel_requested and action.state == Action.RUNNING  # it stops between batches
     assert AuditEntry.objects.filter(action="requeue.cancel").count() == 1
+
+
+def test_a_confirmation_refused_before_any_action_exists_can_be_submitted_again(page):
+    browser, dlq, _ = page
+    confirmed = _panel(browser, dlq.pk, {"kind": "move", "selection": "all", "target": "nowhere-yet"})
+    refused = browser.post(f"/queues/{dlq.pk}/act/", confirmed, **HTMX).content.decode()
+    assert "does not exist" in refused and not Action.objects.exists()
+    # Asked again with the target to be created, the same token is accepted, once.
+    accepted = browser.post(f"/queues/{dlq.pk}/act/", {**confirmed, "create_target": "on"}, **HTMX)
+    assert "accepted" in accepted.content.decode() and Action.objects.count() == 1
