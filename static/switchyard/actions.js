@@ -28,6 +28,17 @@
   document.addEventListener("click", function (evt) {
     if (evt.target.closest && evt.target.closest("[data-close-panel]")) closePanel();
   });
+
+  // Ticking a message means "these": the selection follows, so the panel never offers to act on
+  // every message of the queue while some are ticked (unticking all leaves "selected below", which
+  // the server refuses as empty rather than widening it to the whole queue).
+  document.addEventListener("change", function (evt) {
+    const box = evt.target;
+    if (!box.matches || !box.matches("input[type=checkbox][name=ids]") || !box.checked) return;
+    const form = box.form || document.getElementById(box.getAttribute("form"));
+    const selected = form && form.querySelector("input[name=selection][value=ids]");
+    if (selected) selected.checked = true;
+  });
   document.addEventListener("keydown", function (evt) {
     if (evt.key === "Escape" && document.querySelector("#action-panel .confirm-panel")) closePanel();
   });

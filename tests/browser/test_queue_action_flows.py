@@ -89,6 +89,19 @@ def test_a_confirmed_requeue_closes_clears_refreshes_and_cannot_be_replayed(redi
     assert page.problems == []
 
 
+def test_ticking_a_message_switches_the_selection_to_the_ticked_ones(redis_broker, live_console, logged_in_page):
+    console, page, dlq, client, prefix, name, ids = _open_dlq(redis_broker, live_console, logged_in_page, "operator", 4)
+    assert page.locator("input[name=selection][value=all]").is_checked()
+    page.check(f"input[type=checkbox][value='{ids[2]}']")
+    assert page.locator("input[name=selection][value=ids]").is_checked()
+    page.click("#requeue-button")
+    page.wait_for_selector("#confirm-button")
+    panel = page.locator(".confirm-panel").inner_text()
+    assert "1 selected message" in panel and "all" not in panel.lower().split("selected")[0]
+    assert client.llen(prefix + name + ".dlq") == 4  # nothing done before the confirmation
+    assert page.problems == []
+
+
 def test_a_purge_clears_the_typed_name_and_empties_the_queue(redis_broker, live_console, logged_in_page):
     _, page, _, client, prefix, name, _ = _open_dlq(redis_broker, live_console, logged_in_page, "admin", 4)
     page.fill("#purge-confirm", name + ".dlq")
