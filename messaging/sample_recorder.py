@@ -8,17 +8,17 @@ names) is :mod:`messaging.queue_sampling`'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats
 from messaging.brokers.registry import transport_name
 from messaging.brokers.urls import redact_url
+from messaging.figure_writes import store_changed_figures
 from messaging.lag import Observation, QueueHistory, observe
 from messaging.models import BrokerState, Queue, QueueSample
 from messaging.queue_names import storable_name
@@ -33,33 +33,6 @@ from messaging.queue_sampling import (
 )
 from messaging.queue_shape import queue_fields
 from messaging.stream import make_event
-
-FIGURE_FIELDS = [
-    "depth",
-    "unacked",
-    "consumers",
-    "publish_rate",
-    "consume_rate",
-    "oldest_age_s",
-    "oldest_age_exact",
-    "time_to_drain_s",
-    "trend",
-    "sampled_at",
-    "present",
-    "last_seen_at",
-    "is_dlq",
-    "dlq",
-    "queue_type",
-    "head_digest",
-    "head_first_seen_at",
-]
-# The head's identity is stored with the figures but is not itself a change worth an event (a
-# changed head shows as a changed oldest_age_s anyway).
-CHANGE_FIELDS = [
-    name
-    for name in FIGURE_FIELDS
-    if name not in ("sampled_at", "last_seen_at", "dlq", "head_digest", "head_first_seen_at")
-] + ["dlq_id"]
 
 
 @dataclass
@@ -201,7 +174,7 @@ def record_down(
                 continue
             forget_figures(queue)
             changed.append(queue)
-        store_figures(memory, changed)
+        store_changed_figures(memory.last_stored, changed)
     return [broker_event(state)] + [queue_event(q, "down") for q in changed]
 
 
@@ -225,63 +198,6 @@ class SampleOutcome:
 
     published: list[dict[str, Any]]
     all_events: list[dict[str, Any]]
-
-
-def _stored_figures(queue: Queue) -> tuple:
-    return tuple(getattr(queue, name) for name in CHANGE_FIELDS)
-
-
-# Values of these types reach the database as they are through the field's own preparation, so
-# it is skipped for them: at 10,000 changed queues Django's per-value preparation cost a second.
-_PASSED_AS_IS: dict[type[models.Field], tuple[type, ...]] = {
-    models.FloatField: (float,),
-    models.BigIntegerField: (int,),
-    models.IntegerField: (int,),
-    models.BooleanField: (bool,),
-    models.CharField: (str,),
-    models.ForeignKey: (int,),
-}
-
-
-def _db_value_preparer(field: models.Field) -> Callable[[Any], Any]:
-    """``field.get_db_prep_save`` for one statement's values: what the field passes on unchanged
-    is not sent through it, and any other value (a datetime: every queue of a round shares the
-    round's time) is prepared once per distinct value."""
-    kinds = _PASSED_AS_IS.get(type(field), ())
-    prepared: dict[Any, Any] = {}
-
-    def prepare(value: Any) -> Any:
-        if value is None or type(value) in kinds:
-            return value
-        try:
-            return prepared[value]
-        except KeyError:
-            result = prepared[value] = field.get_db_prep_save(value, connection)
-            return result
-
-    return prepare
-
-
-def store_figures(memory: BrokerMemory, queues: list[Queue]) -> list[Queue]:
-    """Write the figures of the queues whose figures changed since they were last stored, in one
-    ``executemany`` (Django's bulk_update spends seconds building CASE expressions for 1,000 rows).
-    ``sampled_at`` is not a change: the API reads the broker's last sample time instead."""
-    changed = [q for q in queues if memory.last_stored.get(q.pk) != _stored_figures(q)]
-    if not changed:
-        return changed
-    fields = [Queue._meta.get_field(name) for name in FIGURE_FIELDS]
-    quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    # Only quoted column names from the model go into the text; values are parameters.
-    sql = f"UPDATE {quote(Queue._meta.db_table)} SET {assignments} WHERE {quote('id')} = %s"  # noqa: S608
-    preparers = [_db_value_preparer(f) for f in fields]
-    attnames = [f.attname for f in fields]
-    rows = [[prepare(getattr(q, name)) for prepare, name in zip(preparers, attnames)] + [q.pk] for q in changed]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-    for queue in changed:
-        memory.last_stored[queue.pk] = _stored_figures(queue)
-    return changed
 
 
 def record_sample(
@@ -321,7 +237,7 @@ def record_sample(
             if row is not None:
                 history_rows.append(row)
         updated += _retire_unseen(memory, {(stats.vhost, stats.name) for stats in sample.queues})
-        changed = store_figures(memory, updated)
+        changed = store_changed_figures(memory.last_stored, updated)
         if history_rows:
             QueueSample.objects.bulk_create(history_rows, batch_size=500)
     changed_ids = {q.pk for q in changed}

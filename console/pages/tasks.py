@@ -34,47 +34,32 @@ FIRST_DESCENDING = {"received", "started", "finished", "runtime"}
 @vary_on_fragment
 def tasks_list(request: HttpRequest) -> HttpResponse:
     params = request.GET
-    state = params.get("state", "")[:16].upper()
-    state = state if state in TaskRecord.STATES else ""
-    window = params.get("window", "")
-    filters = {
-        "state": state,
-        "name": params.get("name", "")[:255],
-        "queue": params.get("queue", "")[:255],
-        "worker": params.get("worker", "")[:255],
-        "window": window if window in WINDOWS else "",
-        "q": params.get("q", "")[:500],
-    }
+    filters = _task_filters(params)
     sort = task_queries.task_order(params.get("sort", "")[:16])
     try:
         page = max(int(params.get("page", "1")), 1)
     except ValueError:
         page = 1
     page = min(page, 10_000)
-    since = timezone.now() - timedelta(seconds=WINDOWS[window]) if window in WINDOWS else None
+    window = filters["window"]
+    since = timezone.now() - timedelta(seconds=WINDOWS[window]) if window else None
+    reads = can_read_bodies(request.user)
     rows = task_queries.tasks(
         task_queries.TaskFilters(
-            state=state or None,
+            state=filters["state"] or None,
             name=filters["name"] or None,
             queue=filters["queue"] or None,
             worker=filters["worker"] or None,
             since=since,
             search=filters["q"] or None,
-            search_content=can_read_bodies(request.user),
+            search_content=reads,
         ),
         sort,
     )
     count, exact = task_queries.capped_count(rows)
     offset = (page - 1) * PAGE_SIZE
     tasks = list(rows[offset : offset + PAGE_SIZE])
-    reads = can_read_bodies(request.user)
-    for task in tasks:
-        # The result column: what the task returned or raised; a viewer sees the exception's type
-        # only, and no result (messaging.visibility).
-        if reads:
-            task.outcome = task.exception if task.state == TaskRecord.FAILURE and task.exception else task.result
-        else:
-            task.outcome = exception_type_only(task.exception) or ""
+    _add_outcomes(tasks, reads)
     filter_query = urlencode({k: v for k, v in filters.items() if v})
     query = f"{filter_query}&{urlencode({'sort': sort})}".lstrip("&") if sort != DEFAULT_SORT else filter_query
     context = {
@@ -95,6 +80,31 @@ def tasks_list(request: HttpRequest) -> HttpResponse:
         "columns": _sort_columns(filter_query, sort),
     }
     return render_page(request, "pages/tasks.html", context, partials=("task-table",))
+
+
+def _task_filters(params) -> dict[str, str]:
+    """The list's filters from the query string, cut to size; unknown states and windows read as
+    none."""
+    state = params.get("state", "")[:16].upper()
+    window = params.get("window", "")
+    return {
+        "state": state if state in TaskRecord.STATES else "",
+        "name": params.get("name", "")[:255],
+        "queue": params.get("queue", "")[:255],
+        "worker": params.get("worker", "")[:255],
+        "window": window if window in WINDOWS else "",
+        "q": params.get("q", "")[:500],
+    }
+
+
+def _add_outcomes(tasks: list[TaskRecord], reads: bool) -> None:
+    """The result column: what each task returned or raised; a viewer sees the exception's type
+    only, and no result (messaging.visibility)."""
+    for task in tasks:
+        if reads:
+            task.outcome = task.exception if task.state == TaskRecord.FAILURE and task.exception else task.result
+        else:
+            task.outcome = exception_type_only(task.exception) or ""
 
 
 def _sort_columns(filter_query: str, sort: str) -> dict[str, dict]:
