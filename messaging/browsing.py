@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from messaging import audit, decoding
 from messaging.brokers.base import Broker, BrowseEffects, RawMessage
 from messaging.brokers.registry import adapter_class
-from messaging.errors import DomainError, unreachable_vhost
+from messaging.errors import DomainError, unaddressable
 from messaging.models import Queue
 from messaging.process_config import broker_config, broker_named
 
@@ -168,9 +168,10 @@ def _reaching_broker(queue: Queue) -> Broker:
     :class:`BrowseRefused` (409) when its connection cannot reach the queue's vhost (it would
     read, or on RabbitMQ take, another vhost's queue of that name)."""
     broker = broker_named(queue.broker)
-    if not broker.reaches(queue.vhost):
+    reason = unaddressable(broker, queue)
+    if reason:
         broker.close()
-        raise BrowseRefused(unreachable_vhost(broker, queue), 409)
+        raise BrowseRefused(reason, 409)
     return broker
 
 

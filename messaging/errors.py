@@ -39,6 +39,19 @@ def detail_text(detail: Any) -> str:
     return str(detail)
 
 
+def unaddressable(broker: Any, queue: Any) -> str | None:
+    """Why ``queue`` cannot be acted on or browsed through ``broker``, or None when it can: a
+    queue in a vhost the connection does not open, or one whose name is shown escaped."""
+    if getattr(queue, "name_escaped", False):
+        return (
+            f"the broker's name of queue {queue.name!r} is not valid text (shown escaped): Switchyard "
+            "cannot address it; act on it with the broker's own tools"
+        )
+    if not broker.reaches(queue.vhost):
+        return unreachable_vhost(broker, queue)
+    return None
+
+
 def unreachable_vhost(broker: Any, queue: Any) -> str:
     """Why ``queue`` cannot be acted on or browsed through ``broker`` (a 409 refusal's detail)."""
     return (

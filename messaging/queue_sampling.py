@@ -27,14 +27,16 @@ def forget_figures(queue: Queue) -> None:
     queue.oldest_age_exact = False
 
 
-def storable_queues(sample: BrokerSample) -> tuple[set[tuple[str, str]], str | None]:
+def storable_queues(sample: BrokerSample) -> tuple[set[tuple[str, str]], set[tuple[str, str]], str | None]:
     """Prepare ``sample.queues`` for storing, in place: drop Switchyard's own and transient
     queues, escape names a database cannot hold (dropping one that then collides with another).
-    Returns the (vhost, name) keys of system queues and the broker's warning."""
+    Returns the (vhost, name) keys of system queues, those of escaped names, and the broker's
+    warning."""
     kept: list[QueueStats] = []
     keys: set[tuple[str, str]] = set()
     system: set[tuple[str, str]] = set()
     escaped = collided = 0
+    escaped_keys: set[tuple[str, str]] = set()
     for stats in sample.queues:
         role = queue_role(stats.name)
         if role in (QueueRole.OWN, QueueRole.TRANSIENT):
@@ -48,6 +50,8 @@ def storable_queues(sample: BrokerSample) -> tuple[set[tuple[str, str]], str | N
             collided += 1
             continue
         keys.add(key)
+        if was_escaped:
+            escaped_keys.add(key)
         if role is QueueRole.SYSTEM:
             system.add(key)
         kept.append(stats)
@@ -59,7 +63,7 @@ def storable_queues(sample: BrokerSample) -> tuple[set[tuple[str, str]], str | N
         )
     if collided:
         notes.append(f"{collided} queue(s) skipped: the escaped name is another queue's")
-    return system, "; ".join(notes) or None
+    return system, escaped_keys, "; ".join(notes) or None
 
 
 def history_from_row(queue: Queue, now_epoch: float) -> QueueHistory:

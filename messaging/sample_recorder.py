@@ -216,11 +216,11 @@ def record_sample(
     counted in the broker's warning: one odd name never fails the round."""
     now = timezone.now()
     now_epoch = now.timestamp()
-    system_names, warning = storable_queues(sample)
+    system_names, escaped_names, warning = storable_queues(sample)
     with transaction.atomic():
         state = record_broker_state(config, error=None, warning=warning, duration_s=duration_s)
         load_memory(memory, config.name)
-        _add_new_rows(config, memory, sample, system_names, now)
+        _add_new_rows(config, memory, sample, (system_names, escaped_names), now)
         dlq_of = dead_letter_map(config, sample)
         dlq_names = {(vhost, dlq) for (vhost, _source), dlq in dlq_of.items()}
         updated: list[Queue] = []
@@ -247,9 +247,15 @@ def record_sample(
 
 
 def _add_new_rows(
-    config: BrokerConfig, memory: BrokerMemory, sample: BrokerSample, system_names: set[tuple[str, str]], now: datetime
+    config: BrokerConfig,
+    memory: BrokerMemory,
+    sample: BrokerSample,
+    marked: tuple[set[tuple[str, str]], set[tuple[str, str]]],
+    now: datetime,
 ) -> None:
-    """Create the rows of queues seen for the first time (in one statement) and remember them."""
+    """Create the rows of queues seen for the first time (in one statement) and remember them.
+    ``marked``: the (vhost, name) keys of system queues and of escaped names."""
+    system_names, escaped_names = marked
     new_rows = [
         Queue(
             broker=config.name,
@@ -257,6 +263,7 @@ def _add_new_rows(
             name=stats.name,
             last_seen_at=now,
             is_system=(stats.vhost, stats.name) in system_names,
+            name_escaped=(stats.vhost, stats.name) in escaped_names,
         )
         for stats in sample.queues
         if (stats.vhost, stats.name) not in memory.queues

@@ -26,7 +26,7 @@ from messaging.actions.progress import publish_state
 from messaging.actions.runner import reap_interrupted
 from messaging.actions.selection import parse_selection
 from messaging.brokers.base import Broker, BrokerError
-from messaging.errors import ActionRefused, unreachable_vhost
+from messaging.errors import ActionRefused, unaddressable
 from messaging.models import Action, Queue
 from messaging.process_config import open_broker
 
@@ -226,8 +226,9 @@ def _default_target(kind: str, queue: Queue, target: str | None) -> str | None:
 def _reaching_broker(queue: Queue) -> Iterator[Broker]:
     """The broker of ``queue``, open; refused (409) when its connection cannot reach the queue's vhost."""
     with open_broker(queue.broker) as broker:
-        if not broker.reaches(queue.vhost):
-            raise ActionRefused(unreachable_vhost(broker, queue), status=409)
+        reason = unaddressable(broker, queue)
+        if reason:
+            raise ActionRefused(reason, status=409)
         yield broker
 
 

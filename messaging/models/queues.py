@@ -68,6 +68,9 @@ class Queue(models.Model):
     is_system = models.BooleanField(default=False)
     # Sampled even when discovery cannot find it (Redis: a move target nothing binds).
     watched = models.BooleanField(default=False)
+    # The broker's name is not storable as it is (not UTF-8, NUL, too long): ``name`` is a
+    # displayable escape of it that does not address the broker's queue, so nothing acts on it.
+    name_escaped = models.BooleanField(default=False)
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(null=True)
 

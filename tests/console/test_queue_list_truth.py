@@ -243,3 +243,18 @@ def test_queue_name_that_is_not_utf8_is_escaped_and_the_others_go_on(live_consol
     assert escape(shown) in overview.text and "<b>bad" not in overview.text
     page = session.get(f"{console.url}/queues/{rows[shown]['id']}/")
     assert page.status_code == 200 and escape(shown) in page.text and "<b>bad" not in page.text
+    # The escaped name addresses nothing on the broker: acting on it or browsing it is refused,
+    # and the real (non-UTF-8) list keeps its message.
+    operator_token = tokens["operator"]
+    move = console.api(
+        f"/api/v1/queues/{rows[shown]['id']}/move",
+        operator_token,
+        method="POST",
+        json={"all": True, "target": "parked"},
+    )
+    assert move.status_code == 409 and "escaped" in move.text
+    browse = console.api(f"/api/v1/queues/{rows[shown]['id']}/messages", operator_token)
+    assert browse.status_code == 409
+    check = redis.Redis.from_url(REDIS_URL)
+    assert check.llen(f"{redis_prefix}<b>bad".encode() + b"\xff\xfe") == 1
+    check.close()
