@@ -173,6 +173,18 @@ ensure_chromium() {
   fi
 }
 
+# The deploy test checks the systemd unit with `systemd-analyze verify` (Debian's systemd package).
+ensure_systemd_analyze() {
+  local name=systemd-analyze
+  if command -v systemd-analyze >/dev/null; then
+    report $name "ok"
+  elif apt_install systemd; then
+    report $name "installed systemd"
+  else
+    warn $name "apt-get install systemd failed: the systemd unit test cannot run"
+  fi
+}
+
 ensure_redis
 ensure_rabbitmq
 # Not in an if: bash ignores set -e inside anything tested by if, && or ||.
@@ -182,3 +194,4 @@ pg_rc=$?
 set -e
 ((pg_rc == 0)) || warn postgresql "not available on 127.0.0.1:5432: tests that need PostgreSQL will fail or skip"
 ensure_chromium
+ensure_systemd_analyze

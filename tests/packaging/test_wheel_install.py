@@ -34,6 +34,7 @@ import redis
 import requests
 from kombu import Connection
 
+from tests.helpers.clean_copy import copy_clone_files
 from tests.runtime.test_runtime_install import base_python, free_port, fresh_environ
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,20 +61,7 @@ def timed(label: str, started: float) -> None:
 def wheel(tmp_path_factory) -> Path:
     """The wheel ``pip wheel . --no-deps`` builds from the files a clone would have (tracked, or new
     and not ignored): no .venv, database, secret key or caches of this working tree."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    )
-    copy = tmp_path_factory.mktemp("clean-copy")
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        source = REPO / name
-        if not source.exists() and not source.is_symlink():
-            continue  # deleted in the working tree, not yet committed
-        target = copy / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target, follow_symlinks=False)
+    copy = copy_clone_files(REPO, tmp_path_factory.mktemp("clean-copy"))
     out = tmp_path_factory.mktemp("wheelhouse")
     started = time.monotonic()
     built = subprocess.run(

@@ -29,6 +29,8 @@ import pytest
 import redis
 import requests
 
+from tests.helpers.clean_copy import copy_clone_files
+
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ADMIN_PASSWORD = "runtime-smoke-password-9"
@@ -85,20 +87,7 @@ def runtime_venv_path(python: str) -> Path:
 def clean_copy(tmp_path_factory) -> Path:
     """The files a clone would have (tracked, or new and not ignored): no .venv, database, secret
     key or caches of this working tree."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    )
-    copy = tmp_path_factory.mktemp("clean-copy")
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        source = REPO / name
-        if not source.exists() and not source.is_symlink():
-            continue  # deleted in the working tree, not yet committed
-        target = copy / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target, follow_symlinks=False)
+    copy = copy_clone_files(REPO, tmp_path_factory.mktemp("clean-copy"))
     return copy
 
 
