@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,3 +130,23 @@ def rabbit_env() -> CeleryEnv:
 def drop_rabbit_env(env: CeleryEnv) -> None:
     vhost = env.url.rsplit("/", 1)[1]
     requests.delete(f"{MANAGEMENT}/api/vhosts/{quote(vhost, safe='')}", auth=MANAGEMENT_AUTH, timeout=10)
+
+
+@pytest.fixture
+def env(settings):
+    """A Redis Celery environment of the test's own (workers started by the test), with worker
+    inspection every second; stopped afterwards. Import it into a test module to use it."""
+    settings.SWITCHYARD_INSPECT_INTERVAL = 1.0
+    environment = redis_env()
+    yield environment
+    environment.stop()
+
+
+def start(live_console, env: CeleryEnv):
+    """A live console watching ``env``'s broker, once its Celery event capture is connected."""
+    from messaging.config import SwitchyardConfig
+    from tests.waiting import wait_for
+
+    console = live_console(config=SwitchyardConfig(brokers=(env.broker_config(),)), interval=0.5)
+    wait_for(lambda: console.monitor.celery.watches["default"].counters.connected, message="event capture")
+    return console

@@ -13,25 +13,10 @@ import requests
 from celery.events.event import get_exchange
 from kombu import Connection
 
-from messaging.config import SwitchyardConfig
-from tests.celery_helpers import redis_env
+from tests.celery_helpers import env, redis_env, start  # noqa: F401 (env: a fixture)
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.celery
-
-
-@pytest.fixture
-def env(settings):
-    settings.SWITCHYARD_INSPECT_INTERVAL = 1.0
-    environment = redis_env()
-    yield environment
-    environment.stop()
-
-
-def start(live_console, env):
-    console = live_console(config=SwitchyardConfig(brokers=(env.broker_config(),)), interval=0.5)
-    wait_for(lambda: console.monitor.celery.watches["default"].counters.connected, message="event capture")
-    return console
 
 
 def logged_in(console, make_user, role: str) -> requests.Session:

@@ -10,26 +10,11 @@ import time
 
 import pytest
 
-from messaging.config import SwitchyardConfig
 from messaging.models import AuditEntry
-from tests.celery_helpers import ROOT, CeleryEnv, redis_env
+from tests.celery_helpers import ROOT, CeleryEnv, env, redis_env, start  # noqa: F401 (env: a fixture)
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.celery
-
-
-@pytest.fixture
-def env(settings):
-    settings.SWITCHYARD_INSPECT_INTERVAL = 1.0
-    environment = redis_env()
-    yield environment
-    environment.stop()
-
-
-def start(live_console, env):
-    console = live_console(config=SwitchyardConfig(brokers=(env.broker_config(),)), interval=0.5)
-    wait_for(lambda: console.monitor.celery.watches["default"].counters.connected, message="event capture")
-    return console
 
 
 def start_worker_allowing_pool_restarts(env: CeleryEnv, name: str) -> str:
