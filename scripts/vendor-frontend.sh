@@ -9,6 +9,9 @@ set -euo pipefail
 PINS=(
   "htmx.org@2.0.11   htmx         dist/htmx.min.js"
   "uplot@1.6.32      uplot        dist/uPlot.iife.min.js dist/uPlot.min.css"
+  # The routing map: a graph library, and its layered layout (bundles @dagrejs/dagre; no other deps).
+  "cytoscape@3.35.0  cytoscape  dist/cytoscape.min.js"
+  "cytoscape-dagre@4.0.1  cytoscape-dagre  dist/cytoscape-dagre.min.js"
 )
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
