@@ -84,6 +84,9 @@ class TaskRecord(models.Model):
     updated_at = models.DateTimeField()
     # The event timeline, oldest first, capped (see ingest.MAX_TIMELINE).
     events = models.JSONField(default=list)
+    # Deliveries beyond the first that were not a retry or a re-run after a failure: the same id
+    # received or started again (messaging.duplicates).
+    duplicate_deliveries = models.IntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
