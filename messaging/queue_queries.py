@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
-from django.utils import timezone
 
+from messaging.history import chart_points
 from messaging.lag import DRAINING, GROWING, IDLE, STALLED, STEADY
 from messaging.models import BrokerState, Queue, QueueSample
 
@@ -77,12 +76,8 @@ def queue_by_id(queue_id: str) -> Queue | None:
 
 
 def history(queue: Queue, since_s: float = 3600.0) -> list[QueueSample]:
-    start = timezone.now() - timedelta(seconds=since_s)
-    return list(
-        QueueSample.objects.filter(queue=queue, at__gte=start)
-        .order_by("at")
-        .only("at", "depth", "unacked", "consumers", "span_s", "depth_max")
-    )
+    """The chart's points (:func:`messaging.history.chart_points`: stored on change, flat segments filled)."""
+    return chart_points(queue, since_s)
 
 
 def broker_states() -> list[BrokerState]:

@@ -12,8 +12,10 @@ from messaging.lag import LagFigures, QueueHistory
 from messaging.models import Queue, QueueSample
 from messaging.queue_names import QueueRole, queue_role, storable_name
 
-# A raw history point is written when a figure changed, or at least this often for a quiet queue.
-HISTORY_HEARTBEAT_S = 60.0
+# A raw history point is written when a figure changed, else only this rarely (a keep-alive, so a
+# quiet queue's latest point is never older than the raw window): the history queries carry the
+# last point forward (messaging.history.chart_points), so an unchanged queue costs no row per round.
+HISTORY_KEEPALIVE_S = 3600.0
 
 
 MEASURED_FIELDS = ("depth", "unacked", "consumers", "publish_rate", "consume_rate", "oldest_age_s", "time_to_drain_s")
@@ -102,10 +104,10 @@ def round_figure(value: float | None) -> float | None:
 
 def history_row(last_written: dict[int, tuple[float, tuple]], queue: Queue, now_epoch: float) -> QueueSample | None:
     """A history point for ``queue`` when a figure changed since the last one written (``last_written``:
-    queue id -> (epoch, figures), updated here), or at least every HISTORY_HEARTBEAT_S; else None."""
+    queue id -> (epoch, figures), updated here), or at least every HISTORY_KEEPALIVE_S; else None."""
     figures = (queue.depth, queue.unacked, queue.consumers)
     last = last_written.get(queue.pk)
-    if last is not None and last[1] == figures and now_epoch - last[0] < HISTORY_HEARTBEAT_S:
+    if last is not None and last[1] == figures and now_epoch - last[0] < HISTORY_KEEPALIVE_S:
         return None
     last_written[queue.pk] = (now_epoch, figures)
     return QueueSample(
