@@ -33,7 +33,7 @@ class TaskSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "state", "queue", "worker", "broker", "args", "kwargs", "result", "exception",
             "traceback", "retries", "eta", "expires", "root_id", "parent_id", "sent_at", "received_at",
-            "started_at", "finished_at", "runtime_s", "wait_s", "created_at", "updated_at",
+            "started_at", "finished_at", "runtime_s", "wait_s", "created_at", "updated_at", "duplicate_deliveries",
         ]  # fmt: skip
 
     def to_representation(self, instance: TaskRecord) -> dict[str, Any]:

@@ -163,6 +163,7 @@ class TaskState:
     updated_at: float = 0.0
     last_event: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
+    duplicate_deliveries: int = 0
     # False while only events seen since the monitor started are folded in and the database may
     # know more (a task evicted from memory, or seen before a restart): the writer merges.
     complete: bool = False

@@ -20,7 +20,7 @@ EVENT_OF_STATE = {state: event[5:] for event, state in TASK_EVENT_STATES.items()
 TASK_FIELDS = [
     "broker", "name", "state", "queue", "worker", "args", "kwargs", "result", "exception", "traceback",
     "retries", "eta", "expires", "root_id", "parent_id", "sent_at", "received_at", "started_at",
-    "finished_at", "runtime_s", "wait_s", "created_at", "updated_at", "events",
+    "finished_at", "runtime_s", "wait_s", "created_at", "updated_at", "events", "duplicate_deliveries",
 ]  # fmt: skip
 WORKER_EVENT_FIELDS = [
     "status", "status_since", "last_heartbeat", "heartbeat_freq_s", "pid", "sw_ident", "sw_ver", "sw_sys",
@@ -40,7 +40,7 @@ def as_epoch(value: datetime | None) -> float | None:
 # datetimes in the database).
 COPIED_FIELDS = (
     "broker", "name", "state", "queue", "worker", "args", "kwargs", "result", "exception", "traceback",
-    "retries", "eta", "expires", "root_id", "parent_id", "runtime_s",
+    "retries", "eta", "expires", "root_id", "parent_id", "runtime_s", "duplicate_deliveries",
 )  # fmt: skip
 MOMENT_FIELDS = ("sent_at", "received_at", "started_at", "finished_at")
 
@@ -119,7 +119,7 @@ def upsert_tasks(states: list[TaskState]) -> None:
             s.task_id, s.broker, s.name, s.state, s.queue, s.worker, s.args, s.kwargs, s.result, s.exception,
             s.traceback, s.retries, s.eta, s.expires, s.root_id, s.parent_id, when(s.sent_at), when(s.received_at),
             when(s.started_at), when(s.finished_at), s.runtime_s, s.wait_s, when(s.created_at), when(s.updated_at),
-            timeline(s.events),
+            timeline(s.events), s.duplicate_deliveries,
         )
         for s in states
     ]  # fmt: skip

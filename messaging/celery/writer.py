@@ -46,6 +46,7 @@ from messaging.celery.records import (
     upsert_tasks,
     worker_summary,
 )
+from messaging.duplicates import duplicate_deliveries
 from messaging.models import EventStream, TaskRecord, Worker
 from messaging.stream import make_event, publish
 
@@ -137,6 +138,9 @@ class EventWriter:
         self.written = 0
         self._counters_saved_at = 0.0
         self._loaded_workers = False
+        # Tasks received or started in this batch: their duplicate deliveries are counted once the
+        # stored timeline is merged in (write()).
+        self._delivered: set[str] = set()
 
     def offer(self, event: dict[str, Any]) -> bool:
         """Hand one raw event to the writer. False (and counted) when dropped."""
@@ -201,9 +205,12 @@ class EventWriter:
                 dirty_tasks[task_id] = state
                 self.activity.task_events_seen = True
                 if kind == "task-received":
+                    self._delivered.add(task_id)
                     queue = state.queue or self._only_queue(state.worker)
                     if queue:
                         self.activity.count_consumed(queue)
+                elif kind == "task-started":
+                    self._delivered.add(task_id)
             elif kind in WORKER_EVENTS:
                 hostname = event["hostname"]
                 before = self.workers.get(hostname)
@@ -261,6 +268,11 @@ class EventWriter:
                 merge_stored(chunk[row.task_id], state_from_record(row))
             for state in chunk.values():
                 state.complete = True
+        for task_id in self._delivered:
+            state = dirty_tasks.get(task_id)
+            if state is not None:
+                state.duplicate_deliveries = duplicate_deliveries(state.events)
+        self._delivered.clear()
         records = list(dirty_tasks.values())
         workers = [
             Worker(
