@@ -67,7 +67,20 @@ def _load_file(path: str) -> SwitchyardConfig:
 
 
 _FILE_KEYS = ("sample_interval", "brokers")
-_BROKER_KEYS = ("url", "queues", "management_url", "dead_letter_queues", "transport_options", "celery_events")
+_BROKER_KEYS = (
+    "url",
+    "queues",
+    "management_url",
+    "dead_letter_queues",
+    "transport_options",
+    "celery_events",
+    # Kafka: librdkafka settings (SASL/SSL) passed to the client as they are.
+    "client",
+    # SQS.
+    "region",
+    "endpoint_url",
+    "queue_name_prefix",
+)
 
 
 def _refuse_unknown_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
@@ -120,7 +133,19 @@ def _broker(name: str, table: Any, where: str) -> BrokerConfig:
         dead_letter_queues=dict(dead_letter),
         options=dict(options),
         celery_events=celery_events,
+        client=_client_settings(table.get("client", {}), where),
     )
+
+
+def _client_settings(client: Any, where: str) -> dict[str, Any]:
+    """The ``client`` table (librdkafka settings): string, number or boolean values only. Its
+    values may be secrets: errors name the key, never the value."""
+    if not isinstance(client, dict):
+        raise ConfigError(f"{where}: 'client' must be a table of client settings")
+    for key, value in client.items():
+        if not isinstance(value, (str, int, float, bool)):
+            raise ConfigError(f"{where}: client.{key} must be a string, number or boolean")
+    return dict(client)
 
 
 def _check_key_layout(options: dict[str, Any], where: str) -> None:

@@ -56,6 +56,9 @@ class BrokerConfig:
     options: dict[str, Any] = field(default_factory=dict)
     # Capture Celery events (and inspect/control workers) through this broker.
     celery_events: bool = True
+    # Client settings passed to the transport's client library as they are (Kafka: librdkafka's
+    # SASL/SSL settings). May hold secrets: never shown, never in a repr.
+    client: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def scheme(self) -> str:
@@ -82,6 +85,17 @@ class QueueStats:
     dead_letter_routing_key: str | None = None
     queue_type: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
+    # What the row is: "queue", or on Kafka "topic" (depth = retained records) and
+    # "consumer-group" (one per group and topic: depth = lag), with their topic and group.
+    kind: str = "queue"
+    topic: str | None = None
+    group: str | None = None
+    # A consumer group's Burrow-style status ("ok", "growing", "stalled", "stopped",
+    # "no members"; None when not judged) and per-partition offsets, for the queue detail.
+    status: str | None = None
+    partitions: list[dict[str, Any]] | None = None
+    # The broker's own plumbing (Kafka's internal topics): listed only on request.
+    system: bool = False
 
 
 @dataclass

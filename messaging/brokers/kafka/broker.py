@@ -3,10 +3,23 @@ pair a row (depth = lag). Monitoring never joins a group nor commits an offset."
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Iterable
 
-from messaging.brokers.base import Broker, BrokerConfig, BrokerSample, RawMessage, Unsupported
+from confluent_kafka import Consumer, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from messaging.brokers.base import Broker, BrokerConfig, BrokerError, BrokerSample, RawMessage, Unsupported
 from messaging.brokers.capabilities import Capabilities
+from messaging.brokers.kafka.connection import CALL_TIMEOUT_S, broker_error, client_settings, consumer_settings
+from messaging.brokers.kafka.lag import HeadTimestamps, RowMemory
+from messaging.brokers.kafka.rows import group_rows, topic_rows
+from messaging.brokers.kafka.sampling import OWN_GROUP_PREFIX, read_cluster
+
+#: How long one sampling round may take before the broker counts as down (the monitor's own
+#: limit is longer: the adapter answers first, with the reason).
+SAMPLE_TIMEOUT_S = 8.0
 
 
 class KafkaBroker(Broker):
@@ -20,12 +33,53 @@ class KafkaBroker(Broker):
 
     def __init__(self, config: BrokerConfig) -> None:
         super().__init__(config)
+        self._admin: AdminClient | None = None
+        self._rows: dict[str, RowMemory] = {}
+        self._heads = HeadTimestamps(self._lag_consumer)
+        self._sampling = threading.Lock()
+
+    @property
+    def admin(self) -> AdminClient:
+        """The admin client (made on first use; librdkafka reconnects by itself)."""
+        if self._admin is None:
+            try:
+                self._admin = AdminClient(client_settings(self.config))
+            except KafkaException as exc:
+                raise broker_error(exc, self.config, "kafka client settings refused") from None
+        return self._admin
+
+    def _lag_consumer(self) -> Consumer:
+        # Reads record timestamps with assign() only: it never joins nor commits for its group.
+        group = f"{OWN_GROUP_PREFIX}lag.{uuid.uuid4().hex[:12]}"
+        return Consumer(consumer_settings(self.config, group, **{"auto.offset.reset": "earliest"}))
 
     def ping(self) -> None:
-        raise Unsupported("kafka adapter: ping not implemented yet")
+        try:
+            self.admin.list_topics(timeout=CALL_TIMEOUT_S)
+        except KafkaException as exc:
+            raise broker_error(exc, self.config, "kafka unreachable") from None
 
     def sample(self, known_queues: Iterable[str] = (), watched_queues: Iterable[str] = ()) -> BrokerSample:
-        raise Unsupported("kafka adapter: sampling not implemented yet")
+        """Every topic and (group, topic) row; ``known_queues`` and ``watched_queues`` add
+        nothing (Kafka lists every topic and group it has)."""
+        with self._sampling:
+            try:
+                view = read_cluster(self.admin, SAMPLE_TIMEOUT_S)
+                rows = topic_rows(view, self._rows) + group_rows(view, self._rows, self._heads)
+            except KafkaException as exc:
+                raise broker_error(exc, self.config, "kafka sample failed") from None
+            except BrokerError as exc:
+                raise broker_error(exc, self.config, "kafka sample failed") from None
+        self._forget_unseen({f"topic:{r.name}" if r.kind == "topic" else f"group:{r.name}" for r in rows})
+        return BrokerSample(queues=rows, warning="; ".join(view.warnings) or None)
+
+    def _forget_unseen(self, seen: set[str]) -> None:
+        for key in [k for k in self._rows if k not in seen]:
+            del self._rows[key]
+
+    def close(self) -> None:
+        self._heads.close()
+        self._admin = None
 
     def peek(self, queue: str, offset: int = 0, limit: int = 50) -> tuple[int, list[RawMessage]]:
         raise Unsupported("kafka adapter: browsing not implemented yet")
