@@ -122,6 +122,7 @@ def _broker(name: str, table: Any, where: str) -> BrokerConfig:
     if not isinstance(options, dict):
         raise ConfigError(f"{where}: 'transport_options' must be a table")
     _check_key_layout(options, where)
+    options = {**options, **_sqs_settings(table, where)}
     celery_events = table.get("celery_events", True)
     if not isinstance(celery_events, bool):
         raise ConfigError(f"{where}: 'celery_events' must be true or false")
@@ -146,6 +147,16 @@ def _client_settings(client: Any, where: str) -> dict[str, Any]:
         if not isinstance(value, (str, int, float, bool)):
             raise ConfigError(f"{where}: client.{key} must be a string, number or boolean")
     return dict(client)
+
+
+def _sqs_settings(table: dict[str, Any], where: str) -> dict[str, str]:
+    """SQS's ``region``, ``endpoint_url`` and ``queue_name_prefix``, kept with the transport
+    options as Kombu's SQS transport has them."""
+    found = {key: table[key] for key in ("region", "endpoint_url", "queue_name_prefix") if key in table}
+    for key, value in found.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: '{key}' must be a string")
+    return found
 
 
 def _check_key_layout(options: dict[str, Any], where: str) -> None:

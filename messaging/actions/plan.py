@@ -61,6 +61,7 @@ def build_plan(action: Action, token: str, capabilities: Capabilities) -> MovePl
         record_moved=move_memory.recorder(action, token) if remembers else None,
         moved_before=move_memory.lookup(action) if remembers else None,
         create_target=action.create_target,
+        purge=action.kind == Action.PURGE,
     )
 
 

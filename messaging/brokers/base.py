@@ -83,6 +83,8 @@ class QueueStats:
     # Dead-letter routing from queue arguments or policy (RabbitMQ); the DLQ resolver uses them.
     dead_letter_exchange: str | None = None
     dead_letter_routing_key: str | None = None
+    # The DLQ by name where the broker names it directly (SQS: the RedrivePolicy's target).
+    dead_letter_queue: str | None = None
     queue_type: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
     # What the row is: "queue", or on Kafka "topic" (depth = retained records) and
@@ -304,6 +306,8 @@ class MovePlan:
     # An existing ``target`` is only checked (never declared again: its arguments are the app's);
     # a missing one is created only with ``create_target``, else the session refuses to open.
     create_target: bool = False
+    # A purge: every message goes, and an adapter with a purge call of its own may use it.
+    purge: bool = False
 
     def destination(self, message: RawMessage) -> str | None:
         found = self.target_of(message) if self.target_of else None

@@ -53,3 +53,8 @@ class Capabilities:
     priorities: bool = False
     #: Consumers can share a stream through groups with their own offsets (Kafka, Redis streams).
     consumer_groups: bool = False
+    #: Celery workers on this transport send events and answer remote control (broadcast). Kombu's
+    #: SQS transport has no broadcast: the Workers and Tasks pages then say so instead of empty tables.
+    worker_events: bool = True
+    #: The broker refuses a second purge of a queue within this many seconds (SQS: 60).
+    purge_interval_s: float | None = None

@@ -1,7 +1,7 @@
 """Which queue is each queue's dead-letter queue. Pure functions, no I/O.
 
 Precedence, strongest first:
-1. broker arguments (RabbitMQ ``x-dead-letter-exchange`` / ``-routing-key``, or the policy's
+1. the DLQ the broker names (SQS's RedrivePolicy), then broker arguments (RabbitMQ ``x-dead-letter-exchange`` / ``-routing-key``, or the policy's
    ``dead-letter-exchange``), resolved through the bindings: they say where the broker really
    sends dead messages, which configuration cannot change;
 2. configuration (``BrokerConfig.dead_letter_queues``): the operator's word, stronger than a
@@ -78,6 +78,8 @@ def topic_matches(pattern: str, routing_key: str) -> bool:
 
 
 def _from_arguments(queue: QueueStats, bindings: Bindings, names: set[str]) -> str | None:
+    if queue.dead_letter_queue and queue.dead_letter_queue in names and queue.dead_letter_queue != queue.name:
+        return queue.dead_letter_queue
     exchange = queue.dead_letter_exchange
     if exchange is None:
         return None

@@ -14,6 +14,7 @@ ADAPTERS: dict[str, str] = {
     "amqp": "messaging.brokers.rabbitmq.RabbitMQBroker",
     "amqps": "messaging.brokers.rabbitmq.RabbitMQBroker",
     "pyamqp": "messaging.brokers.rabbitmq.RabbitMQBroker",
+    "sqs": "messaging.brokers.sqs.SQSBroker",
     "kafka": "messaging.brokers.kafka.KafkaBroker",
 }
 

@@ -1,0 +1,212 @@
+"""One move, delete or purge of SQS messages, ten at a time (SQS's batch limit).
+
+Guarantees:
+
+- no loss: each batch is received with a visibility timeout (:data:`MOVE_VISIBILITY_S` unless the
+  broker's ``move_visibility_timeout_s`` option says otherwise), sent with SendMessageBatch, and
+  only the messages SQS accepted at the target are then deleted from the source by receipt
+  handle. A refused send leaves its message in the source;
+- duplication: a run that dies between a batch's send and its delete leaves that batch in both
+  queues once its visibility timeout ends, and the next run moves it again: at most one batch
+  (ten) per interruption, told to the caller (``plan.on_in_doubt``) before the send and counted in
+  ``duplicated``. To a FIFO target the resent batch carries the same deduplication ids, so SQS
+  takes it once if the resend comes within five minutes. A delete that fails after a send (the
+  receipt handle expired) is counted in ``duplicated`` at once;
+- FIFO: messages keep their MessageGroupId and MessageDeduplicationId (see
+  ``messages.deduplication_id``) and are sent in the order received, so order within a group holds;
+- unselected messages stay invisible while the scan goes on (so it never sees one twice) and are
+  made visible again when the session closes; a dry run takes nothing. Every message received
+  counts once more in ``ApproximateReceiveCount`` (on a queue with a RedrivePolicy, a scan can
+  push a message over ``maxReceiveCount``);
+- a resumed run (an earlier run's progress in ``plan.resume_from``) that finds nothing visible
+  waits, up to the visibility timeout, for messages the dead run still held to come back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession, RawMessage
+from messaging.brokers.sqs.client import broker_error, is_purge_in_progress
+from messaging.brokers.sqs.messages import raw_message, send_entry
+
+if TYPE_CHECKING:
+    from messaging.brokers.sqs.broker import SQSBroker
+
+BATCH = 10
+MOVE_VISIBILITY_S = 120
+IDLE_ROUNDS = 2
+IDLE_WAIT_S = 1
+
+
+class SQSMoveSession(MoveSession):
+    def __init__(self, broker: SQSBroker, plan: MovePlan) -> None:
+        self.broker, self.plan, self.client = broker, plan, broker.client
+        earlier = plan.resume_from or MoveProgress()
+        self.progress = MoveProgress(
+            scanned=earlier.moved, moved=earlier.moved, missing=earlier.missing, duplicated=earlier.duplicated
+        )
+        self.resumed = earlier.moved > 0 or earlier.missing > 0
+        self.visibility = int(broker.config.options.get("move_visibility_timeout_s") or MOVE_VISIBILITY_S)
+        self.held: list[str] = []
+        self.idle_rounds = 0
+        self.opened_at = time.monotonic()
+        self.source_url = broker.queue_url(plan.source)
+        self.target_urls: dict[str, str] = {}
+        if plan.target and not plan.deleting:
+            self.target_urls[plan.target] = self._target_url(plan.target)
+
+    def _target_url(self, target: str) -> str:
+        """An existing target is used as it is; a missing one is created only with
+        ``plan.create_target`` (FIFO when its name ends in ``.fifo``, as SQS requires)."""
+        url = self.broker.find_queue_url(target)
+        if url is not None:
+            return url
+        if not self.plan.create_target:
+            raise BrokerError(
+                f"target queue {target!r} does not exist: nothing was taken from the source "
+                "(send create_target: true to create it)",
+                permanent=True,
+            )
+        fifo = target.endswith(".fifo")
+        described = "a FIFO queue" if fifo else "a standard queue"
+        described += " with SQS's default attributes (no RedrivePolicy)"
+        if self.plan.dry_run:
+            self.target_created = f"would create {target!r} as {described} (dry run: not created)"
+            return ""
+        url = self.broker.create_queue(target, fifo)
+        self.target_created = f"created {target!r} as {described}"
+        return url
+
+    # -- one batch -----------------------------------------------------------------------------
+
+    def step(self, batch_size: int) -> MoveProgress:
+        try:
+            if self.plan.purge and not self.plan.dry_run:
+                return self._purge()
+            return self._step(min(batch_size, BATCH))
+        except (ClientError, BotoCoreError) as exc:
+            raise broker_error("move", exc, self.plan.source) from None
+
+    def _step(self, batch_size: int) -> MoveProgress:
+        p, plan = self.progress, self.plan
+        remaining = plan.budget - p.scanned
+        if remaining <= 0 or (plan.max_moves is not None and p.moved >= plan.max_moves):
+            p.finished = True
+            return p
+        messages = self._receive(min(batch_size, remaining))
+        if not messages:
+            self.idle_rounds += 1
+            if self.idle_rounds >= IDLE_ROUNDS and not self._held_elsewhere():
+                p.finished = True
+            return p
+        self.idle_rounds = 0
+        taken: dict[str, list[tuple[dict[str, Any], RawMessage]]] = defaultdict(list)
+        for message in messages:
+            p.scanned += 1
+            raw = raw_message(message, plan.source, p.scanned)
+            target = None if plan.deleting else plan.destination(raw)
+            if not plan.selector(raw):
+                self.held.append(message["ReceiptHandle"])
+            elif not plan.deleting and (target is None or target == plan.source):
+                p.unroutable += 1
+                self.held.append(message["ReceiptHandle"])
+            elif plan.dry_run:
+                p.moved += 1
+                self.held.append(message["ReceiptHandle"])
+            else:
+                taken[target or ""].append((message, raw))
+        for target, batch in taken.items():
+            if plan.deleting:
+                p.moved += self._delete([m for m, _ in batch], duplicated_on_failure=False)
+            else:
+                self._move(target, batch)
+        if p.scanned >= plan.budget or (plan.max_moves is not None and p.moved >= plan.max_moves):
+            p.finished = True
+        return p
+
+    def _receive(self, count: int) -> list[dict[str, Any]]:
+        answer = self.client.receive_message(
+            QueueUrl=self.source_url,
+            MaxNumberOfMessages=count,
+            VisibilityTimeout=self.visibility,
+            WaitTimeSeconds=IDLE_WAIT_S if self.idle_rounds else 0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return answer.get("Messages") or []
+
+    def _held_elsewhere(self) -> bool:
+        """A resumed run waits (up to the visibility timeout) while the source has more invisible
+        messages than this session holds: those of the run that died come back then."""
+        if not self.resumed or time.monotonic() - self.opened_at > self.visibility + 5:
+            return False
+        found = self.broker.attributes_of(self.plan.source)
+        invisible = int(found.get("ApproximateNumberOfMessagesNotVisible") or 0)
+        return invisible > len(self.held)
+
+    def _move(self, target: str, batch: list[tuple[dict[str, Any], RawMessage]]) -> None:
+        p, plan = self.progress, self.plan
+        url = self.target_urls.get(target) or self._target_url(target)
+        self.target_urls[target] = url
+        fifo = target.endswith(".fifo")
+        now = time.time()
+        entries = [
+            send_entry(message, str(i), plan.transform(raw) if plan.transform else None, fifo, plan.progress_key, now)
+            for i, (message, raw) in enumerate(batch)
+        ]
+        if plan.on_in_doubt:
+            plan.on_in_doubt(len(batch))
+        answer = self.client.send_message_batch(QueueUrl=url, Entries=entries)
+        sent = {entry["Id"] for entry in answer.get("Successful") or []}
+        for i, (message, _) in enumerate(batch):
+            if str(i) not in sent:
+                p.missing += 1
+                self.held.append(message["ReceiptHandle"])
+        p.moved += self._delete([m for i, (m, _) in enumerate(batch) if str(i) in sent], duplicated_on_failure=True)
+        if plan.on_in_doubt:
+            plan.on_in_doubt(0)
+
+    def _delete(self, messages: list[dict[str, Any]], duplicated_on_failure: bool) -> int:
+        """Delete by receipt handle; the number deleted. A failed delete after a send leaves a
+        copy in both queues (counted as duplicated); a failed delete of a message to delete
+        leaves it where it is (counted as missing: it was not taken)."""
+        if not messages:
+            return 0
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        answer = self.client.delete_message_batch(QueueUrl=self.source_url, Entries=entries)
+        failed = len(answer.get("Failed") or [])
+        if duplicated_on_failure:
+            self.progress.duplicated += failed
+            return len(messages)
+        self.progress.missing += failed
+        return len(messages) - failed
+
+    def _purge(self) -> MoveProgress:
+        """PurgeQueue: every message goes (those in flight too), counted as the ``budget`` present
+        at confirmation. SQS allows one purge per queue every 60 s."""
+        p = self.progress
+        try:
+            self.client.purge_queue(QueueUrl=self.source_url)
+        except ClientError as exc:
+            if is_purge_in_progress(exc):
+                raise BrokerError(
+                    f"SQS refused to purge {self.plan.source!r}: it allows one PurgeQueue per queue every "
+                    "60 seconds and one started less than 60 seconds ago; retry in a minute",
+                    permanent=True,
+                ) from None
+            raise
+        p.scanned = p.moved = self.plan.budget
+        p.finished = True
+        return p
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Make every held (unselected) message visible again at once."""
+        held, self.held = self.held, []
+        self.broker.make_visible(self.plan.source, held)
