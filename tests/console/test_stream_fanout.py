@@ -5,6 +5,7 @@ unsubscribes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 from messaging.stream import is_in_process, make_event, publish_async, subscribe_locally, unsubscribe_locally
@@ -43,7 +44,7 @@ def test_every_subscriber_of_the_topic_gets_the_batch_and_none_after_unsubscribi
 
     first, second, elsewhere = asyncio.run(scenario())
     assert [len(batch) for batch in first.batches] == [1, 1]
-    assert '"depth": 3' in first.batches[0][0]["text"] and '"depth": 4' in first.batches[1][0]["text"]
+    assert [json.loads(batch[0]["text"])["data"]["depth"] for batch in first.batches] == [3, 4]
     assert first.batches[0][0]["key"] == "queue:1"
     assert second.batches == [first.batches[0]]
     assert elsewhere.batches == []
