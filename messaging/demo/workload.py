@@ -183,8 +183,20 @@ def status_line(elapsed_s: float, online: int | None, expected: int, producer: P
     return "  ".join(parts)
 
 
-def _stop(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+class _StopRequest:
+    """The SIGINT/SIGTERM handler while the demo runs: the first signal stops it. A repeat within
+    REPEAT_WINDOW_S is the same request arriving twice (make passes on the signal its process
+    group already got) and must not cut short the stopping of the children it started."""
+
+    def __init__(self) -> None:
+        self.asked_at: float | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        now = time.monotonic()
+        repeat = self.asked_at is not None and now - self.asked_at <= REPEAT_WINDOW_S
+        self.asked_at = now
+        if not repeat:
+            raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -211,7 +223,9 @@ def run(
     # SIGTERM (a supervisor, `timeout`) stops the demo like Ctrl-C does, so its workers and console
     # are stopped too instead of being left running.
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGTERM, _stop)
+    stop_request = _StopRequest()
+    for sig in handlers:
+        signal.signal(sig, stop_request)
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
         with _logging_to(log_dir / "producer.log"):

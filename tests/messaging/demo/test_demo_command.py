@@ -71,3 +71,18 @@ def test_demo_prints_status_lines_and_stops_cleanly_when_told_twice(tmp_path, de
     assert app.control.ping(timeout=1.0) == [], "a demo worker outlived the demo"
     dead_letters = redis.Redis.from_url(REDIS_URL).llen(f"{demo_keyprefix}demo.default.dlq")
     assert dead_letters > 0, json.dumps({"dlq": dead_letters})
+
+
+def test_a_stop_signal_repeated_at_once_does_not_interrupt_the_stopping(monkeypatch) -> None:
+    """make passes on the SIGTERM its process group already got: the copy can land while the demo
+    unwinds from the first, before its children are stopped, and must not cut that short."""
+    from messaging.demo import workload
+
+    clock = iter([100.0, 100.01, 100.0 + workload.REPEAT_WINDOW_S + 1])
+    monkeypatch.setattr(workload.time, "monotonic", lambda: next(clock))
+    stop = workload._StopRequest()
+    with pytest.raises(KeyboardInterrupt):
+        stop(signal.SIGTERM, None)
+    stop(signal.SIGTERM, None)  # the same request, passed on by make
+    with pytest.raises(KeyboardInterrupt):
+        stop(signal.SIGINT, None)  # a new request, later: the operator means it
