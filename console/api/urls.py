@@ -1,11 +1,12 @@
 from django.urls import path
 
 from console import converters  # noqa: F401 (registers <text:>)
-from console.api import actions, alerts, audit, in_flight, messages, queues, tasks, workers
+from console.api import actions, alerts, audit, in_flight, messages, queues, routing, tasks, workers
 
 urlpatterns = [
     path("brokers", queues.BrokerList.as_view(), name="api-brokers"),
     path("brokers/<str:broker>/in-flight", in_flight.StuckInFlight.as_view(), name="api-in-flight"),
+    path("brokers/<str:broker>/topology", routing.BrokerTopology.as_view(), name="api-broker-topology"),
     path("brokers/<str:broker>/in-flight/restore", in_flight.RestoreInFlight.as_view(), name="api-in-flight-restore"),
     path("brokers/<str:broker>/connections/close", in_flight.CloseConnection.as_view(), name="api-close-connection"),
     path("queues", queues.QueueList.as_view(), name="api-queues"),

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from console import converters  # noqa: F401 (registers <text:>)
-from console.pages import account, actions, alerts, audit, in_flight, tasks, users, views, workers
+from console.pages import account, actions, alerts, audit, in_flight, routing_map, tasks, users, views, workers
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -20,6 +20,7 @@ urlpatterns = [
     ),
     path("audit/", audit.audit_page, name="audit"),
     path("brokers/<str:broker>/in-flight/", in_flight.in_flight_page, name="in-flight"),
+    path("brokers/<str:broker>/map", routing_map.routing_map_page, name="routing-map"),
     path("brokers/<str:broker>/in-flight/restore/", in_flight.restore, name="in-flight-restore"),
     path("brokers/<str:broker>/in-flight/close/", in_flight.close_connection, name="in-flight-close"),
     path("tasks/", tasks.tasks_list, name="tasks"),

@@ -12,9 +12,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from messaging.brokers.capabilities import Capabilities
+
+if TYPE_CHECKING:
+    from messaging.brokers.topology import Topology
 
 
 class BrokerError(Exception):
@@ -263,6 +266,12 @@ class Broker(abc.ABC):
     def close_connection(self, name: str) -> None:
         """Close a client connection so the broker requeues what it held (RabbitMQ)."""
         raise Unsupported(f"{self.transport or 'this'} adapter cannot close client connections")
+
+    def topology(self, vhost: str | None = None, max_objects: int = 5000) -> Topology:
+        """How messages are routed in ``vhost`` (the adapter's default when None): see
+        :class:`messaging.brokers.topology.Topology`. Only reads. Adapters declaring
+        :attr:`Capabilities.routing_topology` implement it; others raise :class:`Unsupported`."""
+        raise Unsupported(f"{self.transport or 'this'} broker has no routing topology")
 
 
 @dataclass

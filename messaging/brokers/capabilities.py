@@ -53,6 +53,9 @@ class Capabilities:
     priorities: bool = False
     #: Consumers can share a stream through groups with their own offsets (Kafka, Redis streams).
     consumer_groups: bool = False
+    #: :meth:`Broker.topology` reads how messages are routed (exchanges, bindings, dead-letter
+    #: routes, consumers) for the routing map.
+    routing_topology: bool = False
     #: Celery workers on this transport send events and answer remote control (broadcast). Kombu's
     #: SQS transport has no broadcast: the Workers and Tasks pages then say so instead of empty tables.
     worker_events: bool = True

@@ -50,6 +50,7 @@ TABLE: list[Route] = [
     # --- API ---------------------------------------------------------------------------------------
     Route("GET", "api/v1/brokers", V),
     Route("GET", "api/v1/brokers/<str:broker>/in-flight", V),
+    Route("GET", "api/v1/brokers/<str:broker>/topology", V),  # Redis: 409, no routing topology
     Route("POST", "api/v1/brokers/<str:broker>/in-flight/restore", O, {}),
     Route("POST", "api/v1/brokers/<str:broker>/connections/close", A, {}),
     Route("GET", "api/v1/queues", V),
@@ -108,6 +109,7 @@ TABLE: list[Route] = [
     Route("POST", "queues/<int:queue_id>/act/", A, {"kind": "purge", "confirm_name": "wrong"}, "kind=purge"),
     Route("GET", "audit/", V),
     Route("GET", "brokers/<str:broker>/in-flight/", V),
+    Route("GET", "brokers/<str:broker>/map", V),
     Route("POST", "brokers/<str:broker>/in-flight/restore/", O, {"tag": "no-such-tag", "confirm": "yes"}),
     Route("POST", "brokers/<str:broker>/in-flight/close/", A, {"connection": "no-such-connection"}),
     Route("GET", "tasks/", V),

@@ -42,6 +42,8 @@ from messaging.brokers.capabilities import IN_FLIGHT_CHANNELS, REDELIVER_ON_DISC
 from messaging.brokers.http import HttpClient, HttpError, path_segment
 from messaging.brokers.rabbitmq.connection import check_connect, parse_amqp_url, passive_declares
 from messaging.brokers.rabbitmq.moves import RabbitMQMoves
+from messaging.brokers.rabbitmq.topology import read_topology
+from messaging.brokers.topology import Topology
 
 QUEUE_COLUMNS = (
     "name,vhost,type,messages_ready,messages_unacknowledged,consumers,arguments,"
@@ -84,6 +86,8 @@ class RabbitMQBroker(Broker):
         deletes_messages=True,
         purges=True,
         priorities=True,  # queues declared with x-max-priority
+        routing_topology=True,
+        edits_messages=True,  # the move session publishes the rewritten message, confirm then ack
     )
 
     def __init__(self, config: BrokerConfig) -> None:
@@ -235,6 +239,10 @@ class RabbitMQBroker(Broker):
 
     def close_connection(self, name: str) -> None:
         self.moves.close_connection(name)
+
+    def topology(self, vhost: str | None = None, max_objects: int = 5000) -> Topology:
+        """Exchanges, bindings, queues, consumers and dead-letter routes (``topology.py``)."""
+        return read_topology(self.http, vhost or self.address.connect_vhost, max_objects)
 
     # -- helpers -------------------------------------------------------------------------------
 
