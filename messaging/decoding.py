@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from messaging import visibility
+from messaging import dead_letter_headers, visibility
 from messaging.brokers.base import RawMessage
 from messaging.header_values import as_float, as_int, as_text, as_timestamp
 
@@ -49,6 +49,9 @@ class Death:
     exception_type: str | None = None
     exception_message: str | None = None
     traceback: str | None = None
+    # Where the record was when it failed (Kafka: Spring's and Kafka Connect's headers).
+    partition: int | None = None
+    offset: int | None = None
 
 
 @dataclass
@@ -73,6 +76,12 @@ class DecodedMessage:
     origin: str | None = None
     published_at: float | None = None
     requeued_by: str | None = None
+    # Where the transport has them (Kafka): the record's key (content: null for viewers), its
+    # partition and offset, and the timestamp the broker stored (epoch seconds).
+    key: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    timestamp: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,8 +169,22 @@ def decode(raw: RawMessage) -> DecodedMessage:
         origin=origin,
         published_at=as_float(headers.get("x-switchyard-published-at")),
         requeued_by=as_text(headers.get("x-switchyard-requeued-by")),
+        **_record_place(raw.properties),
     )
     return _without_lone_surrogates(decoded)
+
+
+def _record_place(properties: dict[str, Any]) -> dict[str, Any]:
+    """Key, partition, offset and timestamp of a record, where the adapter gives them."""
+    key = properties.get("key")
+    if isinstance(key, bytes | bytearray):
+        key = _utf8(bytes(key)[:DISPLAY_LIMIT]) or escaped_bytes(bytes(key)[:DISPLAY_LIMIT])
+    return {
+        "key": key if isinstance(key, str) else None,
+        "partition": as_int(properties.get("partition")),
+        "offset": as_int(properties.get("offset")),
+        "timestamp": as_float(properties.get("record_timestamp")),
+    }
 
 
 def text_safe(value: str) -> str:
@@ -201,11 +224,11 @@ def death_record(headers: dict[str, Any]) -> Death | None:
     deaths = headers.get("x-death")
     first_queue = as_text(headers.get("x-first-death-queue"))
     if not isinstance(deaths, list) or not deaths or not isinstance(deaths[0], dict):
-        return (
-            Death(queue=first_queue, first_queue=first_queue, reason=as_text(headers.get("x-first-death-reason")))
-            if first_queue
-            else None
-        )
+        if first_queue:
+            reason = as_text(headers.get("x-first-death-reason"))
+            return Death(queue=first_queue, first_queue=first_queue, reason=reason)
+        stated = dead_letter_headers.header_death(headers)
+        return Death(**stated) if stated else None
     d = deaths[0]
     keys = d.get("routing-keys")
     return Death(
@@ -236,7 +259,7 @@ def dead_lettered_from(raw: RawMessage) -> str | None:
         if first:
             return first
         return as_text(deaths[-1].get("queue")) if isinstance(deaths[-1], dict) else None
-    return as_text(headers.get("x-first-death-queue"))
+    return as_text(headers.get("x-first-death-queue")) or dead_letter_headers.original_topic(headers)
 
 
 def exception_type(raw: RawMessage) -> str | None:

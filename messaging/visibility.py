@@ -14,15 +14,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from messaging import dead_letter_headers
+
 #: Fields that carry message content: null for viewers, wherever they appear.
 CONTENT_FIELDS = frozenset({"args", "kwargs", "body", "argsrepr", "kwargsrepr", "result", "headers"})
 #: Fields that hold an exception's text: viewers get its type only.
 EXCEPTION_FIELDS = frozenset({"exception"})
 #: Fields that hold an exception's message or traceback: null for viewers.
 EXCEPTION_TEXT_FIELDS = frozenset({"traceback", "exception_message"})
-#: A message's headers that carry content: Celery's argument reprs, and ``x-death`` (the Celery
-#: integration records the exception's message and traceback there). Left out for viewers.
-CONTENT_HEADERS = frozenset({"argsrepr", "kwargsrepr", "x-death"})
+#: A message's headers that carry content: Celery's argument reprs, ``x-death`` (the Celery
+#: integration records the exception's message and traceback there) and the exception texts of
+#: Spring Kafka's and Kafka Connect's dead-letter headers. Left out for viewers.
+CONTENT_HEADERS = frozenset({"argsrepr", "kwargsrepr", "x-death"}) | dead_letter_headers.EXCEPTION_TEXT_HEADERS
 
 MAX_TYPE_CHARS = 255
 # A repr: "ValueError('...')", "module.Error: ...", "<module.Error object at 0x...>", or the bare name.
@@ -84,6 +87,7 @@ def message_for_viewer(message: dict[str, Any]) -> dict[str, Any]:
         "args": None,
         "kwargs": None,
         "body": None,
+        **({"key": None} if "key" in message else {}),
         "headers": {k: v for k, v in headers.items() if k not in CONTENT_HEADERS} if isinstance(headers, dict) else {},
         "death": {**death, **dict.fromkeys(EXCEPTION_TEXT_FIELDS)} if isinstance(death, dict) else death,
     }

@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from messaging.brokers.base import Broker, BrokerConfig, BrokerError, BrokerSample, RawMessage, Unsupported
+from messaging.brokers.base import Broker, BrokerConfig, BrokerError, BrokerSample
 from messaging.brokers.capabilities import Capabilities
 from messaging.brokers.kafka.connection import CALL_TIMEOUT_S, broker_error, client_settings, consumer_settings
 from messaging.brokers.kafka.lag import HeadTimestamps, RowMemory
+from messaging.brokers.kafka.operations import REPLAY_BATCH, KafkaMessages
 from messaging.brokers.kafka.rows import group_rows, topic_rows
 from messaging.brokers.kafka.sampling import OWN_GROUP_PREFIX, read_cluster
 
@@ -22,13 +23,17 @@ from messaging.brokers.kafka.sampling import OWN_GROUP_PREFIX, read_cluster
 SAMPLE_TIMEOUT_S = 8.0
 
 
-class KafkaBroker(Broker):
+class KafkaBroker(KafkaMessages, Broker):
     transport = "kafka"
     capabilities = Capabilities(
         browse_consumes=False,
         consumer_groups=True,
         deletes_messages=False,
-        purges=False,
+        # Truncation (DeleteRecords); a broker that refuses it fails the purge with the reason.
+        purges=True,
+        move_batch_size=REPLAY_BATCH,
+        # A replay commits its position after each confirmed batch: a crash replays at most one.
+        move_duplicate_bound=REPLAY_BATCH,
     )
 
     def __init__(self, config: BrokerConfig) -> None:
@@ -66,6 +71,7 @@ class KafkaBroker(Broker):
             try:
                 view = read_cluster(self.admin, SAMPLE_TIMEOUT_S)
                 rows = topic_rows(view, self._rows) + group_rows(view, self._rows, self._heads)
+                self.mark_dead_letter_topics(rows)
             except KafkaException as exc:
                 raise broker_error(exc, self.config, "kafka sample failed") from None
             except BrokerError as exc:
@@ -80,6 +86,3 @@ class KafkaBroker(Broker):
     def close(self) -> None:
         self._heads.close()
         self._admin = None
-
-    def peek(self, queue: str, offset: int = 0, limit: int = 50) -> tuple[int, list[RawMessage]]:
-        raise Unsupported("kafka adapter: browsing not implemented yet")

@@ -1,0 +1,278 @@
+"""Replaying a Kafka dead-letter topic for the requeue and move actions, and truncating it for a
+purge.
+
+Guarantees (docs/brokers.md, "Browse and replay"):
+
+- Nothing is lost: a batch's position is committed only after every record of it was confirmed
+  by the target (``acks=all``, idempotent producer, ``flush`` with delivery reports checked).
+- The replay's position is the committed offset of a Switchyard-owned group per dead-letter topic
+  and action, :func:`position_group` (``switchyard.replay.<topic>.action.<id>``); the end of the
+  range (the topic's end offsets when the replay started) is kept as the committed offsets of
+  ``<group>.end``. A run that died resumes after the last committed offset and never repeats
+  what was confirmed; it can replay again at most the one batch that was produced but not yet
+  committed (``Capabilities.move_duplicate_bound`` = ``move_batch_size``), counted through
+  ``MovePlan.on_in_doubt`` as for RabbitMQ.
+- Records are never removed from the dead-letter topic (Kafka cannot delete one record): a
+  replayed record stays, past the replay's position. A dry run reads and commits nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from messaging.brokers.base import BrokerConfig, BrokerError, MovePlan, MoveProgress, MoveSession, RawMessage
+from messaging.brokers.kafka import browse
+from messaging.brokers.kafka.connection import CALL_TIMEOUT_S, broker_error, client_settings, consumer_settings
+
+REPLAY_GROUP_PREFIX = "switchyard.replay."
+#: Seconds a batch may wait for its delivery reports before the run stops (resumable).
+FLUSH_TIMEOUT_S = 30.0
+PRODUCER_SETTINGS = {"acks": "all", "enable.idempotence": True, "linger.ms": 5, "compression.type": "none"}
+
+
+def producer_settings(config: BrokerConfig) -> dict[str, Any]:
+    """The replay producer's settings: the broker's ``transport_options.replay_producer`` table
+    (e.g. ``batch.num.messages``), then acks=all and idempotence, which it cannot turn off."""
+    tuned = config.options.get("replay_producer") or {}
+    return {
+        **PRODUCER_SETTINGS,
+        **(tuned if isinstance(tuned, dict) else {}),
+        "acks": "all",
+        "enable.idempotence": True,
+    }
+
+
+def position_group(topic: str, progress_key: str) -> str:
+    """The group whose committed offsets are this action's position in ``topic``."""
+    tag = progress_key.removeprefix("switchyard.").removesuffix(".progress") or f"run.{uuid.uuid4().hex[:12]}"
+    return f"{REPLAY_GROUP_PREFIX}{topic}.{tag}"
+
+
+def header_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return json.dumps(value, default=str).encode()
+
+
+class KafkaReplaySession(MoveSession):
+    """One run of a replay (see the module docstring). Per-message targets that do not exist
+    count as unroutable (never auto-created); a missing ``plan.target`` is created only with
+    ``create_target``."""
+
+    def __init__(self, config: BrokerConfig, admin: AdminClient, plan: MovePlan) -> None:
+        self.config, self.admin, self.plan = config, admin, plan
+        self.group = position_group(plan.source, plan.progress_key)
+        self.progress = plan.resume_from or MoveProgress()
+        self.progress = MoveProgress(**{**vars(self.progress), "finished": False})
+        self._known_topics: dict[str, bool] = {}
+        self._consumer = self._open_consumer(self.group)
+        self._producer: Producer | None = None
+        try:
+            self._ranges = self._load_ranges()
+            self._check_target()
+            if not plan.dry_run:
+                self._producer = Producer(client_settings(config, **producer_settings(config)))
+            self._assign()
+        except KafkaException as exc:
+            self.close()
+            raise broker_error(exc, config, "kafka replay could not start") from None
+        except BaseException:
+            self.close()
+            raise
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def _open_consumer(self, group: str) -> Consumer:
+        try:
+            return Consumer(consumer_settings(self.config, group, **{"enable.partition.eof": False}))
+        except KafkaException as exc:
+            raise broker_error(exc, self.config, "kafka replay reader refused") from None
+
+    def _load_ranges(self) -> dict[int, list[int]]:
+        """Partition -> [position, end]: the committed position (else the start offset) and the
+        end snapshot (taken and committed on the first run)."""
+        topic = self.plan.source
+        marks = browse.watermarks(self._consumer, self.config, topic)
+        parts = [TopicPartition(topic, p) for p in sorted(marks)]
+        if self.plan.dry_run:
+            return {p: [low, high] for p, (low, high) in marks.items()}
+        end_consumer = self._open_consumer(self.group + ".end")
+        try:
+            ends = {tp.partition: tp.offset for tp in end_consumer.committed(parts, timeout=CALL_TIMEOUT_S)}
+            if any(offset < 0 for offset in ends.values()):
+                ends = {p: high for p, (_, high) in marks.items()}
+                end_consumer.commit(offsets=[TopicPartition(topic, p, e) for p, e in ends.items()], asynchronous=False)
+        finally:
+            end_consumer.close()
+        done = {tp.partition: tp.offset for tp in self._consumer.committed(parts, timeout=CALL_TIMEOUT_S)}
+        return {p: [max(done.get(p, -1), low), ends[p]] for p, (low, _) in marks.items()}
+
+    def _check_target(self) -> None:
+        target = self.plan.target
+        if target is None or self._exists(target):
+            return
+        if not self.plan.create_target:
+            raise BrokerError(f"topic {target!r} does not exist", permanent=True)
+        if self.plan.dry_run:
+            self.target_created = f"topic {target!r} (would be created)"
+            return
+        partitions = max(len(self._ranges), 1)
+        futures = self.admin.create_topics([NewTopic(target, partitions, 1)], request_timeout=CALL_TIMEOUT_S)
+        for future in futures.values():
+            future.result(CALL_TIMEOUT_S * 2)
+        self._known_topics[target] = True
+        self.target_created = f"topic {target!r} with {partitions} partition(s)"
+
+    def _exists(self, topic: str) -> bool:
+        if topic not in self._known_topics:
+            try:
+                browse.partitions_of(self._consumer, self.config, topic)
+                self._known_topics[topic] = True
+            except BrokerError as exc:
+                if not exc.permanent:
+                    raise
+                self._known_topics[topic] = False
+        return self._known_topics[topic]
+
+    def _assign(self) -> None:
+        pending = [TopicPartition(self.plan.source, p, pos) for p, (pos, end) in self._ranges.items() if pos < end]
+        self._consumer.assign(pending)
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def step(self, batch_size: int) -> MoveProgress:
+        if self.progress.finished:
+            return self.progress
+        want = min(batch_size, self.plan.budget - self.progress.scanned)
+        if self.plan.max_moves is not None:
+            want = min(want, self.plan.max_moves - self.progress.moved) if want > 0 else want
+        records = self._read(want) if want > 0 else []
+        outgoing: list[tuple[str, RawMessage]] = []
+        for raw in records:
+            self.progress.scanned += 1
+            if not self.plan.selector(raw):
+                continue
+            target = self.plan.destination(raw)
+            if target is None or not self._exists(target):
+                self.progress.unroutable += 1
+                continue
+            outgoing.append((target, raw))
+        if outgoing and not self.plan.dry_run:
+            self._produce(outgoing)
+        self.progress.moved += len(outgoing)
+        if records and not self.plan.dry_run:
+            self._commit(records)
+        self.progress.finished = not records or self._exhausted() or self._budget_spent()
+        return self.progress
+
+    def _budget_spent(self) -> bool:
+        if self.progress.scanned >= self.plan.budget:
+            return True
+        return self.plan.max_moves is not None and self.progress.moved >= self.plan.max_moves
+
+    def _exhausted(self) -> bool:
+        return all(pos >= end for pos, end in self._ranges.values())
+
+    def _read(self, want: int) -> list[RawMessage]:
+        """Up to ``want`` records below the end snapshot, in each partition's offset order."""
+        found: list[RawMessage] = []
+        # Never wait for records the range does not hold (consume() waits for all it asks for).
+        want = min(want, sum(end - pos for pos, end in self._ranges.values()))
+        idle = 0
+        while len(found) < want and not self._exhausted():
+            try:
+                batch = self._consumer.consume(min(want - len(found), 1000), timeout=0.2)
+            except KafkaException as exc:
+                raise broker_error(exc, self.config, "kafka replay read") from None
+            idle = 0 if batch else idle + 1
+            if idle * 0.2 > CALL_TIMEOUT_S * 2:
+                raise BrokerError(f"kafka replay read: no records from {self.plan.source!r} before its end offsets")
+            for message in batch:
+                self._take(message, found)
+        return found
+
+    def _take(self, message: Message, found: list[RawMessage]) -> None:
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise broker_error(KafkaException(error), self.config, "kafka replay read")
+            return
+        position, end = self._ranges[message.partition()]
+        if message.offset() < position or message.offset() >= end:
+            if message.offset() >= end:  # past the snapshot: this partition is done
+                self._ranges[message.partition()][0] = end
+                self._consumer.pause([TopicPartition(self.plan.source, message.partition())])
+            return
+        self._ranges[message.partition()][0] = message.offset() + 1
+        if self._ranges[message.partition()][0] >= end:
+            self._consumer.pause([TopicPartition(self.plan.source, message.partition())])
+        found.append(browse.record_to_raw(message, self.progress.scanned + len(found)))
+
+    def _produce(self, outgoing: list[tuple[str, RawMessage]]) -> None:
+        """Produce the batch and wait for every delivery report; any failure stops the run with
+        the batch in doubt (its position is not committed)."""
+        assert self._producer is not None
+        if self.plan.on_in_doubt:
+            self.plan.on_in_doubt(len(outgoing))
+        failures: list[str] = []
+
+        def delivered(error: Any, _message: Any) -> None:
+            if error is not None:
+                failures.append(str(error))
+
+        try:
+            for target, raw in outgoing:
+                self._producer.produce(
+                    target,
+                    value=raw.body,
+                    key=raw.properties.get("key"),
+                    headers=self._headers(raw),
+                    on_delivery=delivered,
+                )
+                self._producer.poll(0)
+            left = self._producer.flush(FLUSH_TIMEOUT_S)
+        except (KafkaException, BufferError) as exc:
+            raise broker_error(exc, self.config, "kafka replay produce") from None
+        if left or failures:
+            reason = failures[0] if failures else f"{left} record(s) unconfirmed after {FLUSH_TIMEOUT_S:g}s"
+            raise BrokerError(f"kafka replay produce: {reason}")
+
+    def _headers(self, raw: RawMessage) -> list[tuple[str, bytes]]:
+        # The record's own headers as stored (Spring's numbers are binary), then provenance.
+        headers = list(raw.properties.get("record_headers") or [])
+        added = self.plan.transform(raw) if self.plan.transform else None
+        headers += [(name, header_bytes(value)) for name, value in (added or {}).items()]
+        headers += [
+            ("x-switchyard-replayed-from-topic", raw.queue.encode()),
+            ("x-switchyard-replayed-from-partition", str(raw.properties["partition"]).encode()),
+            ("x-switchyard-replayed-from-offset", str(raw.properties["offset"]).encode()),
+        ]
+        return headers
+
+    def _commit(self, records: list[RawMessage]) -> None:
+        """The batch's position, committed once its records are confirmed at their targets."""
+        offsets = [
+            TopicPartition(self.plan.source, p, self._ranges[p][0])
+            for p in sorted({raw.properties["partition"] for raw in records})
+        ]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            raise broker_error(exc, self.config, "kafka replay position commit") from None
+        if self.plan.on_in_doubt:
+            self.plan.on_in_doubt(0)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(FLUSH_TIMEOUT_S)
+            self._producer = None
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None  # type: ignore[assignment]
