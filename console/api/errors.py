@@ -46,7 +46,7 @@ def exception_handler(exc, context):
     if isinstance(exc, QueueNotFound):
         return error_response(404, "not_found", str(exc))
     if isinstance(exc, Unsupported):
-        return error_response(400, "unsupported", str(exc))
+        return error_response(409, "unsupported", str(exc))
     if isinstance(exc, BrokerError):
         return error_response(503, "broker_unavailable", str(exc))
     if isinstance(exc, SuspiciousOperation):

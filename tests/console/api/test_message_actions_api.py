@@ -232,3 +232,15 @@ def test_stuck_in_flight_message_is_listed_and_restored_to_the_consuming_end(api
     next_out = json.loads(redis_client.lindex(prefix + source.name, -1))
     assert next_out["headers"]["id"] == stuck["headers"]["id"] and next_out["headers"]["redelivered"] is True
     assert AuditEntry.objects.filter(action="in_flight.restore", broker="main").exists()
+
+
+def test_an_operation_the_transport_cannot_do_is_409_unsupported(api_setup, client):
+    """The contract: a transport that cannot do an action answers 409 with the reason."""
+    from messaging.models import BrokerState
+
+    *_, tokens = api_setup
+    BrokerState.objects.create(name="main", transport="redis", redacted_url="redis://127.0.0.1:6379/0")
+    response = call(client, "post", "brokers/main/connections/close", tokens["admin"], {"connection": "127.0.0.1:1"})
+    assert response.status_code == 409, response.content
+    assert response.json()["error"] == "unsupported"
+    assert "cannot close client connections" in response.json()["detail"]
