@@ -143,8 +143,8 @@ def browse(
             effects = broker.browse_effects(queue.name) if consumed else BrowseEffects()
             if effects.delivery_limit is not None and not accept_delivery_limit_risk:
                 raise BrowseRefused(
-                    f"this quorum queue drops or dead-letters a message returned more than "
-                    f"{effects.delivery_limit} times, and every browse returns each message it shows: "
+                    f"this queue drops or dead-letters a message delivered more than "
+                    f"{effects.delivery_limit} times, and every browse delivers each message it shows: "
                     "a message near its limit would be lost by looking at it. Confirm that risk "
                     "(accept_delivery_limit_risk) to browse anyway.",
                     409,

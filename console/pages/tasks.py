@@ -17,6 +17,7 @@ from console.roles import OPERATOR, can_read_bodies, has_role
 from messaging import task_queries
 from messaging.brokers.base import BrokerError
 from messaging.celery import operations
+from messaging.celery.apps import without_worker_events
 from messaging.models import TaskRecord
 from messaging.visibility import exception_type_only, for_role
 
@@ -78,6 +79,7 @@ def tasks_list(request: HttpRequest) -> HttpResponse:
         "live": page == 1 and sort == DEFAULT_SORT,
         "sort": sort,
         "columns": _sort_columns(filter_query, sort),
+        "without_worker_events": without_worker_events(),
     }
     return render_page(request, "pages/tasks.html", context, partials=("task-table",))
 

@@ -15,6 +15,7 @@ from console.roles import ADMIN, can_read_bodies, has_role
 from messaging import task_queries
 from messaging.brokers.base import BrokerError
 from messaging.celery import control, operations
+from messaging.celery.apps import without_worker_events
 from messaging.models import Worker
 from messaging.visibility import for_viewer
 
@@ -25,6 +26,7 @@ def workers_list(request: HttpRequest) -> HttpResponse:
         "nav": "workers",
         "workers": task_queries.with_task_counters(list(task_queries.workers()[:1000])),
         "streams": task_queries.event_streams(),
+        "without_worker_events": without_worker_events(),
     }
     return render_page(request, "pages/workers.html", context, partials=("worker-table",))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -26,9 +27,10 @@ from messaging.actions.progress import publish_state
 from messaging.actions.runner import reap_interrupted
 from messaging.actions.selection import parse_selection
 from messaging.brokers.base import Broker, BrokerError
+from messaging.brokers.registry import capabilities_for
 from messaging.errors import ActionRefused, unaddressable
 from messaging.models import Action, Queue
-from messaging.process_config import open_broker
+from messaging.process_config import broker_config, open_broker
 
 MAX_RATE = 1_000_000.0
 MAX_TARGET_LENGTH = 1024
@@ -131,6 +133,7 @@ def request_purge(user: Any, queue: Queue, *, confirm: str | None, count: int | 
     """Delete the messages present now (or the ``count`` the operator was shown), oldest first.
     ``confirm`` must be the queue's exact name."""
     require_confirmation(Action.PURGE, queue, confirm, typed=True)
+    _refuse_purge_too_soon(queue)
     with _reaching_broker(queue) as broker:
         budget = _budget(broker, queue, count)
     return _create(
@@ -142,6 +145,31 @@ def request_purge(user: Any, queue: Queue, *, confirm: str | None, count: int | 
         budget=budget,
         requested=budget,
     )
+
+
+def _refuse_purge_too_soon(queue: Queue) -> None:
+    """Where the broker allows one purge per queue per interval (SQS: 60 s), a second purge
+    within it is refused (409) saying when it can be retried, rather than failing later."""
+    interval = capabilities_for(broker_config(queue.broker).scheme).purge_interval_s
+    if not interval:
+        return
+    since = timezone.now() - timedelta(seconds=interval)
+    last = (
+        Action.objects.filter(broker=queue.broker, vhost=queue.vhost, queue_name=queue.name, kind=Action.PURGE)
+        .filter(created_at__gte=since)
+        .exclude(state__in=(Action.FAILED, Action.CANCELLED))
+        .order_by("-created_at")
+        .first()
+    )
+    if last is not None:
+        retry_at = last.created_at + timedelta(seconds=interval)
+        wait = max(1, int((retry_at - timezone.now()).total_seconds()) + 1)
+        raise ActionRefused(
+            f"this broker allows one purge of a queue every {interval:g} s; action {last.pk} purged "
+            f"{queue.name!r} at {last.created_at:%H:%M:%S} UTC: retry after {retry_at:%H:%M:%S} UTC "
+            f"(in {wait} s)",
+            status=409,
+        )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from kombu import Connection
 
 from messaging import runtime
 from messaging.brokers.base import BrokerConfig
+from messaging.brokers.registry import capabilities_for
 from messaging.config import SwitchyardConfig
 from messaging.queue_names import OWN_EVENT_QUEUE_PREFIX
 
@@ -76,9 +77,17 @@ def transport_options(config: BrokerConfig) -> dict:
 
 
 def celery_brokers(config: SwitchyardConfig | None = None) -> list[BrokerConfig]:
-    """Brokers that carry Celery (all of them unless ``celery_events = false``)."""
+    """Brokers whose Celery events are captured: all of them unless ``celery_events = false``
+    or their transport has no worker events (:func:`without_worker_events`)."""
     config = config or runtime.current().config
-    return [b for b in config.brokers if b.celery_events]
+    return [b for b in config.brokers if b.celery_events and capabilities_for(b.scheme).worker_events]
+
+
+def without_worker_events(config: SwitchyardConfig | None = None) -> list[BrokerConfig]:
+    """Configured brokers whose transport declares no worker events or remote control (Kombu's
+    SQS transport has no broadcast): the Workers and Tasks pages say so for them."""
+    config = config or runtime.current().config
+    return [b for b in config.brokers if not capabilities_for(b.scheme).worker_events]
 
 
 def broker_config(name: str) -> BrokerConfig | None:
