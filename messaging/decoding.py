@@ -178,7 +178,7 @@ def _record_place(properties: dict[str, Any]) -> dict[str, Any]:
     """Key, partition, offset and timestamp of a record, where the adapter gives them."""
     key = properties.get("key")
     if isinstance(key, bytes | bytearray):
-        key = _utf8(bytes(key)[:DISPLAY_LIMIT]) or escaped_bytes(bytes(key)[:DISPLAY_LIMIT])
+        key = _utf8(bytes(key)[:DISPLAY_LIMIT]) or "0x" + bytes(key)[:DISPLAY_LIMIT].hex()  # binary: hex
     return {
         "key": key if isinstance(key, str) else None,
         "partition": as_int(properties.get("partition")),
