@@ -265,6 +265,9 @@ SWITCHYARD_ALERT_RETENTION_DAYS = env_float("SWITCHYARD_ALERT_RETENTION_DAYS", 3
 SWITCHYARD_ALERT_HISTORY_MAX = env_int("SWITCHYARD_ALERT_HISTORY_MAX", 10_000, minimum=10)
 # Operator actions: a running action whose heartbeat is older than this is interrupted (resumable).
 SWITCHYARD_ACTION_STALE_S = env_float("SWITCHYARD_ACTION_STALE_S", 30.0, minimum=1.0)
+# A message that has died this many times is poison: flagged, and left out of "requeue all" unless
+# included explicitly (messaging/poison.py); 0 turns poison detection off.
+SWITCHYARD_POISON_DEATHS = env_int("SWITCHYARD_POISON_DEATHS", 3, minimum=0)
 # Messages in Kombu's unacked hash held longer than this are listed as stuck in flight (Redis).
 SWITCHYARD_STUCK_AFTER_S = env_float("SWITCHYARD_STUCK_AFTER_S", 300.0, minimum=1.0)
 # Run pending operator actions in this process (the monitor always does; off: only `manage.py runaction`).

@@ -96,6 +96,11 @@ class MoveRequestSerializer(serializers.Serializer):
     count = StrictIntegerField(
         required=False, allow_null=True, min_value=0, help_text="the count the operator was shown"
     )
+    include_poison = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="requeue all/filter: also take poison messages (died SWITCHYARD_POISON_DEATHS times or more)",
+    )
 
     def validate_rate(self, rate: float | None) -> float | None:
         if rate is not None and rate <= 0:

@@ -22,7 +22,7 @@ from console.api.permissions import IsAdmin, IsOperator, IsViewer
 from console.api.queues import get_queue_or_404
 from console.api.serializers import BrowseRequestSerializer, MessagePageSerializer
 from console.roles import OPERATOR, can_read_bodies, has_role
-from messaging import actions, browsing
+from messaging import actions, browsing, poison
 from messaging.models import Action
 
 
@@ -80,7 +80,11 @@ def _page(request: Request, queue, offset: int, limit: int, accept_risk: bool) -
         queue, offset, limit, can_read_bodies(request.user), user=request.user, accept_delivery_limit_risk=accept_risk
     )
     return Response(
-        {"count": page.count, "results": [m.as_dict() for m in page.messages], "browse": page.side_effects()}
+        {
+            "count": page.count,
+            "results": [{**m.as_dict(), **poison.flags(m)} for m in page.messages],
+            "browse": page.side_effects(),
+        }
     )
 
 

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from console import converters  # noqa: F401 (registers <text:>)
-from console.api import actions, alerts, audit, in_flight, messages, queues, routing, tasks, workers
+from console.api import actions, alerts, audit, in_flight, journeys, messages, queues, routing, tasks, workers
 
 urlpatterns = [
     path("brokers", queues.BrokerList.as_view(), name="api-brokers"),
@@ -42,4 +42,5 @@ urlpatterns = [
     path("tasks", tasks.TaskList.as_view(), name="api-tasks"),
     path("tasks/<text:task_id>/revoke", tasks.TaskRevoke.as_view(), name="api-task-revoke"),
     path("tasks/<text:task_id>", tasks.TaskDetail.as_view(), name="api-task"),
+    path("journeys/<text:task_id>", journeys.JourneyDetail.as_view(), name="api-journey"),
 ]

@@ -43,6 +43,7 @@ class QueueActionForm(forms.Form):
     rate = forms.FloatField(required=False, max_value=MAX_RATE)
     dry_run = forms.BooleanField(required=False)
     create_target = forms.BooleanField(required=False)
+    include_poison = forms.BooleanField(required=False)
     count = forms.IntegerField(required=False, min_value=0)
     confirm_name = forms.CharField(required=False, strip=False)
     confirmed = forms.BooleanField(required=False)
@@ -75,6 +76,7 @@ class QueueActionForm(forms.Form):
             "rate": data["rate"],
             "dry_run": data["dry_run"],
             "create_target": data["create_target"],
+            "include_poison": data["include_poison"],
         }
 
 

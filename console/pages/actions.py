@@ -22,7 +22,7 @@ from console.pages.action_forms import BrowseForm, QueueActionForm
 from console.pages.refusals import FormRefused, shows_refusals
 from console.pages.toasts import with_toast
 from console.roles import ADMIN, OPERATOR, can_read_bodies, has_role
-from messaging import actions, browsing, decoding
+from messaging import actions, browsing, decoding, poison
 from messaging.actions import confirmation
 from messaging.brokers.base import BrokerError
 from messaging.errors import ActionRefused, DomainError, detail_text
@@ -46,6 +46,7 @@ def _browser_context(queue: Queue) -> dict[str, Any]:
         "browse_warning": browsing.BROWSE_WARNING,
         "browse_window": _browse_window(queue),
         "page_size": PAGE_SIZE,
+        "poison_deaths": poison.threshold(),
     }
     return context
 
@@ -133,6 +134,7 @@ def _row(message: decoding.DecodedMessage) -> dict[str, Any]:
         "headers_json": json.dumps(message.headers, indent=2, default=str, sort_keys=True),
         "body_view": body_view,
         "died_at": _died_at(message),
+        **poison.flags(message),
     }
 
 
@@ -246,6 +248,7 @@ def _confirmation(request: HttpRequest, queue: Queue, form: QueueActionForm) -> 
         "filter": params["filter"] or {},
         "confirm_name": data["confirm_name"] if kind in (Action.DELETE, Action.PURGE) else "",
         "confirmation": confirmation.issue(request.user, queue, kind),
+        "poison_deaths": poison.threshold(),
     }
     return render(request, "pages/queue_actions.html#confirm", context)
 

@@ -2,7 +2,19 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from console import converters  # noqa: F401 (registers <text:>)
-from console.pages import account, actions, alerts, audit, in_flight, routing_map, tasks, users, views, workers
+from console.pages import (
+    account,
+    actions,
+    alerts,
+    audit,
+    in_flight,
+    journeys,
+    routing_map,
+    tasks,
+    users,
+    views,
+    workers,
+)
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -28,6 +40,7 @@ urlpatterns = [
     # Each action route comes first; a GET of it is the page of a worker or task so named.
     path("tasks/<text:task_id>/revoke/", tasks.task_revoke, name="task-revoke"),
     path("tasks/<text:task_id>/", tasks.task_detail, name="task"),
+    path("journeys/<text:task_id>/", journeys.journey_page, name="journey"),
     path("workers/", workers.workers_list, name="workers"),
     path("workers/<str:broker>/<text:hostname>/control/", workers.worker_control, name="worker-control"),
     path("workers/<str:broker>/<text:hostname>/", workers.worker_detail, name="worker"),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from messaging import decoding
+from messaging import decoding, poison
 from messaging.actions import move_memory
 from messaging.actions.selection import selector_for
 from messaging.brokers.base import BulkMove, MovePlan, MoveProgress, RawMessage
 from messaging.brokers.capabilities import Capabilities
+from messaging.journeys import marks
 from messaging.models import Action
 
 
@@ -32,16 +33,35 @@ def build_plan(action: Action, token: str, capabilities: Capabilities) -> MovePl
         Action.objects.filter(pk=action.pk, claim_token=token).update(in_doubt=count)
 
     stamp = None if deleting else provenance_headers(action)
+    selector = selector_for(action.selection, now=action.created_at.timestamp())
+    poison_limit = 0 if ids is not None or action.selection.get("include_poison") else poison.threshold()
+    if action.kind == Action.REQUEUE and poison_limit:
+        # Requeueing all or filtered messages leaves poison where it is (messaging/poison.py).
+        selector = poison.excluding_poison(selector, poison_limit)
+    transform = None
+    if stamp is not None:
+        note = None if action.dry_run else marks.recorder(action, target_of)
+
+        def transform(message: RawMessage) -> dict[str, Any]:
+            if note is not None:
+                note(message)
+            return stamp
+
     bulk = None
-    if stamp is not None and not action.dry_run and action.selection.get("all") is True:
+    if (
+        stamp is not None
+        and not action.dry_run
+        and action.selection.get("all") is True
+        and not (action.kind == Action.REQUEUE and poison_limit)
+    ):
         # Every message is taken and gets the same headers: the adapter may move server-side.
         bulk = BulkMove(headers=stamp, by_origin=target_of is not None)
     return MovePlan(
         source=action.queue_name,
         target=None if deleting else (action.target or default_target),
         budget=action.budget,
-        selector=selector_for(action.selection, now=action.created_at.timestamp()),
-        transform=None if stamp is None else (lambda message: stamp),
+        selector=selector,
+        transform=transform,
         dry_run=action.dry_run,
         progress_key=action.progress_key,
         owner=token,

@@ -66,11 +66,15 @@ def request_move(
     dry_run: bool = False,
     create_target: bool = False,
     count: int | None = None,
+    include_poison: bool = False,
 ) -> Action:
     """A requeue (target defaults to where each message was dead-lettered from) or a move
-    (target required). Raises :class:`ActionRefused`; :class:`BrokerError` when the broker
-    cannot be asked for the count or the target."""
+    (target required). A requeue of all or filtered messages leaves poison messages where they
+    are unless ``include_poison`` (messaging/poison.py). Raises :class:`ActionRefused`;
+    :class:`BrokerError` when the broker cannot be asked for the count or the target."""
     selection = parse_selection(ids, all, filter)
+    if include_poison and kind == Action.REQUEUE and "ids" not in selection:
+        selection["include_poison"] = True
     if kind == Action.MOVE and not target:
         raise ActionRefused({"target": "a move needs a target queue"})
     if target is not None and (not target or len(target) > MAX_TARGET_LENGTH):

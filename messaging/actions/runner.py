@@ -35,6 +35,7 @@ from messaging.actions import move_memory
 from messaging.actions.plan import build_plan
 from messaging.actions.progress import outcome_text, publish_state
 from messaging.brokers.base import Broker, BrokerError, MoveProgress
+from messaging.journeys import marks
 from messaging.models import Action
 from messaging.process_config import open_broker
 from messaging.sample_recorder import watch_queue
@@ -219,6 +220,7 @@ def _save(action: Action, token: str, progress: MoveProgress) -> None:
         already_moved=action.already_moved,
         heartbeat_at=timezone.now(),
     )
+    marks.flush(action.pk)
 
 
 def _release(action: Action, token: str) -> Action:
@@ -232,6 +234,7 @@ def _release(action: Action, token: str) -> Action:
 
 
 def _finish(action: Action, token: str, state: str, error: str, interrupted: bool = False) -> Action:
+    marks.flush(action.pk)
     with transaction.atomic():
         updated = Action.objects.filter(pk=action.pk, claim_token=token, state=Action.RUNNING).update(
             state=state, error=error[:2000], interrupted=interrupted, finished_at=timezone.now()

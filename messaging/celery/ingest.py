@@ -210,6 +210,9 @@ def _timeline_entry(kind: str, event: dict[str, Any]) -> dict[str, Any]:
     exception = get("exception")
     if exception:
         entry["exception"] = text(exception, 500)
+    if kind == "task-received" and get("eta"):
+        # The journey shows a retry's countdown as the eta of the delivery that follows it.
+        entry["eta"] = text(get("eta"), 64)
     if kind == "task-revoked":
         entry["terminated"] = bool(get("terminated"))
         entry["expired"] = bool(get("expired"))

@@ -86,6 +86,7 @@ TABLE: list[Route] = [
     Route("GET", "api/v1/tasks/<text:task_id>", V),
     Route("POST", "api/v1/tasks/<text:task_id>/revoke", O, {"terminate": "not-a-bool"}),
     Route("GET", "api/v1/tasks/<text:task_id>/revoke", V),  # a task whose id ends in "/revoke"
+    Route("GET", "api/v1/journeys/<text:task_id>", V),
     Route("GET", "metrics", V),
     Route("GET", "api/schema/", V),
     Route("GET", "docs/api/", V),
@@ -115,6 +116,7 @@ TABLE: list[Route] = [
     Route("GET", "tasks/", V),
     Route("GET", "tasks/<text:task_id>/", V),
     Route("POST", "tasks/<text:task_id>/revoke/", O, {}),
+    Route("GET", "journeys/<text:task_id>/", V),
     Route("GET", "workers/", V),
     Route("GET", "workers/<str:broker>/<text:hostname>/", V),
     Route("POST", "workers/<str:broker>/<text:hostname>/control/", A, {"command": "no_such_command"}),
