@@ -31,6 +31,8 @@ FIGURE_FIELDS = [
     "queue_type",
     "head_digest",
     "head_first_seen_at",
+    "status",
+    "partitions",
 ]
 # The head's identity is stored with the figures but is not itself a change worth an event (a
 # changed head shows as a changed oldest_age_s anyway).
@@ -67,6 +69,8 @@ def _db_value_preparer(field: models.Field) -> Callable[[Any], Any]:
     def prepare(value: Any) -> Any:
         if value is None or type(value) in kinds:
             return value
+        if isinstance(value, (list, dict)):  # a JSON field's value: not hashable, never shared
+            return field.get_db_prep_save(value, connection)
         try:
             return prepared[value]
         except KeyError:

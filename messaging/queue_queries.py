@@ -14,6 +14,8 @@ from messaging.models import BrokerState, Queue, QueueSample
 # sort last either way, and ties go by broker, vhost and name, so pages never overlap.
 ORDERINGS = ("name", "broker", "depth", "unacked", "oldest_age_s", "trend")
 TRENDS = (GROWING, STALLED, DRAINING, STEADY, IDLE)
+#: What a row is: a queue, or on Kafka a topic or one consumer group's view of one topic.
+KINDS = ("queue", "topic", "consumer-group")
 
 
 def queues(
@@ -24,11 +26,13 @@ def queues(
     system: bool = False,
     trend: str | None = None,
     ordering: str | None = None,
+    kind: str | None = None,
 ) -> QuerySet[Queue]:
     """Queues as last sampled. ``name`` matches a case-insensitive substring; ``trend`` is one of
-    :data:`TRENDS`. Other clients' Celery plumbing (event queues, worker mailboxes) is left out
-    unless ``system``. Sorted by ``ordering`` (one of :data:`ORDERINGS`, ``-`` for descending;
-    raises ValueError for any other), else by broker, vhost and name. Each row carries its
+    :data:`TRENDS`, ``kind`` one of :data:`KINDS`. Other clients' Celery plumbing (event queues,
+    worker mailboxes) and Kafka's internal topics are left out unless ``system``. Sorted by
+    ``ordering`` (one of :data:`ORDERINGS`, ``-`` for descending; raises ValueError for any
+    other), else by broker, vhost and name. Each row carries its
     broker's ``broker_status`` and ``broker_error``."""
     rows = Queue.objects.select_related("dlq").prefetch_related(
         Prefetch(
@@ -54,6 +58,8 @@ def queues(
         rows = rows.filter(is_dlq=dlq)
     if trend:
         rows = rows.filter(trend=trend)
+    if kind:
+        rows = rows.filter(kind=kind)
     if ordering:
         rows = rows.order_by(*_order_by(ordering))
     return rows

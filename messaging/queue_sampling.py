@@ -27,6 +27,8 @@ def forget_figures(queue: Queue) -> None:
         setattr(queue, name, None)
     queue.trend = ""
     queue.oldest_age_exact = False
+    queue.status = ""
+    queue.partitions = None
 
 
 def storable_queues(sample: BrokerSample) -> tuple[set[tuple[str, str]], set[tuple[str, str]], str | None]:

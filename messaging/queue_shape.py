@@ -36,4 +36,8 @@ def queue_fields(queue: Queue) -> dict[str, Any]:
         "dlq": queue.dlq.name if queue.dlq_id and queue.dlq else None,
         "present": queue.present,
         "system": queue.is_system,
+        "kind": queue.kind,
+        "topic": queue.topic or None,
+        "group": queue.group or None,
+        "status": queue.status or None,
     }

@@ -262,8 +262,11 @@ def _add_new_rows(
             vhost=stats.vhost,
             name=stats.name,
             last_seen_at=now,
-            is_system=(stats.vhost, stats.name) in system_names,
+            is_system=(stats.vhost, stats.name) in system_names or stats.system,
             name_escaped=(stats.vhost, stats.name) in escaped_names,
+            kind=stats.kind,
+            topic=stats.topic or "",
+            group=stats.group or "",
         )
         for stats in sample.queues
         if (stats.vhost, stats.name) not in memory.queues
@@ -309,6 +312,8 @@ def _observe(
         ),
     )
     apply_figures(queue, stats, consumers, figures, now)
+    queue.status = stats.status or ""
+    queue.partitions = stats.partitions
     queue.head_digest = history.head_digest or ""
     queue.head_first_seen_at = history.head_first_seen_at
 

@@ -76,6 +76,12 @@ class QueueList(APIView):
             ),
             OpenApiParameter("trend", str, enum=queue_queries.TRENDS, description="only queues with this trend"),
             OpenApiParameter(
+                "kind",
+                str,
+                enum=queue_queries.KINDS,
+                description="only rows of this kind (Kafka: topic, consumer-group)",
+            ),
+            OpenApiParameter(
                 "ordering",
                 str,
                 enum=[o for field in queue_queries.ORDERINGS for o in (field, f"-{field}")],
@@ -107,6 +113,9 @@ class QueueList(APIView):
         trend = params.get("trend") or None
         if trend is not None and trend not in queue_queries.TRENDS:
             raise ValidationError({"trend": f"one of {', '.join(queue_queries.TRENDS)}"})
+        kind = params.get("kind") or None
+        if kind is not None and kind not in queue_queries.KINDS:
+            raise ValidationError({"kind": f"one of {', '.join(queue_queries.KINDS)}"})
         try:
             rows = queue_queries.queues(
                 broker=params.get("broker") or None,
@@ -115,6 +124,7 @@ class QueueList(APIView):
                 system=bool(parse_bool(params.get("system"), "system")),
                 trend=trend,
                 ordering=params.get("ordering") or None,
+                kind=kind,
             )
         except ValueError:
             raise ValidationError(

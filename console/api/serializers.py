@@ -52,6 +52,20 @@ class QueueSerializer(serializers.ModelSerializer):
     broker_error = serializers.CharField(
         read_only=True, allow_null=True, help_text="why the broker is down (null while it is up)"
     )
+    kind = serializers.ChoiceField(
+        choices=["queue", "topic", "consumer-group"],
+        read_only=True,
+        help_text="queue; on Kafka a topic (depth = retained records) or a consumer group on one topic "
+        "(name group@topic, depth = lag in messages, oldest_age_s = lag as time)",
+    )
+    topic = serializers.CharField(read_only=True, allow_null=True, help_text="Kafka rows: the topic")
+    group = serializers.CharField(read_only=True, allow_null=True, help_text="consumer-group rows: the group")
+    status = serializers.ChoiceField(
+        choices=["ok", "growing", "stalled", "stopped", "no members"],
+        read_only=True,
+        allow_null=True,
+        help_text="consumer-group rows: the Burrow-style status over the last samples (null when not judged)",
+    )
 
     class Meta:
         model = Queue
@@ -78,6 +92,10 @@ class QueueSerializer(serializers.ModelSerializer):
             "sampled_at",
             "broker_status",
             "broker_error",
+            "kind",
+            "topic",
+            "group",
+            "status",
         ]
 
     def to_representation(self, queue: Queue) -> dict:
@@ -106,18 +124,44 @@ class QueueSampleSerializer(serializers.ModelSerializer):
         fields = ["at", "depth", "unacked", "consumers", "span_s", "depth_max"]
 
 
+class PartitionSerializer(serializers.Serializer):
+    partition = serializers.IntegerField()
+    low = serializers.IntegerField(allow_null=True, help_text="first retained offset")
+    high = serializers.IntegerField(allow_null=True, help_text="end offset (the next record's)")
+    retained = serializers.IntegerField(required=False, allow_null=True, help_text="topic rows: high - low")
+    committed = serializers.IntegerField(
+        required=False, allow_null=True, help_text="consumer-group rows: the group's committed offset"
+    )
+    lag = serializers.IntegerField(required=False, allow_null=True, help_text="consumer-group rows: high - committed")
+    lag_timestamp = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text="consumer-group rows: epoch seconds of the record at the committed offset (null when not lagging)",
+    )
+
+
 class QueueDetailSerializer(QueueSerializer):
     history = serializers.SerializerMethodField()
+    partitions = serializers.SerializerMethodField()
 
     class Meta(QueueSerializer.Meta):
-        fields = QueueSerializer.Meta.fields + ["history"]
+        fields = QueueSerializer.Meta.fields + ["history", "partitions"]
 
     @extend_schema_field(QueueSampleSerializer(many=True))
     def get_history(self, queue: Queue) -> list[dict]:
         return QueueSampleSerializer(self.context.get("history", []), many=True).data
 
+    @extend_schema_field(PartitionSerializer(many=True, allow_null=True))
+    def get_partitions(self, queue: Queue) -> list[dict] | None:
+        """Kafka rows: per-partition offsets as last sampled; null for queues."""
+        return queue.partitions if queue.present else None
+
     def to_representation(self, queue: Queue) -> dict:
-        return {**super().to_representation(queue), "history": self.get_history(queue)}
+        return {
+            **super().to_representation(queue),
+            "history": self.get_history(queue),
+            "partitions": self.get_partitions(queue),
+        }
 
 
 class HealthSerializer(serializers.Serializer):

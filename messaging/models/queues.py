@@ -63,6 +63,15 @@ class Queue(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="dead_letter_sources"
     )
     queue_type = models.CharField(max_length=32, blank=True, default="")
+    # "queue"; on Kafka "topic" (depth = retained records) or "consumer-group" (one row per group
+    # and topic, named ``group@topic``: depth = lag), with the topic and group it is about.
+    kind = models.CharField(max_length=16, default="queue")
+    topic = models.CharField(max_length=255, blank=True, default="")
+    group = models.CharField(max_length=255, blank=True, default="")
+    # A consumer group's Burrow-style status (messaging.brokers.kafka.status), "" when not judged.
+    status = models.CharField(max_length=16, blank=True, default="")
+    # Per-partition offsets of a Kafka row as last sampled, for the queue detail.
+    partitions = models.JSONField(null=True, blank=True)
     present = models.BooleanField(default=True)
     # Celery plumbing of other clients (event queues, worker mailboxes): listed only on request.
     is_system = models.BooleanField(default=False)

@@ -33,7 +33,7 @@ def test_toml_file_names_brokers(tmp_path):
     ("text", "message"),
     [
         ("[brokers.main\nurl=1", "malformed TOML"),
-        ('[brokers.main]\nurl = "kafka://h:9092"', "unknown broker URL scheme 'kafka'"),
+        ('[brokers.main]\nurl = "nats://h:4222"', "unknown broker URL scheme 'nats'"),
         ("[brokers.main]\nqueues = []", "'url' must be a broker URL"),
         ('[brokers.main]\nurl = "redis://h"\nqueues = "emails"', "'queues' must be a list"),
         ('sample_interval = -1\n[brokers.main]\nurl = "redis://h"', "sample_interval must be a positive number"),

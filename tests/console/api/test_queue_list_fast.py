@@ -33,7 +33,7 @@ def test_queue_rows_carry_exactly_the_declared_fields():
         "publish_rate": 1.5, "consume_rate": 0.25, "oldest_age_s": 9.0, "oldest_age_exact": True,
         "time_to_drain_s": 40.0, "trend": "rising", "is_dlq": False, "dlq": "orders.dlq", "dead_letter_source": None,
         "queue_type": "classic", "present": True, "system": False, "sampled_at": data["orders"]["sampled_at"],
-        "broker_status": "up", "broker_error": None,
+        "broker_status": "up", "broker_error": None, "kind": "queue", "topic": None, "group": None, "status": None,
     }  # fmt: skip
     assert data["orders"]["sampled_at"].startswith("2026-11-21T12:00:00")
     assert data["orders.dlq"]["dead_letter_source"] == "orders"
@@ -41,7 +41,8 @@ def test_queue_rows_carry_exactly_the_declared_fields():
     assert data["<b>x</b> ☃"]["depth"] is None and data["<b>x</b> ☃"]["sampled_at"] is None
 
     detail = QueueDetailSerializer(rows["orders"], context={"history": []}).data
-    assert list(detail) == [*declared, "history"] and detail["history"] == []
+    assert list(detail) == [*declared, "history", "partitions"] and detail["history"] == []
+    assert detail["partitions"] is None
     # The stream's queue.sample event carries the same core fields, the DLQ's id and epoch time.
     event = queue_event(rows["orders"])["data"]
     assert {k: event[k] for k in declared if k in event and k != "sampled_at"} == {
