@@ -120,6 +120,12 @@ def request_delete(
         raise ActionRefused({"ids": "delete needs the ids of the messages; purge empties a queue"})
     selection = parse_selection(ids, None, None)
     with _reaching_broker(queue) as broker:
+        if not broker.capabilities.deletes_messages:
+            raise ActionRefused(
+                f"a {broker.transport} broker cannot delete selected messages (it keeps them until its "
+                "retention removes them); purge empties the whole queue where the broker allows it",
+                status=409,
+            )
         budget = _budget(broker, queue, None)
     return _create(
         user,
