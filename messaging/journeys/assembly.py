@@ -167,6 +167,28 @@ def _original_send(steps: list[dict[str, Any]]) -> int | None:
     return next((i for i, s in enumerate(steps) if s["kind"] == "sent" and s["at"] < end_at), None)
 
 
+def rejections_in_failures(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A ``rejected`` within a second of a ``failed`` is that failure's message being rejected
+    (``acks_late`` without ack on failure: the broker may dead-letter it): one step, not two."""
+    for rejected in [s for s in steps if s["kind"] == "rejected"]:
+        failed = next((s for s in steps if s["kind"] == "failed" and abs(s["at"] - rejected["at"]) <= 1.0), None)
+        if failed is not None:
+            steps.remove(rejected)
+            failed["detail"]["rejected"] = True
+    return steps
+
+
+def deaths_after_their_end(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A ``dead_lettered`` step placed after the failure that caused it: RabbitMQ stamps ``x-death``
+    in whole seconds, so the death can read up to a second before the ``task-failed`` event."""
+    for death in [s for s in steps if s["kind"] == "dead_lettered"]:
+        ends = [s for s in steps if s["kind"] in ("failed", "rejected") and death["at"] < s["at"] <= death["at"] + 1.0]
+        if ends:
+            steps.remove(death)
+            steps.insert(steps.index(ends[-1]) + 1, death)
+    return steps
+
+
 def send_first(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The first delivery's ``sent`` placed before it: clients stamp ``task-sent`` after
     publishing, so a worker quick to take the task can show it received first. Its time is kept."""
@@ -222,7 +244,7 @@ def assemble(
     steps = ordered(steps)
     with_retry_eta(steps)
     flag_duplicates(steps)
-    steps = send_first(ordered(steps + gaps(steps)))
+    steps = send_first(deaths_after_their_end(rejections_in_failures(ordered(steps + gaps(steps)))))
     for step in steps:
         step["at"] = iso(step["at"])
     family = list(family)

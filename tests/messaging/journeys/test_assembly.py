@@ -6,7 +6,14 @@ from messaging.journeys.assembly import assemble
 
 
 def task(task_id="t2", events=(), **fields):
-    return {"task_id": task_id, "name": "shop.charge", "state": "SUCCESS", "queue": "orders", "events": list(events), **fields}
+    return {
+        "task_id": task_id,
+        "name": "shop.charge",
+        "state": "SUCCESS",
+        "queue": "orders",
+        "events": list(events),
+        **fields,
+    }
 
 
 def e(kind, at, host="w1@h", **fields):
@@ -67,11 +74,22 @@ def test_a_second_start_without_failure_is_flagged_duplicate():
     assert journey["duplicate_deliveries"] == 1
 
 
+def row(task_id, name, parent_id, created_at, state="SUCCESS"):
+    return {
+        "task_id": task_id,
+        "name": name,
+        "state": state,
+        "root_id": "t1",
+        "parent_id": parent_id,
+        "created_at": created_at,
+    }
+
+
 def test_chain_family_reads_as_one_tree():
-    first = {"task_id": "t1", "name": "shop.reserve", "state": "SUCCESS", "root_id": "t1", "parent_id": "", "created_at": 1}
-    third = {"task_id": "t3", "name": "shop.ship", "state": "SUCCESS", "root_id": "t1", "parent_id": "t2", "created_at": 3}
-    fourth = {"task_id": "t4", "name": "shop.notify", "state": "SUCCESS", "root_id": "t1", "parent_id": "t3", "created_at": 4}
-    loop = {"task_id": "t5", "name": "x", "state": "", "root_id": "t1", "parent_id": "t5", "created_at": 5}
+    first = row("t1", "shop.reserve", "", 1)
+    third = row("t3", "shop.ship", "t2", 3)
+    fourth = row("t4", "shop.notify", "t3", 4)
+    loop = row("t5", "x", "t5", 5, state="")
     journey = assemble(task(root_id="t1", parent_id="t1", created_at=2), family=[first, third, fourth, loop])
     assert journey["parent"] == {"task_id": "t1", "name": "shop.reserve", "state": "SUCCESS"}
     assert journey["children"] == [
@@ -94,3 +112,11 @@ def test_a_send_stamped_after_the_worker_took_the_task_still_comes_first():
     journey = assemble(task(events=[e("received", 1.0), e("sent", 1.05, host="api"), e("started", 1.1)]))
     assert kinds(journey) == ["sent", "received", "started"]
     assert journey["steps"][0]["at"].startswith("1970-01-01T00:00:01.05")
+
+
+def test_a_death_stamped_in_whole_seconds_comes_after_its_failure():
+    events = [e("sent", 9.0), e("received", 10.2), e("started", 10.3), e("rejected", 10.6), e("failed", 10.7)]
+    marks = [{"kind": "dead_lettered", "at": 10.0, "place": "orders.dlq", "by": "", "detail": {}}]
+    journey = assemble(task(events=events), marks)
+    assert kinds(journey) == ["sent", "received", "started", "failed", "dead_lettered"]
+    assert journey["steps"][3]["detail"]["rejected"] is True
