@@ -137,7 +137,7 @@ def browse(
     """
 
     check_window(queue, offset, limit)
-    with _one_browse_per_user(user):
+    with one_browse_per_user(user):
         with _reaching_broker(queue) as broker:
             consumed = broker.browse_consumes and limit > 0  # limit 0 only counts
             effects = broker.browse_effects(queue.name) if consumed else BrowseEffects()
@@ -181,7 +181,7 @@ def find_raw(queue: Queue, message_id: str, position: int | None, *, user: Any =
     audited as a browse); the caller has checked the role and the delivery-limit risk."""
 
     window = min(FIND_WINDOW, browse_window(queue))
-    with _one_browse_per_user(user):
+    with one_browse_per_user(user):
         with _reaching_broker(queue) as broker:
             if broker.browse_consumes:
                 return _find_consuming(broker, queue, message_id, position, window, user)
@@ -232,7 +232,7 @@ def _matches(raw: RawMessage, message_id: str) -> bool:
 
 
 @contextmanager
-def _one_browse_per_user(user: Any) -> Iterator[None]:
+def one_browse_per_user(user: Any) -> Iterator[None]:
     """One browse at a time per user (per console process with the default local-memory cache,
     across processes with a shared cache): a script or page cannot pile up broker-wide browses."""
     key = f"switchyard:browse-in-flight:{getattr(user, 'pk', None) or 'anonymous'}"

@@ -15,7 +15,7 @@ from typing import Any
 from rest_framework import serializers
 
 from messaging.actions.requests import MAX_RATE, MAX_TARGET_LENGTH
-from messaging.actions.selection import MAX_FILTER_TEXT, MAX_ID_LENGTH, MAX_IDS, MAX_OLDER_THAN_S
+from messaging.actions.selection import MAX_FILTER_TEXT, MAX_HEADER_FILTER, MAX_ID_LENGTH, MAX_IDS, MAX_OLDER_THAN_S
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -68,6 +68,17 @@ class MoveFilterSerializer(ClosedSerializer):
     task = StrictCharField(required=False, max_length=MAX_FILTER_TEXT)
     exception = StrictCharField(required=False, max_length=MAX_FILTER_TEXT, help_text="exception type, e.g. ValueError")
     older_than_s = StrictFloatField(required=False, min_value=0, max_value=MAX_OLDER_THAN_S)
+    newer_than_s = StrictFloatField(
+        required=False, min_value=0, max_value=MAX_OLDER_THAN_S, help_text="at most this old (an age range)"
+    )
+    task_id = StrictCharField(required=False, max_length=MAX_FILTER_TEXT)
+    exception_message = StrictCharField(
+        required=False, max_length=MAX_FILTER_TEXT, help_text="text in the exception's message (ignores case)"
+    )
+    text = StrictCharField(required=False, max_length=MAX_FILTER_TEXT, help_text="text in the args or kwargs")
+    header = StrictCharField(
+        required=False, max_length=MAX_HEADER_FILTER, help_text='"name" (present) or "name=value" (text in its value)'
+    )
 
 
 def _ids(help_text: str, required: bool = False) -> serializers.ListField:

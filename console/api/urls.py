@@ -1,7 +1,7 @@
 from django.urls import path
 
 from console import converters  # noqa: F401 (registers <text:>)
-from console.api import actions, alerts, audit, in_flight, journeys, messages, queues, routing, tasks, workers
+from console.api import actions, alerts, audit, in_flight, journeys, messages, queues, routing, search, tasks, workers
 
 urlpatterns = [
     path("brokers", queues.BrokerList.as_view(), name="api-brokers"),
@@ -23,6 +23,8 @@ urlpatterns = [
         messages.QueueMessageRaw.as_view(),
         name="api-queue-message-raw",
     ),
+    path("queues/<str:queue_id>/search", search.QueueSearch.as_view(), name="api-queue-search"),
+    path("queues/<str:queue_id>/export", search.QueueExport.as_view(), name="api-queue-export"),
     path("queues/<str:queue_id>/requeue", messages.QueueRequeue.as_view(), name="api-queue-requeue"),
     path("queues/<str:queue_id>/move", messages.QueueMove.as_view(), name="api-queue-move"),
     path("queues/<str:queue_id>/delete", messages.QueueDelete.as_view(), name="api-queue-delete"),

@@ -67,6 +67,10 @@ TABLE: list[Route] = [
     Route("POST", "api/v1/queues/<str:queue_id>/messages", V, {"limit": 1}),  # Redis: reading is free
     Route("GET", "api/v1/queues/<str:queue_id>/messages/<path:message_id>/raw", O),
     Route("POST", "api/v1/queues/<str:queue_id>/messages/<path:message_id>/raw", O, {}),
+    Route("GET", "api/v1/queues/<str:queue_id>/search", V),
+    Route("POST", "api/v1/queues/<str:queue_id>/search", V, {"task": "x"}),  # Redis: reading is free
+    Route("GET", "api/v1/queues/<str:queue_id>/export", O),
+    Route("POST", "api/v1/queues/<str:queue_id>/export", O, {"task": "x"}),
     Route("POST", "api/v1/queues/<str:queue_id>/requeue", O, {"ids": ["no-such-message"], "target": "x"}),
     Route("POST", "api/v1/queues/<str:queue_id>/move", O, {"ids": ["no-such-message"]}),
     Route("POST", "api/v1/queues/<str:queue_id>/delete", A, {}),
