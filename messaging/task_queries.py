@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from messaging.models import EventStream, Queue, TaskRecord, Worker
@@ -178,3 +179,23 @@ def queue_wait(queue: Queue, window_s: float = WAIT_WINDOW_S) -> dict[str, float
         "wait_samples": len(waits),
         "wait_window_s": window_s,
     }
+
+
+MAX_DUPLICATE_NAMES = 200
+
+
+def duplicates_by_name(since: datetime | None = None, broker: str | None = None) -> list[dict[str, Any]]:
+    """Duplicate deliveries (``messaging.duplicates``) per task name among the task records kept
+    (those updated at or after ``since`` when given), most first:
+    ``[{name, broker, tasks, deliveries, last_at}]``."""
+    rows = TaskRecord.objects.filter(duplicate_deliveries__gt=0)
+    if since is not None:
+        rows = rows.filter(updated_at__gte=since)
+    if broker:
+        rows = rows.filter(broker=broker)
+    grouped = (
+        rows.values("name", "broker")
+        .annotate(tasks=Count("id"), deliveries=Sum("duplicate_deliveries"), last_at=Max("updated_at"))
+        .order_by("-deliveries", "name")[:MAX_DUPLICATE_NAMES]
+    )
+    return [{**row, "last_at": row["last_at"].isoformat() if row["last_at"] else None} for row in grouped]

@@ -171,3 +171,35 @@ class TaskRevoke(APIView):
         task = get_task_or_404(task_id)
         acknowledged = operations.revoke_task(request.user, task, terminate)
         return Response({"task_id": task.task_id, "terminate": terminate, "acknowledged_by": acknowledged}, status=202)
+
+
+class TaskDuplicates(APIView):
+    """Duplicate deliveries per task name (docs/api.md, "Tasks")."""
+
+    @extend_schema(
+        operation_id="v1_tasks_duplicates",
+        parameters=[
+            OpenApiParameter("since", str, description="tasks updated at or after (epoch seconds or ISO 8601)"),
+            OpenApiParameter("broker", str),
+        ],
+        responses=inline_serializer(
+            "TaskDuplicates",
+            {
+                "results": inline_serializer(
+                    "TaskDuplicatesRow",
+                    {
+                        "name": serializers.CharField(),
+                        "broker": serializers.CharField(),
+                        "tasks": serializers.IntegerField(),
+                        "deliveries": serializers.IntegerField(help_text="deliveries beyond the first, summed"),
+                        "last_at": serializers.DateTimeField(),
+                    },
+                    many=True,
+                )
+            },
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        since = parse_time(request.query_params.get("since"), "since")
+        broker = short(request.query_params.get("broker"), "broker", 64)
+        return Response({"results": task_queries.duplicates_by_name(since, broker)})

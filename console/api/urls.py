@@ -42,6 +42,7 @@ urlpatterns = [
     path("workers/<text:hostname>", workers.WorkerDetail.as_view(), name="api-worker"),
     path("events", workers.EventStreamList.as_view(), name="api-events"),
     path("tasks", tasks.TaskList.as_view(), name="api-tasks"),
+    path("tasks/duplicates", tasks.TaskDuplicates.as_view(), name="api-task-duplicates"),
     path("tasks/<text:task_id>/revoke", tasks.TaskRevoke.as_view(), name="api-task-revoke"),
     path("tasks/<text:task_id>", tasks.TaskDetail.as_view(), name="api-task"),
     path("journeys/<text:task_id>", journeys.JourneyDetail.as_view(), name="api-journey"),

@@ -10,7 +10,8 @@ Metrics and where their figures come from:
 - broker figures (labels broker): ``broker_down`` (1 when the last sample failed, else 0) and
   ``monitor_stale`` (sample intervals since the monitor last checked the broker);
 - task figures from the Celery side: ``workers_online``, ``task_failure_rate`` (failed / finished
-  over the provider's window, 0..1).
+  over the provider's window, 0..1), ``duplicate_deliveries`` (deliveries beyond the first of the
+  tasks updated over the provider's window: ``messaging.duplicates``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ QUEUE_METRICS = (
 DLQ_METRICS = ("dlq_depth",)
 TREND_METRICS = ("trend",)
 BROKER_METRICS = ("broker_down", "monitor_stale")
-TASK_METRICS = ("workers_online", "task_failure_rate")
+TASK_METRICS = ("workers_online", "task_failure_rate", "duplicate_deliveries")
 METRICS = QUEUE_METRICS + DLQ_METRICS + TREND_METRICS + BROKER_METRICS + TASK_METRICS
 TRENDS = ("growing", "stalled", "draining", "steady", "idle")
 
@@ -81,6 +82,7 @@ COUNT_UNITS = {
     "dlq_depth": "msgs",
     "consumers": "consumers",
     "workers_online": "workers",
+    "duplicate_deliveries": "deliveries",
     "monitor_stale": "intervals",
 }
 DURATION_METRICS = ("oldest_age_s", "time_to_drain_s")

@@ -14,6 +14,7 @@ class TaskFigures:
 
     workers_online: int | None = None
     task_failure_rate: float | None = None
+    duplicate_deliveries: int | None = None
 
 
 TaskFiguresProvider = Callable[[], TaskFigures | None]

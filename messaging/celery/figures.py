@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from messaging.alerts.task_figures import TaskFigures
@@ -22,7 +22,13 @@ def task_figures(window_s: float = FAILURE_RATE_WINDOW_S) -> TaskFigures:
     finished = TaskRecord.objects.filter(
         updated_at__gte=since, state__in=(TaskRecord.SUCCESS, TaskRecord.FAILURE)
     ).aggregate(total=Count("id"), failed=Count("id", filter=Q(state=TaskRecord.FAILURE)))
+    # Tasks updated in the window (a redelivery updates its task): their extra deliveries.
+    duplicates = TaskRecord.objects.filter(updated_at__gte=since, duplicate_deliveries__gt=0).aggregate(
+        extra=Sum("duplicate_deliveries")
+    )
     return TaskFigures(
         workers_online=workers["online"] if workers["seen"] else None,
         task_failure_rate=round(finished["failed"] / finished["total"], 4) if finished["total"] else None,
+        # None where no Celery worker was ever seen, like workers_online.
+        duplicate_deliveries=(duplicates["extra"] or 0) if workers["seen"] else None,
     )

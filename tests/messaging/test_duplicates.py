@@ -63,3 +63,27 @@ def test_the_writer_stores_a_duplicate_start_seen_across_batches_and_restarts():
     _write(second, [_event(k, task_id, now + 5 + n, "w2") for n, k in enumerate(("task-received", "task-started"))])
 
     assert TaskRecord.objects.get(task_id=task_id).duplicate_deliveries == 1
+
+
+@pytest.mark.django_db
+def test_duplicates_are_counted_per_task_name_and_as_an_alert_figure(client, make_user):
+    from django.utils import timezone
+
+    from messaging.celery.figures import task_figures
+    from messaging.models import Worker
+
+    now = timezone.now()
+    name = f"t.{uuid.uuid4().hex[:8]}"
+    for count in (1, 2, 0):
+        TaskRecord.objects.create(
+            task_id=uuid.uuid4().hex, broker="b", name=name, state="SUCCESS", created_at=now, updated_at=now,
+            duplicate_deliveries=count,
+        )  # fmt: skip
+    Worker.objects.create(broker="b", hostname="w1")
+    _, token = make_user("viewer")
+    rows = client.get("/api/v1/tasks/duplicates", HTTP_AUTHORIZATION=f"Token {token}").json()["results"]
+    mine = [r for r in rows if r["name"] == name]
+    assert [(r["tasks"], r["deliveries"]) for r in mine] == [(2, 3)]
+    assert task_figures().duplicate_deliveries >= 3
+    bad = client.get("/api/v1/tasks/duplicates?since=yesterday", HTTP_AUTHORIZATION=f"Token {token}")
+    assert bad.status_code == 400

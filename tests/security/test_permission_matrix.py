@@ -91,6 +91,7 @@ TABLE: list[Route] = [
     Route("POST", "api/v1/tasks/<text:task_id>/revoke", O, {"terminate": "not-a-bool"}),
     Route("GET", "api/v1/tasks/<text:task_id>/revoke", V),  # a task whose id ends in "/revoke"
     Route("GET", "api/v1/journeys/<text:task_id>", V),
+    Route("GET", "api/v1/tasks/duplicates", V),
     Route("GET", "metrics", V),
     Route("GET", "api/schema/", V),
     Route("GET", "docs/api/", V),
