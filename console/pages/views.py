@@ -13,7 +13,8 @@ from console.pages.fragments import render_page, vary_on_fragment
 from messaging import queue_queries
 from messaging.models import BrokerState
 
-MAX_ROWS = 2000
+# Rows per overview page: at 10,000 queues the page renders one page, never the fleet (issue 18).
+PAGE_ROWS = 100
 COLUMNS = [
     ("broker", "Broker"),
     ("name", "Queue"),
@@ -37,6 +38,13 @@ def _sort_key(sort: str) -> list[str]:
     return [expression, "name"]
 
 
+def _page_number(raw: str | None) -> int:
+    """``?page=`` as a page number from 1; anything else reads as the first page."""
+    if raw is None or not raw.isdigit() or len(raw) > 6:
+        return 1
+    return max(1, int(raw))
+
+
 @vary_on_fragment
 def overview(request: HttpRequest) -> HttpResponse:
     filters = {
@@ -54,25 +62,34 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
     rows = rows.order_by(*_sort_key(filters["sort"]))
     total = rows.count()
-    queues = list(rows[:MAX_ROWS])
+    pages = max(1, -(-total // PAGE_ROWS))
+    page = min(_page_number(request.GET.get("page")), pages)
+    first = (page - 1) * PAGE_ROWS
+    queues = list(rows[first : first + PAGE_ROWS])
     brokers = queue_queries.broker_states()
     base_query = {k: v for k, v in filters.items() if v and k != "sort"}
     if dlq_only:
         base_query["dlq"] = "true"
     if with_system:
         base_query["system"] = "1"
+    sorted_query = {**base_query, **({"sort": filters["sort"]} if filters["sort"] else {})}
     context = {
         "nav": "dlq" if dlq_only else "overview",
         "queues": queues,
         "total": total,
         "truncated": total > len(queues),
+        "page": page,
+        "pages": pages,
+        "first_row": first + 1,
+        "last_row": first + len(queues),
         "brokers": brokers,
         "broker_names": [b.name for b in brokers],
         "filters": filters,
         "dlq_only": dlq_only,
         "with_system": with_system,
         "columns": COLUMNS,
-        "query": urlencode({**base_query, **({"sort": filters["sort"]} if filters["sort"] else {})}),
+        "query": urlencode(sorted_query),
+        "table_query": urlencode({**sorted_query, "page": page} if page > 1 else sorted_query),  # refreshes its page
         "sort_query": urlencode(base_query),
     }
     return render_page(request, "pages/overview.html", context, partials=("brokers", "queue-table"))

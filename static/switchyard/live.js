@@ -109,8 +109,10 @@
       applyFields(row, data);
       row.className = row.className.replace(/trend-\S+/, "trend-" + (data.trend || "none"));
     } else {
+      // A paged table (more queues than one page) shows only its page: a sample of a queue on
+      // another page changes nothing here (at 10,000 queues that was a reload every few seconds).
       const table = document.getElementById("queue-table");
-      if (table && data.present && matchesFilters(table.dataset, data)) refresh(table, false);
+      if (table && table.dataset.paged !== "true" && data.present && matchesFilters(table.dataset, data)) refresh(table, false);
     }
     const figures = document.querySelector("#queue-figures[data-queue-id='" + CSS.escape(String(data.id)) + "']");
     if (figures) applyFields(figures, data);

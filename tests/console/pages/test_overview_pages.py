@@ -1,0 +1,66 @@
+"""The overview renders one page of queues (issue 18 item 4): at 10,000 queues it never renders
+the fleet; pages follow the sort and filters, and a page number out of range reads as the last."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from console.pages.views import PAGE_ROWS
+from messaging.models import Queue
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def viewer_client(client, make_user):
+    user, _ = make_user("viewer")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def fleet():
+    total = PAGE_ROWS * 2 + 5
+    Queue.objects.bulk_create(
+        [Queue(broker="main", name=f"q{n:04d}", depth=n, unacked=0, present=True) for n in range(total)]
+    )
+    return total
+
+
+def row_names(html: str) -> list[str]:
+    return re.findall(r'<a href="/queues/\d+/">(q\d{4})</a>', html)
+
+
+def test_the_overview_shows_one_page_and_links_the_next(viewer_client, fleet):
+    html = viewer_client.get("/").content.decode()
+
+    assert row_names(html) == [f"q{n:04d}" for n in range(PAGE_ROWS)]
+    assert f"Showing 1–{PAGE_ROWS} of {fleet} queues (page 1 of 3)" in html
+    assert 'data-paged="true"' in html and 'rel="next"' in html and 'rel="prev"' not in html
+
+
+def test_pages_follow_the_sort_and_the_last_page_holds_the_rest(viewer_client, fleet):
+    html = viewer_client.get("/?sort=-depth&page=3").content.decode()
+
+    assert row_names(html) == [f"q{n:04d}" for n in range(4, -1, -1)]
+    assert f"Showing {PAGE_ROWS * 2 + 1}–{fleet} of {fleet} queues (page 3 of 3)" in html
+    assert 'href="?sort=-depth&page=2" rel="prev"' in html and 'rel="next"' not in html
+    assert 'hx-get="/?sort=-depth&amp;page=3"' in html  # live refreshes (polling) keep the page
+
+
+@pytest.mark.parametrize("page", ["99", "0", "-1", "x", "9999999"])
+def test_a_page_out_of_range_or_not_a_number_is_never_an_error(viewer_client, fleet, page):
+    response = viewer_client.get(f"/?page={page}")
+
+    assert response.status_code == 200
+    assert len(row_names(response.content.decode())) in (PAGE_ROWS, 5)
+
+
+def test_a_fleet_that_fits_one_page_is_not_paged(viewer_client):
+    Queue.objects.create(broker="main", name="q0001", present=True)
+
+    html = viewer_client.get("/").content.decode()
+
+    assert row_names(html) == ["q0001"] and 'data-paged="true"' not in html and "Showing" not in html
