@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from messaging.celery.ingest import TASK_EVENT_STATES, TaskState, WorkerState
-from messaging.models import TaskRecord
+from messaging.models import JourneyMark, TaskRecord
 
 EVENT_OF_STATE = {state: event[5:] for event, state in TASK_EVENT_STATES.items()}
 
@@ -190,6 +190,12 @@ def enforce_task_retention(now: datetime | None = None, chunk: int = 5000) -> in
         if not ids:
             break
         deleted += TaskRecord.objects.filter(id__in=ids).delete()[0]
+    # Journey marks (messaging/journeys/marks.py) go by the same age.
+    while True:
+        ids = list(JourneyMark.objects.filter(at__lt=cutoff).values_list("id", flat=True)[:chunk])
+        if not ids:
+            break
+        deleted += JourneyMark.objects.filter(id__in=ids).delete()[0]
     keep = settings.SWITCHYARD_TASK_RETENTION_COUNT
     boundary = list(TaskRecord.objects.order_by("-id").values_list("id", flat=True)[keep : keep + 1])
     if boundary:
