@@ -6,9 +6,9 @@ Guarantees (docs/brokers.md, "Browse and replay"):
 - Nothing is lost: a batch's position is committed only after every record of it was confirmed
   by the target (``acks=all``, idempotent producer, ``flush`` with delivery reports checked).
 - The replay's position is the committed offset of a Switchyard-owned group per dead-letter topic
-  and action, :func:`position_group` (``switchyard.replay.<topic>.action.<id>``); the end of the
-  range (the topic's end offsets when the replay started) is kept as the committed offsets of
-  ``<group>.end``. A run that died resumes after the last committed offset and never repeats
+  and action, :func:`position_group` (``switchyard.replay.<topic>.action.<id>``); the range (the
+  topic's start and end offsets when the replay started) is kept as the committed offsets of
+  ``<group>.start`` and ``<group>.end``. A run that died resumes after the last committed offset and never repeats
   what was confirmed; it can replay again at most the one batch that was produced but not yet
   committed (``Capabilities.move_duplicate_bound`` = ``move_batch_size``), counted through
   ``MovePlan.on_in_doubt`` as for RabbitMQ.
@@ -96,23 +96,40 @@ class KafkaReplaySession(MoveSession):
             raise broker_error(exc, self.config, "kafka replay reader refused") from None
 
     def _load_ranges(self) -> dict[int, list[int]]:
-        """Partition -> [position, end]: the committed position (else the start offset) and the
-        end snapshot (taken and committed on the first run)."""
+        """Partition -> [position, end]: the committed position (else the start snapshot) and the
+        end snapshot, both taken and committed on the first run. The totals the caller kept are
+        set to what the committed position says was confirmed (the caller saves its progress
+        after a batch is committed: a crash between the two must not lose a batch's count)."""
         topic = self.plan.source
         marks = browse.watermarks(self._consumer, self.config, topic)
         parts = [TopicPartition(topic, p) for p in sorted(marks)]
         if self.plan.dry_run:
             return {p: [low, high] for p, (low, high) in marks.items()}
-        end_consumer = self._open_consumer(self.group + ".end")
-        try:
-            ends = {tp.partition: tp.offset for tp in end_consumer.committed(parts, timeout=CALL_TIMEOUT_S)}
-            if any(offset < 0 for offset in ends.values()):
-                ends = {p: high for p, (_, high) in marks.items()}
-                end_consumer.commit(offsets=[TopicPartition(topic, p, e) for p, e in ends.items()], asynchronous=False)
-        finally:
-            end_consumer.close()
+        starts = self._snapshot(".start", parts, {p: low for p, (low, _) in marks.items()})
+        ends = self._snapshot(".end", parts, {p: high for p, (_, high) in marks.items()})
         done = {tp.partition: tp.offset for tp in self._consumer.committed(parts, timeout=CALL_TIMEOUT_S)}
-        return {p: [max(done.get(p, -1), low), ends[p]] for p, (low, _) in marks.items()}
+        ranges = {p: [max(done.get(p, -1), starts[p], low), ends[p]] for p, (low, _) in marks.items()}
+        confirmed = sum(max(done.get(p, -1), starts[p]) - starts[p] for p in marks)
+        behind = confirmed - self.progress.scanned
+        if behind > 0:
+            self.progress.scanned += behind
+            if self.plan.bulk is not None:  # every record is taken: each one scanned was replayed
+                self.progress.moved += behind
+        return ranges
+
+    def _snapshot(self, suffix: str, parts: list[TopicPartition], now: dict[int, int]) -> dict[int, int]:
+        """The offsets committed for the group ``<group><suffix>``; on the first run, ``now``,
+        committed there."""
+        consumer = self._open_consumer(self.group + suffix)
+        try:
+            found = {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=CALL_TIMEOUT_S)}
+            if any(found.get(p, -1) < 0 for p in now):
+                found = dict(now)
+                offsets = [TopicPartition(parts[0].topic, p, offset) for p, offset in found.items()]
+                consumer.commit(offsets=offsets, asynchronous=False)
+        finally:
+            consumer.close()
+        return found
 
     def _check_target(self) -> None:
         target = self.plan.target
