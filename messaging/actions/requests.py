@@ -121,11 +121,13 @@ def request_delete(
     selection = parse_selection(ids, None, None)
     with _reaching_broker(queue) as broker:
         if not broker.capabilities.deletes_messages:
-            raise ActionRefused(
+            refused = ActionRefused(
                 f"a {broker.transport} broker cannot delete selected messages (it keeps them until its "
                 "retention removes them); purge empties the whole queue where the broker allows it",
                 status=409,
             )
+            refused.code = "unsupported"
+            raise refused
         budget = _budget(broker, queue, None)
     return _create(
         user,
