@@ -31,6 +31,7 @@ from messaging.brokers.base import (
     RawMessage,
 )
 from messaging.brokers.capabilities import REDELIVER_AFTER_VISIBILITY_TIMEOUT, Capabilities
+from messaging.brokers.sqs import move_task
 from messaging.brokers.sqs.client import broker_error, is_missing, make_client, queue_name_of_arn, settings_for
 from messaging.brokers.sqs.messages import raw_message
 from messaging.brokers.sqs.move_session import BATCH, SQSMoveSession
@@ -218,6 +219,12 @@ class SQSBroker(Broker):
     # -- operator actions ----------------------------------------------------------------------
 
     def open_move(self, plan: MovePlan) -> MoveSession:
+        """SQS's own move task for "requeue all to the origin" where the endpoint offers one
+        (``move_task.py``), else messages moved here (``move_session.py``)."""
+        if move_task.wanted(plan):
+            session = move_task.start(self, plan)
+            if session is not None:
+                return session
         return SQSMoveSession(self, plan)
 
     def count(self, queue: str) -> int | None:

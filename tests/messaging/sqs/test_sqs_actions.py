@@ -177,3 +177,23 @@ def test_a_purge_sqs_itself_refuses_fails_with_the_reason(redrive, client):
     final = run_action(accepted.json()["id"])
     assert final.state == "failed" and "one PurgeQueue per queue every 60 seconds" in final.error
     assert not final.interrupted
+
+
+def test_the_move_task_fast_path_is_tried_and_refused_on_moto_then_messages_move_by_hand(redrive):
+    """moto answers StartMessageMoveTask with a 500: detected at run time, and the redrive falls
+    back to receive/send/delete (the provenance headers above show it ran)."""
+    from messaging.brokers.base import BulkMove, MovePlan
+    from messaging.brokers.registry import broker_for
+    from messaging.brokers.sqs import move_task
+    from messaging.brokers.sqs.move_session import SQSMoveSession
+
+    sqs, source, dlq, _ = redrive
+    move_task._refused.clear()
+    plan = MovePlan(
+        source=dlq.name, target=source.name, budget=1, selector=lambda m: True, bulk=BulkMove({}, by_origin=True)
+    )
+    with broker_for(sqs.config) as broker:
+        assert move_task.wanted(plan) and move_task.start(broker, plan) is None
+        session = broker.open_move(plan)
+        assert isinstance(session, SQSMoveSession)
+        session.close()
