@@ -20,9 +20,12 @@ from messaging.brokers.base import BrokerError
 from messaging.brokers.registry import capabilities_for
 from messaging.brokers.topology import Topology, node_id
 from messaging.errors import DomainError
+from messaging.queue_names import QueueRole, queue_role
 
 DEFAULT_LIMIT = 300
 MAX_LIMIT = 2000
+#: Exchanges Celery declares for its own plumbing (events, worker mailboxes, their replies).
+CELERY_PLUMBING_EXCHANGES = frozenset({"celeryev", "celery.pidbox", "reply.celery.pidbox"})
 #: Hops followed from the queue of an ``around`` map, each way.
 AROUND_DEPTH = 6
 
@@ -38,12 +41,16 @@ def routing_map(
     contains: str = "",
     around: str = "",
     limit: int = DEFAULT_LIMIT,
+    system: bool = False,
 ) -> dict[str, Any]:
     """``{broker, vhost, nodes, edges, truncated, notes, total_nodes}``. Raises
     :class:`NoRoutingTopology` (409) when the transport cannot say how it routes,
     :class:`DomainError` (404) when ``around`` names no queue of the map, and
-    :class:`BrokerError` when the broker cannot be read."""
+    :class:`BrokerError` when the broker cannot be read. Celery's plumbing (event queues,
+    worker mailboxes) is drawn only with ``system``; Switchyard's own queues never are."""
     topology = _read(broker_name, vhost)
+    _hide_plumbing(topology, system)
+    _fold_default_exchange(topology)
     _join_stored_queues(topology, broker_name)
     total = len(topology.nodes)
     if around:
@@ -113,6 +120,41 @@ def _stored_topics(broker_name: str) -> Topology:
         )
         topology.add_edge("consumes", topic["id"], group["id"], lag=row.depth, consume_rate=row.consume_rate)
     return topology
+
+
+def _hide_plumbing(topology: Topology, system: bool) -> None:
+    """Drop Switchyard's own and reply queues (and Celery's event queues and mailboxes unless
+    ``system``), then the exchanges and consumers that only served them."""
+    hidden_roles = {QueueRole.OWN, QueueRole.TRANSIENT} | (set() if system else {QueueRole.SYSTEM})
+    hidden = {n["id"] for n in topology.nodes if n["kind"] == "queue" and queue_role(n["name"]) in hidden_roles}
+    if not system:
+        hidden |= {node_id("exchange", name) for name in CELERY_PLUMBING_EXCHANGES} & {n["id"] for n in topology.nodes}
+    if not hidden:
+        return
+    touched = {e["source"] for e in topology.edges} | {e["target"] for e in topology.edges}
+    topology.remove_nodes(hidden)
+    still = {e["source"] for e in topology.edges} | {e["target"] for e in topology.edges}
+    orphans = {n["id"] for n in topology.nodes if n["id"] in touched - still and n["kind"] != "queue"}
+    topology.remove_nodes(orphans)
+    plumbing = sum(1 for id_ in hidden if id_.startswith("exchange:") or queue_role(id_[6:]) == QueueRole.SYSTEM)
+    if plumbing:
+        topology.notes.append(
+            f"{plumbing} Celery event and mailbox exchanges and queues are not drawn (tick system queues to see them)"
+        )
+
+
+def _fold_default_exchange(topology: Topology) -> None:
+    """The default exchange routes to every queue by its name: one count on its node, not an
+    edge per queue (there can be tens of thousands)."""
+    default = topology.node(node_id("exchange", ""))
+    if default is None or "implicit_bindings" not in default:
+        return
+    default["implicit_bindings"] = sum(1 for node in topology.nodes if node["kind"] == "queue")
+    topology.notes.insert(
+        0,
+        f"the default exchange routes to each of the {default['implicit_bindings']} queues by its name; "
+        "those implicit bindings are not drawn",
+    )
 
 
 def _join_stored_queues(topology: Topology, broker_name: str) -> None:

@@ -26,6 +26,7 @@ class BrokerTopology(APIView):
             OpenApiParameter("q", str, description="only nodes whose name contains this, with their neighbours"),
             OpenApiParameter("around", str, description="only this queue, what routes to it and where it leads"),
             OpenApiParameter("limit", int, description=f"most nodes drawn (default {routing_map.DEFAULT_LIMIT})"),
+            OpenApiParameter("system", bool, description="also Celery's event queues and worker mailboxes"),
         ],
         responses=inline_serializer(
             "Topology",
@@ -50,6 +51,7 @@ class BrokerTopology(APIView):
                 contains=_text(params, "q"),
                 around=_text(params, "around"),
                 limit=_limit(params.get("limit")),
+                system=params.get("system", "") in ("1", "true"),
             )
         )
 

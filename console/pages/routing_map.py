@@ -19,6 +19,7 @@ def routing_map_page(request: HttpRequest, broker: str) -> HttpResponse:
     if state is None:
         raise Http404("no such broker")
     filters = {field: request.GET.get(field, "")[:MAX_TEXT] for field in ("vhost", "q", "around")}
+    filters["system"] = "1" if request.GET.get("system") == "1" else ""
     return render(
         request,
         "pages/routing_map.html",

@@ -47,8 +47,10 @@
   }
 
   function keysLabel(keys) {
-    if (!keys || !keys.length) return "";
-    const shown = keys.slice(0, 2).map(function (k) { return k === "" ? '""' : short(k); });
+    // An empty key (fanout bindings, where keys do not count) is not worth a label.
+    keys = (keys || []).filter(function (k) { return k !== ""; });
+    if (!keys.length) return "";
+    const shown = keys.slice(0, 2).map(short);
     return shown.join(", ") + (keys.length > 2 ? " +" + (keys.length - 2) : "");
   }
 
@@ -91,8 +93,9 @@
       {selector: "node.consumer", style: {"shape": "ellipse", "width": 170, "height": 40, "background-color": surface}},
       {selector: "node.consumer-group", style: {"shape": "ellipse", "background-color": surface}},
       {selector: "node.dlq", style: {"border-width": 2, "border-style": "double", "border-color": muted}},
-      {selector: "node.dlq-holding", style: {"border-width": 3, "border-color": bad, "background-color": badBg}},
       {selector: "node.trend-growing, node.trend-stalled", style: {"border-width": 3, "border-color": warn}},
+      // After the trend rule: a DLQ holding messages is red whatever its trend.
+      {selector: "node.dlq-holding", style: {"border-width": 3, "border-color": bad, "background-color": badBg}},
       {selector: "node:selected", style: {"overlay-opacity": 0.12, "overlay-color": accent}},
       {selector: "edge", style: {
         "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.5, "line-color": muted,
@@ -174,7 +177,7 @@
 
   function load(container) {
     const params = new URLSearchParams();
-    ["vhost", "q", "around"].forEach(function (field) {
+    ["vhost", "q", "around", "system"].forEach(function (field) {
       if (container.dataset[field]) params.set(field, container.dataset[field]);
     });
     const url = container.dataset.apiUrl + (params.toString() ? "?" + params.toString() : "");

@@ -93,10 +93,6 @@ def _add_exchanges(topology: Topology, rows: list[dict[str, Any]], queue_names: 
             # Every queue is bound to it by its own name: one figure, not one edge per queue.
             figures["implicit_bindings"] = len(queue_names)
             figures["label"] = "(default exchange)"
-            topology.notes.append(
-                f"the default exchange routes to each of the {len(queue_names)} queues by its name; "
-                "those implicit bindings are not drawn"
-            )
         topology.add_node("exchange", name, **figures)
     for row in rows:
         alternate = _as_dict(row.get("arguments")).get("alternate-exchange")
