@@ -1,0 +1,117 @@
+"""SIGKILL the process redriving 1,000 SQS messages halfway, resume it: none lost, and no more
+duplicated than the adapter's stated bound (one batch of ten), which the action counts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from messaging.brokers.sqs.messages import raw_message
+from tests.messaging.sqs.conftest import AWS_ENV, REGION, SQS_ENDPOINT
+from tests.messaging.sqs.test_sqs_actions import kombu_body
+from tests.waiting import wait_for
+
+# moto's ReceiveMessage costs time proportional to the queue's length (docs/brokers.md): minutes
+# on a loaded machine, so this long fault injection is not rerun in the PostgreSQL pass.
+pytestmark = pytest.mark.faults
+ROOT = Path(__file__).resolve().parents[3]
+COUNT = 1_000
+# Short, so that the batch the killed run held comes back within seconds.
+VISIBILITY_S = 3
+
+SETUP = """
+import django, sys
+django.setup()
+from django.contrib.auth import get_user_model
+from console.roles import set_role
+from messaging import actions
+from messaging.models import Action, Queue
+user = get_user_model().objects.create_user(username="op")
+set_role(user, "operator")
+source = Queue.objects.create(broker="aws", name=sys.argv[1], depth=0)
+dlq = Queue.objects.create(broker="aws", name=sys.argv[2], depth=0, is_dlq=True)
+source.dlq = dlq
+source.save()
+action = actions.request_move(user, dlq, kind=Action.REQUEUE, all=True, rate=float(sys.argv[3]))
+print(action.pk)
+"""
+
+
+def manage(env, *args, **kwargs):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, **kwargs
+    )
+
+
+@pytest.fixture
+def subprocess_env(sqs_space, tmp_path):
+    config = tmp_path / "switchyard.toml"
+    config.write_text(
+        f'[brokers.aws]\nurl = "sqs://"\nregion = "{REGION}"\nendpoint_url = "{SQS_ENDPOINT}"\n'
+        f'queue_name_prefix = "{sqs_space.prefix}"\n'
+        f"[brokers.aws.transport_options]\nmove_visibility_timeout_s = {VISIBILITY_S}\n"
+    )
+    env = {
+        **os.environ,
+        **AWS_ENV,
+        "DJANGO_SETTINGS_MODULE": "console.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'actions.sqlite3'}",
+        "SWITCHYARD_CONFIG": str(config),
+        "SWITCHYARD_ACTION_RUNNER": "false",
+    }
+    done = manage(env, "migrate", "--noinput", timeout=120)
+    assert done.returncode == 0, done.stderr
+    return env
+
+
+def test_sigkill_halfway_then_resume_loses_nothing_and_doubles_at_most_one_batch(sqs_space, subprocess_env):
+    source, dlq = sqs_space.name("orders"), sqs_space.name("orders-dlq")
+    sqs_space.create("orders-dlq")
+    sqs_space.create("orders", dlq_of=dlq, max_receive_count=5)
+    ids = [f"task-{i:04d}" for i in range(COUNT)]
+    sqs_space.send(dlq, [kombu_body(i, source) for i in ids])
+    setup = subprocess.run(
+        [sys.executable, "-c", SETUP, source, dlq, "500"],
+        cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert setup.returncode == 0, setup.stderr
+    action_id = int(setup.stdout.strip().splitlines()[-1])
+
+    runner = subprocess.Popen([sys.executable, "manage.py", "runaction", str(action_id)], cwd=ROOT, env=subprocess_env)
+    try:
+        deadline = time.monotonic() + 240
+        while int(sqs_space.attributes(source)["ApproximateNumberOfMessages"]) < COUNT // 2:
+            assert runner.poll() is None, "the runner ended before it could be killed"
+            assert time.monotonic() < deadline, "the runner made no progress"
+            time.sleep(0.02)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(10)
+    at_kill = int(sqs_space.attributes(source)["ApproximateNumberOfMessages"])
+    assert COUNT // 2 <= at_kill < COUNT
+
+    resumed = manage(subprocess_env, "runaction", str(action_id), "--resume", "--stale-after", "0", timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    import json
+
+    final = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert final["state"] == "succeeded", final
+    # Whatever the killed run still held is visible again by now.
+    wait_for(
+        lambda: sqs_space.attributes(dlq)["ApproximateNumberOfMessagesNotVisible"] == "0", timeout=VISIBILITY_S + 5
+    )
+    assert sqs_space.drain(dlq) == []
+    moved = [raw_message(m, source, 0).headers["id"] for m in sqs_space.drain(source)]
+    assert set(moved) == set(ids)
+    doubled = len(moved) - COUNT
+    assert 0 <= doubled <= 10
+    assert doubled <= final["duplicated"] <= 10
