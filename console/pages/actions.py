@@ -22,7 +22,7 @@ from console.pages.action_forms import BrowseForm, QueueActionForm
 from console.pages.refusals import FormRefused, shows_refusals
 from console.pages.toasts import with_toast
 from console.roles import ADMIN, OPERATOR, can_read_bodies, has_role
-from messaging import actions, browsing, decoding, poison
+from messaging import actions, browsing, decoding, poison, poison_counts
 from messaging.actions import confirmation
 from messaging.brokers.base import BrokerError
 from messaging.errors import ActionRefused, DomainError, detail_text
@@ -107,11 +107,15 @@ def queue_messages(request: HttpRequest, queue_id: int) -> HttpResponse:
         if next_offset is not None and next_offset + PAGE_SIZE > context["browse_window"]:
             context["beyond_window"] = True
             next_offset = None
+        rows = [_row(m) for m in page.messages]
         context.update(
             browsed=True,
             count=page.count,
             offset=offset,
-            rows=[_row(m) for m in page.messages],
+            rows=rows,
+            page_poison=sum(1 for r in rows if r["poison"]),
+            # Where reading is free, the DLQ's oldest messages are counted (bounded, cached).
+            poison_count=poison_counts.count(queue) if queue.is_dlq and free else None,
             last_shown=last_shown,
             prev_offset=max(0, offset - PAGE_SIZE) if offset else None,
             next_offset=next_offset,

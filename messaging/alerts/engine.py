@@ -16,6 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from messaging import poison_counts
 from messaging.alerts import evaluation, retention
 from messaging.alerts.notify import DeliveryWorker
 from messaging.alerts.task_figures import TaskFiguresProvider
@@ -54,6 +55,13 @@ class AlertEngine:
 
     async def after_sample(self, broker: str, events: list[dict[str, Any]]) -> None:
         started = time.monotonic()
+        # Broker reads (bounded) outside the fenced evaluation: only while a rule asks.
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self.executor, call_in_thread, poison_counts.refresh_for_rules, broker
+            )
+        except Exception:
+            log.exception("alerts: counting poison messages on %s failed; their figure stays as it was", broker)
         alert_events = await self._run(evaluation.evaluate_broker, broker, self.interval)
         self.last_duration_s = time.monotonic() - started
         await publish_async("alerts", alert_events)

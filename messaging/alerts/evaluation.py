@@ -24,6 +24,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from messaging import poison_counts
 from messaging.alerts import rules
 from messaging.alerts.persistence import evaluation_lock, open_series, record_changes
 from messaging.alerts.series import (
@@ -77,11 +78,14 @@ def evaluate_broker(broker: str, interval: float, now: datetime | None = None) -
             queues = [QueueFigures._make(row) for row in rows]
         sources = dead_letter_sources(queues)
         status = BrokerState.objects.filter(name=broker).values_list("status", flat=True).first()
+        poison = None
+        if any(r.metric == "poison_messages" for r in enabled):
+            poison = {q.id: poison_counts.figure(q.id) for q in queues if q.is_dlq}
 
         def of(rule: AlertRule) -> Iterable[Series]:
             if rule.metric == "broker_down":
                 return broker_down_series(rule, status, broker)
-            return queue_series(rule, queues, sources)
+            return queue_series(rule, queues, sources, poison)
 
         return of
 

@@ -7,6 +7,9 @@ Metrics and where their figures come from:
   ``trend`` (compared with the rule's ``trend``: growing, stalled, draining, steady, idle);
 - ``dlq_depth``: the depth of each dead-letter queue (labels broker, queue = the DLQ, source =
   the queue it serves when known); the rule's queue glob matches the DLQ's or its source's name;
+- ``poison_messages``: the poison messages (``messaging.poison``) among the oldest 1,000 of each
+  dead-letter queue, counted after each sample while such a rule is enabled, where reading is free
+  (Redis; unknown on RabbitMQ, whose browse takes every message: ``messaging.poison_counts``);
 - broker figures (labels broker): ``broker_down`` (1 when the last sample failed, else 0) and
   ``monitor_stale`` (sample intervals since the monitor last checked the broker);
 - task figures from the Celery side: ``workers_online``, ``task_failure_rate`` (failed / finished
@@ -34,7 +37,7 @@ QUEUE_METRICS = (
     "publish_rate",
     "consume_rate",
 )
-DLQ_METRICS = ("dlq_depth",)
+DLQ_METRICS = ("dlq_depth", "poison_messages")
 TREND_METRICS = ("trend",)
 BROKER_METRICS = ("broker_down", "monitor_stale")
 TASK_METRICS = ("workers_online", "task_failure_rate", "duplicate_deliveries")
@@ -80,6 +83,7 @@ COUNT_UNITS = {
     "depth": "msgs",
     "unacked": "msgs",
     "dlq_depth": "msgs",
+    "poison_messages": "msgs",
     "consumers": "consumers",
     "workers_online": "workers",
     "duplicate_deliveries": "deliveries",

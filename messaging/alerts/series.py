@@ -65,10 +65,16 @@ def dead_letter_sources(queues: Iterable[QueueFigures]) -> dict[int, str]:
     return sources
 
 
-def queue_series(rule: AlertRule, queues: Iterable[QueueFigures], sources: dict[int, str]) -> Iterator[Series]:
+def queue_series(
+    rule: AlertRule,
+    queues: Iterable[QueueFigures],
+    sources: dict[int, str],
+    poison: dict[int, float | None] | None = None,
+) -> Iterator[Series]:
     """One series per present queue the rule covers (by kind, and by the queue glob matching the
-    queue's name or, for a dead-letter queue, the name of the queue it serves)."""
-    dlq_only = rule.metric == "dlq_depth" or rule.queue_kind == AlertRule.DLQ
+    queue's name or, for a dead-letter queue, the name of the queue it serves). ``poison``: the
+    ``poison_messages`` figure of each DLQ by id (``messaging.poison_counts``)."""
+    dlq_only = rule.metric in rules.DLQ_METRICS or rule.queue_kind == AlertRule.DLQ
     work_only = rule.queue_kind == AlertRule.WORK
     for queue in queues:
         if not queue.present or (dlq_only and not queue.is_dlq) or (work_only and queue.is_dlq):
@@ -81,19 +87,24 @@ def queue_series(rule: AlertRule, queues: Iterable[QueueFigures], sources: dict[
             labels["vhost"] = queue.vhost
         if source:
             labels["source"] = source
-        value, holds = _queue_figure(rule, queue)
+        value, holds = _queue_figure(rule, queue, poison or {})
         where = f"queue {queue.name} on {queue.broker}" + (
             f" ({queue.vhost})" if queue.vhost and queue.vhost != "/" else ""
         )
         yield Series(labels, value, holds, where)
 
 
-def _queue_figure(rule: AlertRule, queue: QueueFigures) -> tuple[float | None, bool | None]:
+def _queue_figure(
+    rule: AlertRule, queue: QueueFigures, poison: dict[int, float | None]
+) -> tuple[float | None, bool | None]:
     """The rule's figure for one queue and whether its condition holds. Trend rules report the
     depth as their value; ``only_if_backlog`` needs a known depth above zero as well."""
     if rule.metric == "trend":
         holds = condition(rule, queue.trend)
         value = float(queue.depth) if queue.depth is not None and holds is not None else None
+    elif rule.metric == "poison_messages":
+        value = poison.get(queue.id)
+        holds = condition(rule, value)
     else:
         raw = queue.depth if rule.metric == "dlq_depth" else getattr(queue, rule.metric)
         value = float(raw) if raw is not None else None
