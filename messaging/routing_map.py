@@ -54,9 +54,10 @@ def routing_map(
     _join_stored_queues(topology, broker_name)
     total = len(topology.nodes)
     if around:
-        if topology.node(node_id("queue", around)) is None:
+        start = next((node_id(k, around) for k in ("queue", "topic") if topology.node(node_id(k, around))), None)
+        if start is None:
             raise DomainError(f"no queue named {around!r} in vhost {topology.vhost!r}", status=404)
-        _keep(topology, _around(topology, node_id("queue", around)))
+        _keep(topology, _around(topology, start))
     if contains:
         _keep(topology, _matching(topology, contains))
     _cap(topology, limit)
@@ -92,7 +93,12 @@ def _read(broker_name: str, vhost: str | None) -> Topology:
     capabilities = capabilities_for(_scheme(broker_name))
     if capabilities.routing_topology:
         with open_broker(broker_name) as broker:
-            return broker.topology(vhost)
+            try:
+                return broker.topology(vhost)
+            except BrokerError as exc:
+                if getattr(exc, "status", None) == 404:  # the management API's "no such vhost"
+                    raise DomainError(f"broker {broker_name!r} has no vhost {vhost!r}", status=404) from None
+                raise
     if capabilities.consumer_groups:
         return _stored_topics(broker_name)
     raise NoRoutingTopology(
@@ -102,23 +108,44 @@ def _read(broker_name: str, vhost: str | None) -> Topology:
 
 
 def _stored_topics(broker_name: str) -> Topology:
-    """Topics and their consumer groups from the monitor's rows (Kafka): topic -> group edges."""
+    """Topics and the consumer groups reading them (Kafka), from the monitor's rows: one node
+    per topic and per group, one ``consumes`` edge per (topic, group) with its lag. Topics carry
+    their row's ``queue_id`` (page, live events); an edge its consumer-group row's ``row_id``."""
     from messaging.models import Queue
 
     topology = Topology(vhost="")
-    if not hasattr(Queue, "kind"):
-        topology.notes.append("topics and consumer groups appear once the monitor records them")
-        return topology
-    rows = Queue.objects.filter(broker=broker_name, present=True, kind__in=("topic", "consumer-group"))
-    for row in rows.order_by("kind", "name"):
-        if row.kind == "topic":
-            topology.add_node("topic", row.topic or row.name, depth=row.depth, publish_rate=row.publish_rate)
-    for row in rows.filter(kind="consumer-group"):
-        topic = topology.add_node("topic", row.topic or "", depth=None)
-        group = topology.add_node(
-            "consumer-group", row.name, group=row.group, depth=row.depth, consumers=row.consumers, is_dlq=row.is_dlq
+    rows = list(
+        Queue.objects.filter(broker=broker_name, present=True, kind__in=("topic", "consumer-group")).order_by(
+            "kind", "name"
         )
-        topology.add_edge("consumes", topic["id"], group["id"], lag=row.depth, consume_rate=row.consume_rate)
+    )
+    for row in rows:
+        if row.kind == "topic":
+            topology.add_node(
+                "topic",
+                row.topic or row.name,
+                queue_id=row.public_id,
+                depth=row.depth,
+                publish_rate=row.publish_rate,
+                is_dlq=row.is_dlq,
+                trend=row.trend,
+            )
+    for row in rows:
+        if row.kind != "consumer-group":
+            continue
+        topic = topology.add_node("topic", row.topic, queue_id=None, depth=None, is_dlq=False)
+        group = topology.add_node("consumer-group", row.group or row.name, consumers=row.consumers)
+        topology.add_edge(
+            "consumes",
+            topic["id"],
+            group["id"],
+            row_id=row.public_id,
+            lag=row.depth,
+            consume_rate=row.consume_rate,
+            status=row.status or None,
+        )
+    if not rows:
+        topology.notes.append("no topics recorded yet: the monitor lists them after its first sample")
     return topology
 
 
@@ -166,7 +193,9 @@ def _join_stored_queues(topology: Topology, broker_name: str) -> None:
     stored = Queue.objects.filter(broker=broker_name, vhost__in=(topology.vhost, ""), name__in=names)
     by_name = {row.name: row for row in stored.order_by("vhost")}  # the vhost's own row wins over ""
     for node in topology.nodes:
-        row = by_name.get(node["name"]) if node["kind"] == "queue" else None
+        if node["kind"] != "queue":
+            continue
+        row = by_name.get(node["name"])
         node["queue_id"] = row.public_id if row else None
         node["is_dlq"] = bool(row and row.is_dlq) or bool(node.get("receives_dead_letters"))
         node["trend"] = row.trend if row else ""

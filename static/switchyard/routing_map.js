@@ -27,7 +27,8 @@
       return short(name) + "\n" + (n.exchange_type || "exchange") +
         (n.implicit_bindings !== undefined ? " · to every queue by name" : "");
     }
-    if (n.kind === "queue" || n.kind === "topic" || n.kind === "consumer-group") {
+    if (n.kind === "consumer-group") return short(n.name) + "\n" + F.figure(n.consumers) + " members";
+    if (n.kind === "queue" || n.kind === "topic") {
       let figures = F.figure(n.depth) + " msgs";
       if (n.unacked) figures += " · " + F.figure(n.unacked) + " unacked";
       const tags = [n.queue_type === "quorum" ? "quorum" : "", n.max_priority ? "priority " + n.max_priority : "",
@@ -57,12 +58,18 @@
   function edgeLabel(e, nodesById) {
     if (e.kind === "dead-letter") return "dead letters" + (e.routing_keys.length ? " → " + keysLabel(e.routing_keys) : "");
     if (e.kind === "alternate") return "unroutable";
+    if (e.kind === "consumes" && "lag" in e) return "lag " + F.figure(e.lag) + (e.status ? " · " + e.status : "");
     if (e.kind === "consumes") {
       const queue = nodesById[e.source];
       const rate = queue ? queue.consume_rate : null;
       return (e.consumers > 1 ? e.consumers + " consumers" : "") + (rate !== null && rate !== undefined ? " " + F.rate(rate) : "");
     }
     return keysLabel(e.routing_keys);
+  }
+
+  // A consumer group whose lag grows, stalls or stopped (Kafka) is worth a look: amber.
+  function edgeClasses(e) {
+    return e.kind + (e.status && e.status !== "ok" ? " attention" : "");
   }
 
   function elements(graph) {
@@ -72,7 +79,7 @@
       return {data: Object.assign({}, n, {label: nodeLabel(n)}), classes: nodeClasses(n)};
     });
     const edges = graph.edges.map(function (e) {
-      return {data: Object.assign({}, e, {label: edgeLabel(e, nodesById)}), classes: e.kind};
+      return {data: Object.assign({}, e, {label: edgeLabel(e, nodesById)}), classes: edgeClasses(e)};
     });
     return nodes.concat(edges);
   }
@@ -105,6 +112,7 @@
       {selector: "edge.exchange-binding", style: {"line-color": accent, "target-arrow-color": accent}},
       {selector: "edge.alternate", style: {"line-style": "dotted"}},
       {selector: "edge.consumes", style: {"line-color": line, "target-arrow-color": muted}},
+      {selector: "edge.attention", style: {"line-color": warn, "target-arrow-color": warn, "width": 2.5}},
       {selector: "edge.dead-letter", style: {
         "line-style": "dashed", "width": 2.5, "line-color": bad, "target-arrow-color": bad, "color": bad}},
     ];
@@ -204,7 +212,13 @@
 
   function onQueueSample(data) {
     if (!cy) return;
-    cy.nodes("[kind = 'queue']").forEach(function (node) {
+    cy.edges("[row_id]").forEach(function (edge) {
+      if (String(edge.data("row_id")) !== String(data.id)) return;
+      const merged = Object.assign({}, edge.data(), {lag: data.depth, consume_rate: data.consume_rate});
+      merged.label = edgeLabel(merged, {});
+      edge.data(merged);
+    });
+    cy.nodes("[kind = 'queue'], [kind = 'topic']").forEach(function (node) {
       if (String(node.data("queue_id")) !== String(data.id)) return;
       const merged = Object.assign({}, node.data());
       ["depth", "unacked", "consumers", "publish_rate", "consume_rate", "trend"].forEach(function (field) {

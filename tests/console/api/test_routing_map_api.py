@@ -169,3 +169,39 @@ def test_unknown_broker_is_404_and_redis_has_no_routing_topology(redis_broker, m
     assert answer.status_code == 409
     assert answer.json()["error"] == "no_routing_topology" and "no routing topology" in answer.json()["detail"]
     assert Client().get("/api/v1/brokers/main/topology").status_code == 401
+
+
+def test_kafka_topics_lead_to_their_consumer_groups_from_the_monitors_rows(make_user):
+    from messaging.brokers.base import BrokerConfig
+    from messaging.config import SwitchyardConfig
+    from messaging.models import Queue
+    from messaging.process_config import set_config
+
+    set_config(SwitchyardConfig(brokers=(BrokerConfig(name="events", url="kafka://127.0.0.1:9092"),)))
+    BrokerState.objects.create(name="events", transport="kafka", redacted_url="kafka://127.0.0.1:9092")
+    orders = Queue.objects.create(broker="events", name="orders", kind="topic", topic="orders", depth=120)
+    Queue.objects.create(broker="events", name="orders.dlq", kind="topic", topic="orders.dlq", depth=3, is_dlq=True)
+    for group, lag, status in (("billing", 40, "growing"), ("audit", 0, "ok")):
+        Queue.objects.create(
+            broker="events",
+            name=f"{group}@orders",
+            kind="consumer-group",
+            topic="orders",
+            group=group,
+            depth=lag,
+            consumers=2,
+            status=status,
+        )
+    client = Client()
+    client.force_login(make_user("viewer")[0])
+    graph = client.get("/api/v1/brokers/events/topology").json()
+    nodes = {node["id"]: node for node in graph["nodes"]}
+    assert set(nodes) == {"topic:orders", "topic:orders.dlq", "consumer-group:billing", "consumer-group:audit"}
+    assert nodes["topic:orders"]["queue_id"] == orders.public_id and nodes["topic:orders.dlq"]["is_dlq"]
+    lags = {(e["source"], e["target"]): (e["lag"], e["status"]) for e in graph["edges"] if e["kind"] == "consumes"}
+    assert lags == {
+        ("topic:orders", "consumer-group:billing"): (40, "growing"),
+        ("topic:orders", "consumer-group:audit"): (0, "ok"),
+    }
+    around = client.get("/api/v1/brokers/events/topology", {"around": "orders.dlq"}).json()
+    assert [node["id"] for node in around["nodes"]] == ["topic:orders.dlq"]
