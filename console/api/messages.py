@@ -23,6 +23,7 @@ from console.api.queues import get_queue_or_404
 from console.api.serializers import BrowseRequestSerializer, MessagePageSerializer
 from console.roles import OPERATOR, can_read_bodies, has_role
 from messaging import actions, browsing, poison
+from messaging.journeys import marks
 from messaging.models import Action
 
 
@@ -79,6 +80,7 @@ def _page(request: Request, queue, offset: int, limit: int, accept_risk: bool) -
     page = browsing.browse(
         queue, offset, limit, can_read_bodies(request.user), user=request.user, accept_delivery_limit_risk=accept_risk
     )
+    marks.note_browsed(request.user, queue, page.messages, page.consumed)
     return Response(
         {
             "count": page.count,

@@ -26,6 +26,7 @@ from messaging import actions, browsing, decoding, poison, poison_counts
 from messaging.actions import confirmation
 from messaging.brokers.base import BrokerError
 from messaging.errors import ActionRefused, DomainError, detail_text
+from messaging.journeys import marks
 from messaging.models import Action, Queue
 from messaging.queue_queries import queue_by_id
 
@@ -108,6 +109,7 @@ def queue_messages(request: HttpRequest, queue_id: int) -> HttpResponse:
             context["beyond_window"] = True
             next_offset = None
         rows = [_row(m) for m in page.messages]
+        marks.note_browsed(request.user, queue, page.messages, page.consumed)
         context.update(
             browsed=True,
             count=page.count,

@@ -32,7 +32,7 @@ RETURNS = frozenset({"requeued", "moved"})
 #: At equal times, the earlier stage of a delivery comes first.
 ORDER = {
     "gap": 0, "sent": 1, "dead_lettered": 2, "requeued": 3, "moved": 3, "received": 4, "started": 5,
-    "retried": 6, "failed": 6, "rejected": 7, "succeeded": 7, "revoked": 7, "revoke_requested": 8,
+    "retried": 6, "failed": 6, "rejected": 7, "succeeded": 7, "revoked": 7, "revoke_requested": 8, "browsed": 3,
 }  # fmt: skip
 MAX_TREE = 500
 

@@ -1,5 +1,7 @@
 """Journey marks an action leaves: for each Celery message it takes from a queue, the death record
-the message carried (dead-lettered: where from, why, how often) and the action that took it.
+the message carried (dead-lettered: where from, why, how often) and the action that took it; and
+those a browse leaves (:func:`note_browsed`): the death records it showed, and who took the
+messages where looking takes them.
 
 A run's plan wraps its header stamp with :func:`recorder`; the marks wait in memory and are written
 when the runner saves a batch (:func:`flush`), so a 100,000-message requeue writes them in batches,
@@ -98,3 +100,41 @@ def flush(action_id: int) -> int:
 def discard(action_id: int) -> None:
     with _lock:
         _pending.pop(action_id, None)
+
+
+def note_browsed(user: Any, queue: Any, messages: list[Any], consumed: bool) -> int:
+    """Marks from a browse (``DecodedMessage`` rows as the role saw them): the death record of each
+    Celery message, once per death, and, where the browse took and requeued the messages
+    (``consumed``: RabbitMQ marks them redelivered, a quorum queue counts a delivery), a
+    ``browsed`` step naming who. A free read changes nothing and leaves no ``browsed`` step."""
+    with_ids = [m for m in messages if m.task_id]
+    if not with_ids:
+        return 0
+    now = datetime.now(UTC)
+    username = getattr(user, "username", "") or ""
+    seen = set(
+        JourneyMark.objects.filter(
+            task_id__in=[m.task_id[:255] for m in with_ids], kind=JourneyMark.DEAD_LETTERED, place=queue.name[:1024]
+        ).values_list("task_id", "at")
+    )
+    rows = []
+    for message in with_ids:
+        task_id, death = message.task_id[:255], message.death
+        if death is not None and death.time is not None:
+            at = datetime.fromtimestamp(death.time, UTC)
+            if (task_id, at) not in seen:
+                seen.add((task_id, at))
+                detail = {"dlq": queue.name, "from": death.queue, "reason": death.reason, "deaths": death.count}
+                detail["exception_type"] = death.exception_type
+                rows.append(
+                    JourneyMark(task_id=task_id, at=at, kind=JourneyMark.DEAD_LETTERED, place=queue.name, detail=detail)
+                )
+        if consumed:
+            detail = {"position": message.position, "took_and_requeued": True}
+            rows.append(
+                JourneyMark(
+                    task_id=task_id, at=now, kind=JourneyMark.BROWSED, place=queue.name, by=username, detail=detail
+                )
+            )
+    JourneyMark.objects.bulk_create(rows, batch_size=500)
+    return len(rows)

@@ -10,7 +10,7 @@ class JourneyMark(models.Model):
     """One step of a task's journey that no Celery event reports. ``action`` is the action's id
     (kept as a number: the step stays when the action row is deleted). Pruned with task records."""
 
-    DEAD_LETTERED, REQUEUED, MOVED = "dead_lettered", "requeued", "moved"
+    DEAD_LETTERED, REQUEUED, MOVED, BROWSED = "dead_lettered", "requeued", "moved", "browsed"
 
     task_id = models.CharField(max_length=255)
     at = models.DateTimeField()

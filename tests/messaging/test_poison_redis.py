@@ -8,7 +8,7 @@ import json
 from messaging import actions, poison_counts
 from messaging.actions.runner import run_action
 from messaging.alerts import evaluation
-from messaging.models import Action, Alert, AlertRule
+from messaging.models import Action, Alert, AlertRule, JourneyMark
 from tests.action_helpers import (
     celery_envelope,
     death_record,
@@ -37,6 +37,10 @@ def test_poison_is_counted_shown_alerted_on_and_left_behind_by_requeue_all(dlq_s
     client.force_login(viewer)
     html = client.get(f"/queues/{dlq.pk}/messages/").content.decode()
     assert 'data-field="poison-count">2<' in html and html.count('data-field="poison"') == 2
+    # A free read notes each death record once, and no "browsed" step (it changed nothing).
+    client.get(f"/queues/{dlq.pk}/messages/")
+    noted = JourneyMark.objects.filter(task_id__in=poisoned_ids)
+    assert sorted(noted.values_list("kind", flat=True)) == ["dead_lettered", "dead_lettered"]
 
     AlertRule.objects.create(name="poison", metric="poison_messages", op=">", threshold=0, queue_kind="dlq")
     assert poison_counts.refresh_for_rules("main") == 1

@@ -116,6 +116,8 @@ def test_a_chain_whose_middle_task_dies_and_is_requeued_reads_as_one_journey(
     wait_for(lambda: "failed" in kinds(journey(console, charge_id)), timeout=30, message="the failure seen")
 
     row = console.discovered_dlq("orders.dlq", "orders", 1)
+    browsed = console.live.api(f"/api/v1/queues/{row['id']}/messages?limit=10", console.operator_token)
+    assert browsed.status_code == 200 and browsed.json()["results"][0]["task_id"] == charge_id
     response = console.act(row, "requeue", {"ids": [charge_id]})
     assert response.status_code == 202, response.text
     action = console.finished(response.json()["id"])
@@ -127,12 +129,14 @@ def test_a_chain_whose_middle_task_dies_and_is_requeued_reads_as_one_journey(
 
     found = wait_for(story, timeout=30, message="the requeued charge to succeed and ship to be sent")
     assert kinds(found) == [
-        "sent", "received", "started", "failed", "dead_lettered", "requeued", "received", "started", "succeeded",
+        "sent", "received", "started", "failed", "dead_lettered", "browsed", "requeued", "received", "started",
+        "succeeded",
     ], [(s["kind"], s["at"][11:]) for s in found["steps"]]  # fmt: skip
     by_kind = {step["kind"]: step for step in found["steps"]}
     operator = action["user"]
     assert by_kind["requeued"]["by"] == operator and by_kind["requeued"]["detail"]["action"] == action["id"]
     assert by_kind["requeued"]["detail"]["to"] == "orders"
+    assert by_kind["browsed"]["by"] == operator and by_kind["browsed"]["detail"]["took_and_requeued"] is True
     assert by_kind["dead_lettered"]["place"] == "orders.dlq"
     assert by_kind["dead_lettered"]["detail"]["from"] == "orders"
     assert by_kind["dead_lettered"]["detail"]["reason"] == "rejected"
