@@ -14,10 +14,14 @@ from messaging.models import AuditEntry
 from messaging.stream import make_event, publish
 
 
-def shown_params(action: str, params: Any) -> Any:
+def shown_params(action: str, params: Any, reads_bodies: bool = False) -> Any:
     """An entry's params as every viewer may read them. Alert rule entries recorded before webhook
     URLs were cut to scheme and host still hold the URL's path and query, where webhook secrets
-    live: they are cut when read."""
+    live: they are cut when read. An edit's diff (``requeue.edit``) keeps its values for roles
+    that read bodies (``reads_bodies``) only: others see which fields changed."""
+    if action == "requeue.edit" and not reads_bodies and isinstance(params, dict) and "diff" in params:
+        diff = params["diff"] if isinstance(params["diff"], list) else []
+        return {**params, "diff": [{"path": c.get("path"), "op": c.get("op")} for c in diff if isinstance(c, dict)]}
     if action.startswith("alert_rule.") and isinstance(params, dict) and isinstance(params.get("webhook_url"), str):
         from messaging.alerts.webhook_visibility import audited_webhook_url
 
@@ -25,8 +29,8 @@ def shown_params(action: str, params: Any) -> Any:
     return params
 
 
-def entry_dict(entry: AuditEntry) -> dict[str, Any]:
-    """The audit shape of docs/api.md ("Audit")."""
+def entry_dict(entry: AuditEntry, reads_bodies: bool = False) -> dict[str, Any]:
+    """The audit shape of docs/api.md ("Audit"); ``reads_bodies``: see :func:`shown_params`."""
     return {
         "id": entry.pk,
         "at": entry.at.isoformat(),
@@ -34,7 +38,7 @@ def entry_dict(entry: AuditEntry) -> dict[str, Any]:
         "action": entry.action,
         "broker": entry.broker,
         "queue": entry.queue,
-        "params": shown_params(entry.action, entry.params),
+        "params": shown_params(entry.action, entry.params, reads_bodies),
         "outcome": entry.outcome,
     }
 

@@ -12,6 +12,7 @@ from console.api.errors import error_response
 from console.api.messages import int_param
 from console.api.permissions import IsViewer
 from console.api.serializers import AuditPageSerializer
+from console.roles import can_read_bodies
 from messaging.audit import entries, entry_dict, filters_from
 
 
@@ -37,4 +38,6 @@ class AuditList(APIView):
         if errors:
             return error_response(400, "bad_request", errors)
         rows = entries(**arguments)
-        return Response({"count": rows.count(), "results": [entry_dict(e) for e in rows[offset : offset + limit]]})
+        reads_bodies = can_read_bodies(request.user)
+        shown = [entry_dict(e, reads_bodies) for e in rows[offset : offset + limit]]
+        return Response({"count": rows.count(), "results": shown})

@@ -115,6 +115,8 @@ class QueueSearch(APIView):
 
     @extend_schema(
         summary="Search where reading changes the broker (operators; CSRF with a session)",
+        description="The GET's query parameters as a JSON or form object.",
+        request=OpenApiTypes.OBJECT,
         responses={(200, JSON_LINES): OpenApiResponse(OpenApiTypes.STR)},
     )
     def post(self, request: Request, queue_id: str) -> StreamingHttpResponse:
@@ -157,6 +159,8 @@ class QueueExport(APIView):
 
     @extend_schema(
         summary="Export where reading changes the broker (operators; CSRF with a session)",
+        description="The GET's query parameters as a JSON or form object.",
+        request=OpenApiTypes.OBJECT,
         responses={(200, JSON_LINES): OpenApiResponse(OpenApiTypes.STR)},
     )
     def post(self, request: Request, queue_id: str) -> StreamingHttpResponse:

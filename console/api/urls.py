@@ -1,7 +1,20 @@
 from django.urls import path
 
 from console import converters  # noqa: F401 (registers <text:>)
-from console.api import actions, alerts, audit, in_flight, journeys, messages, queues, routing, search, tasks, workers
+from console.api import (
+    actions,
+    alerts,
+    audit,
+    edit,
+    in_flight,
+    journeys,
+    messages,
+    queues,
+    routing,
+    search,
+    tasks,
+    workers,
+)
 
 urlpatterns = [
     path("brokers", queues.BrokerList.as_view(), name="api-brokers"),
@@ -22,6 +35,11 @@ urlpatterns = [
         "queues/<str:queue_id>/messages/<path:message_id>/raw",
         messages.QueueMessageRaw.as_view(),
         name="api-queue-message-raw",
+    ),
+    path(
+        "queues/<str:queue_id>/messages/<path:message_id>/edit",
+        edit.QueueMessageEdit.as_view(),
+        name="api-queue-message-edit",
     ),
     path("queues/<str:queue_id>/search", search.QueueSearch.as_view(), name="api-queue-search"),
     path("queues/<str:queue_id>/export", search.QueueExport.as_view(), name="api-queue-export"),

@@ -10,11 +10,12 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 
 from console.pages.fragments import render_page, vary_on_fragment
+from console.roles import can_read_bodies
 from messaging import audit, audit_words
 
 
-def _shown(entry: Any) -> Any:
-    params = audit.shown_params(entry.action, entry.params)
+def _shown(entry: Any, reads_bodies: bool = False) -> Any:
+    params = audit.shown_params(entry.action, entry.params, reads_bodies)
     entry.kind_words = audit_words.kind_words(entry.action)
     entry.selection_words = audit_words.selection_words(params)
     entry.params_words = audit_words.params_words(params)
@@ -28,7 +29,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(audit.entries(**arguments), 50)
     page = paginator.get_page(request.GET.get("page"))
     for entry in page:
-        _shown(entry)
+        _shown(entry, can_read_bodies(request.user))
     filters = {name: value for name, value in given.items() if value}
     context = {
         "page": page,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from messaging import decoding, poison
-from messaging.actions import move_memory
+from messaging.actions import move_memory, rewrite
 from messaging.actions.selection import selector_for
 from messaging.brokers.base import BulkMove, MovePlan, MoveProgress, RawMessage
 from messaging.brokers.capabilities import Capabilities
@@ -38,6 +38,9 @@ def build_plan(action: Action, token: str, capabilities: Capabilities) -> MovePl
     if action.kind == Action.REQUEUE and poison_limit:
         # Requeueing all or filtered messages leaves poison where it is (messaging/poison.py).
         selector = poison.excluding_poison(selector, poison_limit)
+    rewrites = rewrite.rewriter(action.selection["edit"]) if action.selection.get("edit") else None
+    if rewrites is not None:
+        selector = rewrite.only_rewritable(selector, rewrites)
     transform = None
     if stamp is not None:
         note = None if action.dry_run else marks.recorder(action, target_of)
@@ -81,6 +84,7 @@ def build_plan(action: Action, token: str, capabilities: Capabilities) -> MovePl
         record_moved=move_memory.recorder(action, token) if remembers else None,
         moved_before=move_memory.lookup(action) if remembers else None,
         create_target=action.create_target,
+        rewrite=rewrites,
         purge=action.kind == Action.PURGE,
     )
 
@@ -92,4 +96,6 @@ def provenance_headers(action: Action) -> dict[str, Any]:
         "x-switchyard-requeued-at": action.created_at.timestamp(),
         "x-switchyard-requeued-from": action.queue_name,
         "x-switchyard-action": action.pk,
+        # An edit-then-requeue (messaging/actions/edit.py) says who edited what.
+        **(action.selection.get("edit") or {}).get("provenance", {}),
     }

@@ -35,7 +35,9 @@ def action_dict(action: Action) -> dict[str, Any]:
         "already_moved": action.already_moved,
         "dry_run": action.dry_run,
         "rate": action.rate,
-        "selection": {k: v for k, v in action.selection.items() if k not in ("default_target", "target_created")},
+        "selection": {
+            k: v for k, v in action.selection.items() if k not in ("default_target", "target_created", "edit")
+        },
         "create_target": action.create_target,
         # What the action created for its target (create_target), e.g. "created 'x' as a durable
         # classic queue (...)"; null when the target existed or nothing was created.

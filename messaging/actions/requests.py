@@ -67,6 +67,7 @@ def request_move(
     create_target: bool = False,
     count: int | None = None,
     include_poison: bool = False,
+    edit: dict[str, Any] | None = None,
 ) -> Action:
     """A requeue (target defaults to where each message was dead-lettered from) or a move
     (target required). A requeue of all or filtered messages leaves poison messages where they
@@ -100,7 +101,8 @@ def request_move(
         rate=None if rate is None else float(rate),
         dry_run=dry_run,
         create_target=create_target,
-        extra={"default_target": default_target} if default_target else {},
+        # ``edit``: an edit-then-requeue's rewrite (messaging/actions/edit.py builds it).
+        extra={**({"default_target": default_target} if default_target else {}), **({"edit": edit} if edit else {})},
     )
 
 
@@ -351,7 +353,7 @@ def _create(
 
 
 def _audit_params(action: Action) -> dict[str, Any]:
-    selection = dict(action.selection)
+    selection = {k: v for k, v in action.selection.items() if k != "edit"}  # edited content: not for viewers
     if "ids" in selection and len(selection["ids"]) > 100:
         selection["ids"] = selection["ids"][:100] + [f"... {len(selection['ids']) - 100} more"]
     return {

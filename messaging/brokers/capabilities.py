@@ -53,11 +53,13 @@ class Capabilities:
     priorities: bool = False
     #: Consumers can share a stream through groups with their own offsets (Kafka, Redis streams).
     consumer_groups: bool = False
-    #: :meth:`Broker.topology` reads how messages are routed (exchanges, bindings, dead-letter
-    #: routes, consumers) for the routing map.
-    routing_topology: bool = False
+    #: A move session applies :attr:`MovePlan.rewrite` (edit-then-requeue of one message).
+    edits_messages: bool = False
     #: Celery workers on this transport send events and answer remote control (broadcast). Kombu's
     #: SQS transport has no broadcast: the Workers and Tasks pages then say so instead of empty tables.
     worker_events: bool = True
     #: The broker refuses a second purge of a queue within this many seconds (SQS: 60).
     purge_interval_s: float | None = None
+    #: :meth:`Broker.topology` reads how messages are routed (exchanges, bindings, dead-letter
+    #: routes, consumers) for the routing map.
+    routing_topology: bool = False

@@ -67,6 +67,7 @@ TABLE: list[Route] = [
     Route("POST", "api/v1/queues/<str:queue_id>/messages", V, {"limit": 1}),  # Redis: reading is free
     Route("GET", "api/v1/queues/<str:queue_id>/messages/<path:message_id>/raw", O),
     Route("POST", "api/v1/queues/<str:queue_id>/messages/<path:message_id>/raw", O, {}),
+    Route("POST", "api/v1/queues/<str:queue_id>/messages/<path:message_id>/edit", O, {"args": [], "kwargs": {}}),
     Route("GET", "api/v1/queues/<str:queue_id>/search", V),
     Route("POST", "api/v1/queues/<str:queue_id>/search", V, {"task": "x"}),  # Redis: reading is free
     Route("GET", "api/v1/queues/<str:queue_id>/export", O),

@@ -10,7 +10,7 @@ from typing import Any
 import amqp
 import orjson
 
-from messaging.brokers.base import RawMessage
+from messaging.brokers.base import RawMessage, Rewritten
 
 PASSED_PROPERTIES = (
     "content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
@@ -75,3 +75,11 @@ def republished(message: amqp.Message, added: dict[str, Any] | None) -> amqp.Mes
     if added:
         properties["application_headers"] = {**(properties.get("application_headers") or {}), **added}
     return message
+
+
+def rewrite(message: amqp.Message, rewritten: Rewritten | None) -> None:
+    """An edit-then-requeue's new body and headers on the delivered message, in place (``None``:
+    unchanged). The selector only takes messages the edit can rewrite."""
+    if rewritten is not None:
+        message.body = rewritten.body
+        message.properties["application_headers"] = dict(rewritten.headers)

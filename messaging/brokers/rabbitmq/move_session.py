@@ -56,7 +56,7 @@ import amqp
 
 from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession, QueueNotFound, RawMessage
 from messaging.brokers.rabbitmq.confirms import PublisherConfirms
-from messaging.brokers.rabbitmq.move_messages import move_identity, raw_message, republished
+from messaging.brokers.rabbitmq.move_messages import move_identity, raw_message, republished, rewrite
 
 if TYPE_CHECKING:
     from messaging.brokers.rabbitmq.moves import RabbitMQMoves
@@ -304,6 +304,8 @@ class RabbitMQMoveSession(MoveSession):
                 if plan.record_moved is not None and message.delivery_tag not in identities:
                     identities[message.delivery_tag] = move_identity(message)  # of the message as it came
                 added = plan.transform(raw) if plan.transform else None
+                if plan.rewrite is not None:
+                    rewrite(message, plan.rewrite(raw))
                 self.channel.basic_publish(republished(message, added), exchange="", routing_key=target, mandatory=True)
                 sequences.append(self.confirms.next_sequence())
         self._unsettled = _Unsettled(taken, seen, identities, sequences)

@@ -88,6 +88,7 @@ class RedisBroker(Broker):
         deletes_messages=True,
         purges=True,
         priorities=True,  # Kombu's priority_steps sub-queues
+        edits_messages=True,  # the per-message move script pushes the rewritten value
     )
 
     def __init__(self, config: BrokerConfig) -> None:

@@ -44,7 +44,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession, RawMessage
-from messaging.brokers.redis.splice import absence_probes, members_text, with_headers
+from messaging.brokers.redis.splice import absence_probes, members_text, rewritten_value, with_headers
 
 if TYPE_CHECKING:
     from messaging.brokers.redis.broker import RedisBroker
@@ -160,6 +160,9 @@ class RedisMoveSession(MoveSession):
             suffix = sub_queue[len(plan.source) :] if step is None else broker.step_suffix(step)
             keys += [source_key, broker._key(target + suffix)]
             added = plan.transform(message) if plan.transform else None
+            if plan.rewrite is not None:
+                pairs += [message.raw, rewritten_value(message.raw, plan.rewrite(message), added)]
+                continue
             pairs += [message.raw, with_headers(message.raw, added, bool(message.headers)) if added else message.raw]
         mode = "delete" if plan.deleting else "move"
         self._run(broker._move_script, keys, [plan.owner, scanned, mode, PROGRESS_TTL_S, unroutable, *pairs])

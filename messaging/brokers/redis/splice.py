@@ -13,6 +13,7 @@ client path would have written differently (``tests/messaging/brokers/test_redis
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
@@ -101,4 +102,26 @@ def _with_headers_parsed(raw: bytes, added: dict[str, Any]) -> bytes:
     if not isinstance(envelope, dict) or not isinstance(envelope.get("headers", {}), dict):
         return raw
     envelope.setdefault("headers", {}).update(added)
+    return json.dumps(envelope).encode()
+
+
+def rewritten_value(raw: bytes, rewritten: Any, added: dict[str, Any] | None) -> bytes:
+    """The stored Kombu envelope of an edit-then-requeue (``rewritten``: a
+    :class:`~messaging.brokers.base.Rewritten`): the new body, encoded as the old one was
+    (base64 where ``body_encoding`` says so), the new headers plus ``added``. ``raw`` unchanged
+    when ``rewritten`` is None or ``raw`` is not an envelope."""
+    if rewritten is None:
+        return raw
+    try:
+        envelope = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return raw
+    if not isinstance(envelope, dict) or "body" not in envelope:
+        return raw
+    properties = envelope.get("properties") if isinstance(envelope.get("properties"), dict) else {}
+    if properties.get("body_encoding") == "base64":
+        envelope["body"] = base64.b64encode(rewritten.body).decode("ascii")
+    else:
+        envelope["body"] = rewritten.body.decode("utf-8")
+    envelope["headers"] = {**rewritten.headers, **(added or {})}
     return json.dumps(envelope).encode()
