@@ -33,6 +33,7 @@ FIGURE_FIELDS = [
     "head_first_seen_at",
     "status",
     "partitions",
+    "details",
 ]
 # The head's identity is stored with the figures but is not itself a change worth an event (a
 # changed head shows as a changed oldest_age_s anyway).

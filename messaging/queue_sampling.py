@@ -98,6 +98,7 @@ def apply_figures(queue: Queue, stats: QueueStats, consumers: int | None, figure
     queue.present = True
     queue.last_seen_at = now
     queue.queue_type = stats.queue_type or ""
+    queue.details = stats.details or None
 
 
 def round_figure(value: float | None) -> float | None:

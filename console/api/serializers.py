@@ -143,9 +143,10 @@ class PartitionSerializer(serializers.Serializer):
 class QueueDetailSerializer(QueueSerializer):
     history = serializers.SerializerMethodField()
     partitions = serializers.SerializerMethodField()
+    details = serializers.SerializerMethodField()
 
     class Meta(QueueSerializer.Meta):
-        fields = QueueSerializer.Meta.fields + ["history", "partitions"]
+        fields = QueueSerializer.Meta.fields + ["history", "partitions", "details"]
 
     @extend_schema_field(QueueSampleSerializer(many=True))
     def get_history(self, queue: Queue) -> list[dict]:
@@ -156,11 +157,18 @@ class QueueDetailSerializer(QueueSerializer):
         """Kafka rows: per-partition offsets as last sampled; null for queues."""
         return queue.partitions if queue.present else None
 
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_details(self, queue: Queue) -> dict | None:
+        """What the broker says beyond the figures (SQS: visibility timeout, retention,
+        maxReceiveCount...), label -> value; null where the adapter reports none."""
+        return queue.details or None
+
     def to_representation(self, queue: Queue) -> dict:
         return {
             **super().to_representation(queue),
             "history": self.get_history(queue),
             "partitions": self.get_partitions(queue),
+            "details": self.get_details(queue),
         }
 
 

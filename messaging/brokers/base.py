@@ -88,6 +88,9 @@ class QueueStats:
     dead_letter_routing_key: str | None = None
     # The DLQ by name where the broker names it directly (SQS: the RedrivePolicy's target).
     dead_letter_queue: str | None = None
+    # Facts for the queue page beyond the figures, label -> short text or number (SQS: visibility
+    # timeout, retention, maxReceiveCount, why the oldest age is unknown).
+    details: dict[str, Any] | None = None
     queue_type: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
     # What the row is: "queue", or on Kafka "topic" (depth = retained records) and

@@ -72,6 +72,9 @@ class Queue(models.Model):
     status = models.CharField(max_length=16, blank=True, default="")
     # Per-partition offsets of a Kafka row as last sampled, for the queue detail.
     partitions = models.JSONField(null=True, blank=True)
+    # What the broker says about the queue beyond the figures (SQS: type, visibility timeout,
+    # retention, maxReceiveCount), label -> value as the adapter chose them, for the queue page.
+    details = models.JSONField(null=True, blank=True)
     present = models.BooleanField(default=True)
     # Celery plumbing of other clients (event queues, worker mailboxes): listed only on request.
     is_system = models.BooleanField(default=False)

@@ -129,6 +129,7 @@ def queue_stats(name: str, found: dict[str, str]) -> QueueStats:
         consumers=None,
         dead_letter_queue=_target(found),
         queue_type="fifo" if fifo else "standard",
+        details=details(found, fifo),
         arguments={
             "delayed": _int(found.get("ApproximateNumberOfMessagesDelayed")),
             "visibility_timeout_s": _int(found.get("VisibilityTimeout")),
@@ -137,6 +138,42 @@ def queue_stats(name: str, found: dict[str, str]) -> QueueStats:
             "content_based_deduplication": found.get("ContentBasedDeduplication") == "true" if fifo else None,
         },
     )
+
+
+#: What the queue page says where an SQS figure is unknown.
+OLDEST_AGE_UNKNOWN = (
+    "unknown: SQS reports it only as a CloudWatch metric (ApproximateAgeOfOldestMessage), which "
+    "Switchyard does not read"
+)
+
+
+def details(found: dict[str, str], fifo: bool) -> dict[str, Any]:
+    """The queue page's facts about one queue, in the operator's words."""
+    limit = max_receive_count(found)
+    target = redrive_policy(found).get("deadLetterTargetArn")
+    facts: dict[str, Any] = {
+        "type": "FIFO" if fifo else "standard",
+        "delayed messages": _int(found.get("ApproximateNumberOfMessagesDelayed")),
+        "visibility timeout": _seconds(found.get("VisibilityTimeout")),
+        "retention": _seconds(found.get("MessageRetentionPeriod")),
+        "delivery delay": _seconds(found.get("DelaySeconds")),
+        "maxReceiveCount": limit if limit is not None else "no RedrivePolicy",
+        "dead-letter queue": queue_name_of_arn(target) if isinstance(target, str) and target else None,
+        "oldest message age": OLDEST_AGE_UNKNOWN,
+        "counts": "approximate (SQS's ApproximateNumberOf... attributes)",
+    }
+    if fifo:
+        facts["content-based deduplication"] = "on" if found.get("ContentBasedDeduplication") == "true" else "off"
+    return facts
+
+
+def _seconds(value: Any) -> str | None:
+    seconds = _int(value)
+    if seconds is None:
+        return None
+    if seconds >= 86400 and seconds % 3600 == 0:
+        return f"{seconds // 86400} d {seconds % 86400 // 3600} h".replace(" 0 h", "")
+    return f"{seconds} s"
 
 
 def _int(value: Any) -> int | None:

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from celery import Celery
+from django.urls import reverse
 
 from messaging.brokers.base import BrokerError
 from messaging.brokers.registry import broker_for
@@ -69,6 +70,27 @@ def test_redrive_policy_dead_letters_after_real_receives_and_maps_both_ways(sqs_
     assert source_row.dlq_id == dlq_row.pk and dlq_row.is_dlq and not source_row.is_dlq
     assert dlq_row.dead_letter_source == source_row
     assert (dlq_row.depth, dlq_row.oldest_age_s, dlq_row.consumers) == (2, None, None)
+    assert source_row.details["maxReceiveCount"] == 1 and source_row.details["dead-letter queue"] == dlq
+    assert source_row.details["visibility timeout"] == "30 s" and source_row.details["retention"] == "4 d"
+    assert dlq_row.details["maxReceiveCount"] == "no RedrivePolicy"
+
+
+def test_queue_page_and_api_say_what_sqs_reports_and_why_the_oldest_age_is_unknown(sqs_space, client, make_user):
+    from messaging.models import Queue
+    from messaging.sample_recorder import BrokerMemory, record_sample
+
+    sqs_space.create("mail.fifo", fifo=True)
+    sqs_space.send(sqs_space.name("mail.fifo"), ["hello"], MessageGroupId="g", MessageDeduplicationId="d1")
+    with broker_for(sqs_space.config) as broker:
+        record_sample(sqs_space.config, BrokerMemory(), broker.sample(), 0.01)
+    queue = Queue.objects.get(broker="aws", name=sqs_space.name("mail.fifo"))
+    user, token = make_user("viewer")
+    client.force_login(user)
+    html = client.get(reverse("queue", args=[queue.pk])).content.decode()
+    section = html.split('id="queue-details"', 1)[1].split("</section>", 1)[0]
+    assert "FIFO" in section and "maxReceiveCount" in section and "CloudWatch" in section
+    detail = client.get(f"/api/v1/queues/{queue.pk}", HTTP_AUTHORIZATION=f"Token {token}").json()
+    assert detail["oldest_age_s"] is None and detail["details"]["type"] == "FIFO"
 
 
 def test_a_dead_letter_source_outside_the_prefix_is_found_from_the_dlq(sqs_space):
