@@ -320,19 +320,16 @@ class MovePlan:
     create_target: bool = False
     # A purge: every message goes, and an adapter with a purge call of its own may use it.
     purge: bool = False
-
-    def destination(self, message: RawMessage) -> str | None:
-        found = self.target_of(message) if self.target_of else None
     # Edit-then-requeue: the selected message is published with this body and these headers
     # (``transform``'s headers added on top) instead of its own; the selector takes only messages
     # it can rewrite. Adapters declaring ``Capabilities.edits_messages`` apply it.
     rewrite: Callable[[RawMessage], Rewritten | None] | None = None
+
+    def destination(self, message: RawMessage) -> str | None:
+        found = self.target_of(message) if self.target_of else None
         return found or self.target
 
 
-@dataclass(frozen=True)
-class BulkMove:
-    """The caller's promise that ``selector`` takes every message of the scanned prefix (no ids,
 @dataclass(frozen=True)
 class Rewritten:
     """An edited message: its new body (same content type and encoding) and all its headers."""
@@ -341,6 +338,9 @@ class Rewritten:
     headers: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class BulkMove:
+    """The caller's promise that ``selector`` takes every message of the scanned prefix (no ids,
     no filter, not a dry run) and ``transform`` adds these same ``headers`` to every message.
     With ``by_origin``, ``target_of`` is the dead-letter origin
     (:func:`messaging.decoding.dead_lettered_from`) and ``MovePlan.target`` its fallback;
