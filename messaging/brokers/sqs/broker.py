@@ -154,10 +154,14 @@ class SQSBroker(Broker):
     def sample(self, known_queues: Iterable[str] = (), watched_queues: Iterable[str] = ()) -> BrokerSample:
         """Every queue under the prefix, plus configured, known and watched ones that still exist
         (see ``sampling.py`` for the figures). Raises BrokerError when SQS cannot be reached."""
+        prefix = self.settings.queue_name_prefix
         wanted = list(dict.fromkeys([*self.config.queues, *known_queues, *watched_queues]))
         with self._lock:
             extra = [self._urls[name] for name in wanted if name in self._urls]
-        return take_sample(self.client, self.settings.queue_name_prefix, extra, self._remember)
+            # Outside the prefix the listing cannot find them: their URLs are asked for once.
+            unknown = [name for name in wanted if name not in self._urls and not name.startswith(prefix)]
+        extra += [url for url in (self.find_queue_url(name) for name in unknown) if url]
+        return take_sample(self.client, prefix, extra, self._remember)
 
     def peek(self, queue: str, offset: int = 0, limit: int = 50) -> tuple[int, list[RawMessage]]:
         """Up to ``limit`` messages after ``offset``, as SQS hands them out.

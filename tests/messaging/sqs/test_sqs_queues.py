@@ -147,3 +147,17 @@ def test_sqs_url_settings_come_from_the_environment(monkeypatch):
     )
     hosted = settings_for(BrokerConfig(name="aws", url="sqs://127.0.0.1:9324"), {})
     assert hosted.endpoint_url == "http://127.0.0.1:9324" and hosted.region == "us-east-1"
+
+
+def test_a_configured_queue_outside_the_prefix_is_measured(sqs_space):
+    outside = "elsewhere-" + sqs_space.prefix + "audit"
+    url = sqs_space.client.create_queue(QueueName=outside)["QueueUrl"]
+    try:
+        sqs_space.send(outside, ["one", "two"])
+        config = sqs_config("aws", sqs_space.prefix)
+        config = type(config)(name=config.name, url=config.url, options=config.options, queues=(outside, "gone-queue"))
+        with broker_for(config) as broker:
+            queues = by_name(broker.sample())
+        assert queues[outside].depth == 2 and "gone-queue" not in queues
+    finally:
+        sqs_space.client.delete_queue(QueueUrl=url)
