@@ -161,3 +161,24 @@ def test_a_configured_queue_outside_the_prefix_is_measured(sqs_space):
         assert queues[outside].depth == 2 and "gone-queue" not in queues
     finally:
         sqs_space.client.delete_queue(QueueUrl=url)
+
+
+def test_toml_sqs_keys_reach_the_adapter_and_bad_ones_are_refused(tmp_path):
+    from messaging.brokers.sqs.client import settings_for
+    from messaging.config import ConfigError, load_config
+
+    path = tmp_path / "brokers.toml"
+    path.write_text(
+        '[brokers.aws]\nurl = "sqs://"\nregion = "eu-west-1"\nendpoint_url = "http://127.0.0.1:4566"\n'
+        'queue_name_prefix = "prod-"\n'
+    )
+    (config,) = load_config({"SWITCHYARD_CONFIG": str(path)}).brokers
+    settings = settings_for(config, {})
+    assert (settings.region, settings.endpoint_url, settings.queue_name_prefix) == (
+        "eu-west-1",
+        "http://127.0.0.1:4566",
+        "prod-",
+    )
+    path.write_text('[brokers.aws]\nurl = "sqs://"\nregion = 1\n')
+    with pytest.raises(ConfigError, match="'region' must be a string"):
+        load_config({"SWITCHYARD_CONFIG": str(path)})
