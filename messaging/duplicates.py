@@ -23,9 +23,15 @@ def duplicate_deliveries(timeline: Iterable[dict[str, Any]]) -> int:
     """Deliveries beyond the first among ``timeline`` (a task's event entries, any order): the
     larger of the extra ``received`` and the extra ``started`` entries, so a redelivery seen
     through both its events counts once, and one seen through either counts."""
+    entries = timeline if isinstance(timeline, list) else list(timeline)
+    # The common case, one delivery, without sorting (the event writer asks this of every task
+    # received or started).
+    kinds = [entry.get("type") for entry in entries]
+    if kinds.count("received") < 2 and kinds.count("started") < 2:
+        return 0
     extra_received = extra_started = 0
     received = started = False
-    for entry in sorted(timeline, key=_moment):
+    for entry in sorted(entries, key=_moment):
         kind = entry.get("type")
         if kind == "received":
             extra_received += received
