@@ -197,3 +197,16 @@ def test_the_move_task_fast_path_is_tried_and_refused_on_moto_then_messages_move
         session = broker.open_move(plan)
         assert isinstance(session, SQSMoveSession)
         session.close()
+
+
+def test_queue_page_offers_the_browse_saying_what_it_changes_on_sqs(redrive, client, make_user):
+    from django.urls import reverse
+
+    sqs, source, dlq, _ = redrive
+    client.force_login(make_user("operator")[0])
+    offer = client.get(reverse("queue-messages", args=[source.pk])).content.decode()
+    assert 'id="browse-form"' in offer and "ApproximateReceiveCount" in offer
+    assert 'id="accept-delivery-limit-risk"' in offer and "maxReceiveCount" in offer
+    # The DLQ has no RedrivePolicy of its own: no receive-count risk to accept.
+    dlq_offer = client.get(reverse("queue-messages", args=[dlq.pk])).content.decode()
+    assert 'id="browse-form"' in dlq_offer and 'id="accept-delivery-limit-risk"' not in dlq_offer
