@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from messaging.celery.ingest import MAX_TIMELINE
 from messaging.duplicates import DELIVERY_ENDS
 
 #: Celery timeline entry types and the journey kinds they become.
@@ -242,9 +243,14 @@ def assemble(
     seconds; ``family``: rows sharing its root, itself and its parent included)."""
     steps = event_steps(task) + mark_steps(marks) + audit_steps(audit_entries)
     steps = ordered(steps)
+    capped = len(task.get("events") or []) >= MAX_TIMELINE
+    if capped and steps:
+        # The task row keeps its newest events only: what came before is not known here.
+        steps.insert(0, _gap(steps[0]["at"], "earlier events", f"not kept: a task keeps its newest {MAX_TIMELINE}"))
     with_retry_eta(steps)
     flag_duplicates(steps)
-    steps = send_first(deaths_after_their_end(rejections_in_failures(ordered(steps + gaps(steps)))))
+    holes = [g for g in gaps(steps) if not (capped and g["detail"]["missing"] == "sent")]
+    steps = send_first(deaths_after_their_end(rejections_in_failures(ordered(steps + holes))))
     for step in steps:
         step["at"] = iso(step["at"])
     family = list(family)

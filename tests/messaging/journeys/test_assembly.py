@@ -120,3 +120,10 @@ def test_a_death_stamped_in_whole_seconds_comes_after_its_failure():
     journey = assemble(task(events=events), marks)
     assert kinds(journey) == ["sent", "received", "started", "failed", "dead_lettered"]
     assert journey["steps"][3]["detail"]["rejected"] is True
+
+
+def test_a_timeline_at_its_cap_starts_with_a_gap():
+    events = [e("received" if n % 3 == 0 else "started" if n % 3 == 1 else "retried", float(n)) for n in range(50)]
+    journey = assemble(task(events=events))
+    assert journey["steps"][0]["kind"] == "gap" and journey["steps"][0]["detail"]["missing"] == "earlier events"
+    assert [s["detail"]["missing"] for s in journey["steps"] if s["kind"] == "gap"] == ["earlier events"]
