@@ -14,7 +14,7 @@ from messaging.brokers.base import Broker, BrokerConfig, BrokerError, BrokerSamp
 from messaging.brokers.capabilities import Capabilities
 from messaging.brokers.kafka.connection import CALL_TIMEOUT_S, broker_error, client_settings, consumer_settings
 from messaging.brokers.kafka.lag import HeadTimestamps, RowMemory
-from messaging.brokers.kafka.operations import REPLAY_BATCH, KafkaMessages
+from messaging.brokers.kafka.operations import REPLAY_BATCH, REPLAY_DUPLICATE_BOUND, KafkaMessages
 from messaging.brokers.kafka.rows import group_rows, topic_rows
 from messaging.brokers.kafka.sampling import OWN_GROUP_PREFIX, read_cluster
 
@@ -32,8 +32,8 @@ class KafkaBroker(KafkaMessages, Broker):
         # Truncation (DeleteRecords); a broker that refuses it fails the purge with the reason.
         purges=True,
         move_batch_size=REPLAY_BATCH,
-        # A replay commits its position after each confirmed batch: a crash replays at most one.
-        move_duplicate_bound=REPLAY_BATCH,
+        # A replay commits a batch's position once it is confirmed, while the next one is produced.
+        move_duplicate_bound=REPLAY_DUPLICATE_BOUND,
     )
 
     def __init__(self, config: BrokerConfig) -> None:

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaException, Message, TopicPartition
 
@@ -68,25 +67,23 @@ def record_to_raw(message: Message, position: int) -> RawMessage:
     """One record as the decoder reads it (see the module docstring for ``properties``)."""
     value = message.value() or b""
     key = message.key()
-    headers: dict[str, Any] = {}
-    for name, raw_value in message.headers() or []:
-        headers[name] = header_value(name, raw_value)
+    stored = [(name, raw_value) for name, raw_value in message.headers() or () if raw_value is not None]
     kind, millis = message.timestamp()
-    properties = {
-        "partition": message.partition(),
-        "offset": message.offset(),
-        "key": key,
-        "record_timestamp": None if kind == TIMESTAMP_NOT_AVAILABLE or millis < 0 else millis / 1000,
-        "message_id": f"{message.partition()}:{message.offset()}",
-        "record_headers": [(name, raw_value) for name, raw_value in message.headers() or [] if raw_value is not None],
-    }
+    partition, offset = message.partition(), message.offset()
     return RawMessage(
         raw=value,
         position=position,
         queue=message.topic(),
         body=value,
-        headers=headers,
-        properties=properties,
+        headers={name: header_value(name, raw_value) for name, raw_value in stored},
+        properties={
+            "partition": partition,
+            "offset": offset,
+            "key": key,
+            "record_timestamp": None if kind == TIMESTAMP_NOT_AVAILABLE or millis < 0 else millis / 1000,
+            "message_id": f"{partition}:{offset}",
+            "record_headers": stored,
+        },
         content_type=None,
         content_encoding=None,
         size_bytes=len(value) + len(key or b""),

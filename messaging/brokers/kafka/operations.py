@@ -23,8 +23,10 @@ from messaging.brokers.kafka.connection import broker_error
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
-#: Batch of a replay step, and so the most records a crash can replay twice.
-REPLAY_BATCH = 1000
+#: Batch of a replay step. One batch is confirmed while the next is produced, so a crash can
+#: replay at most two batches twice.
+REPLAY_BATCH = 500
+REPLAY_DUPLICATE_BOUND = 2 * REPLAY_BATCH
 #: Topics whose newest record is read for dead-letter headers per sampling round, and how long
 #: an answer is kept: a bounded cost whatever the number of topics.
 HEADER_CHECKS_PER_ROUND = 10

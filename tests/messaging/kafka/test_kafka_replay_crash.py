@@ -101,7 +101,9 @@ def test_sigkill_halfway_then_resume_loses_nothing_and_duplicates_at_most_one_ba
     resumed = run(env, "manage.py", "runaction", str(action_id), "--resume", "--stale-after", "0", timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     final = json.loads(resumed.stdout.strip().splitlines()[-1])
-    assert final["state"] == "succeeded" and final["done"] == COUNT and final["failed"] == 0, final
+    assert final["state"] == "succeeded" and final["failed"] == 0, final
+    # Copies replayed again after the crash are counted as moved too, and as possibly duplicated.
+    assert COUNT <= final["done"] <= COUNT + final["duplicated"], final
     replayed = ids_of(read_all(source))
     assert set(replayed) == set(ids)  # none lost
     duplicates = len(replayed) - COUNT
