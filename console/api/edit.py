@@ -16,10 +16,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from console.api.action_serializers import ActionSerializer, ClosedSerializer, StrictCharField, StrictIntegerField
-from console.api.messages import _browse_consumes, validated
+from console.api.messages import validated
 from console.api.permissions import IsOperator
 from console.api.queues import get_queue_or_404
-from messaging import actions, browsing
+from messaging import actions
 from messaging.actions.edit import request_edit
 from messaging.actions.requests import MAX_TARGET_LENGTH
 
@@ -66,25 +66,8 @@ class QueueMessageEdit(APIView):
     def post(self, request: Request, queue_id: str, message_id: str) -> Response:
         queue = get_queue_or_404(queue_id)
         edit = validated(EditRequestSerializer, request)
-        if _browse_consumes(request, queue):
-            _refuse_delivery_limit_risk(queue, edit.pop("accept_delivery_limit_risk"))
-        else:
-            edit.pop("accept_delivery_limit_risk")
         action = request_edit(request.user, queue, message_id=message_id, **edit)
         return Response(actions.action_dict(action), status=202)
-
-
-def _refuse_delivery_limit_risk(queue: Any, accepted: bool) -> None:
-    """Finding the message takes and requeues the ones before it, as the raw download does."""
-    effects = browsing.browse_effects(queue)
-    if effects.delivery_limit is not None and not accepted:
-        raise browsing.BrowseRefused(
-            f"finding the message takes and requeues the messages before it, and this quorum queue drops a "
-            f"message returned more than {effects.delivery_limit} times: confirm the risk "
-            "(accept_delivery_limit_risk) to edit anyway",
-            409,
-            code="delivery_limit_risk",
-        )
 
 
 __all__ = ["EditRequestSerializer", "QueueMessageEdit"]

@@ -9,6 +9,8 @@ from console.pages import (
     audit,
     in_flight,
     journeys,
+    message_edit,
+    message_search,
     routing_map,
     tasks,
     users,
@@ -27,6 +29,8 @@ urlpatterns = [
     path("queues/<int:queue_id>/messages/", actions.queue_messages, name="queue-messages"),
     path("queues/<int:queue_id>/actions/", actions.queue_action_list, name="queue-actions"),
     path("queues/<int:queue_id>/act/", actions.queue_action, name="queue-act"),
+    path("queues/<int:queue_id>/messages/edit/", message_edit.message_edit, name="queue-message-edit"),
+    path("queues/<int:queue_id>/messages/search/", message_search.message_search, name="queue-message-search"),
     path(
         "queues/<int:queue_id>/actions/<int:action_id>/cancel/", actions.queue_action_cancel, name="queue-action-cancel"
     ),

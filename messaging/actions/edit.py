@@ -59,6 +59,7 @@ def request_edit(
     headers: dict[str, Any] | None = None,
     position: int | None = None,
     target: str | None = None,
+    accept_delivery_limit_risk: bool = False,
 ) -> Action:
     """A requeue of the message ``message_id`` edited (``headers`` None: keep them). Raises
     :class:`ActionRefused` (400 bad edit or nothing changed; 404 message gone; 409 not a Celery
@@ -67,6 +68,7 @@ def request_edit(
     with requests._reaching_broker(queue) as broker:
         if not broker.capabilities.edits_messages:
             raise ActionRefused("this broker's adapter cannot publish an edited message", status=409)
+    _check_delivery_limit_risk(queue, accept_delivery_limit_risk)
     raw = browsing.find_raw(queue, message_id, position, user=user)
     if raw is None:
         raise ActionRefused("the message is no longer in the queue (or beyond the first 1,000)", status=404)
@@ -103,6 +105,22 @@ def request_edit(
         outcome=f"edited ({said}); requeue accepted as action {action.pk}",
     )
     return action
+
+
+def _check_delivery_limit_risk(queue: Queue, accepted: bool) -> None:
+    """Where finding the message takes and requeues the ones before it (RabbitMQ), a quorum
+    queue's delivery limit could drop one: refused (409) unless that risk is accepted."""
+    if accepted or not browsing.browse_consumes(queue):
+        return
+    effects = browsing.browse_effects(queue)
+    if effects.delivery_limit is not None:
+        raise browsing.BrowseRefused(
+            f"finding the message takes and requeues the messages before it, and this quorum queue drops a "
+            f"message returned more than {effects.delivery_limit} times: confirm the risk "
+            "(accept_delivery_limit_risk) to edit anyway",
+            409,
+            code="delivery_limit_risk",
+        )
 
 
 def diff_of(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:

@@ -109,6 +109,9 @@ TABLE: list[Route] = [
     Route("GET", "queues/<int:queue_id>/messages/", V),
     Route("POST", "queues/<int:queue_id>/messages/", V, {"offset": "0"}),  # Redis: reading is free
     Route("GET", "queues/<int:queue_id>/actions/", V),
+    Route("POST", "queues/<int:queue_id>/messages/edit/", O, {"message_id": "x", "args": "[", "kwargs": "{}"}),
+    Route("GET", "queues/<int:queue_id>/messages/search/", V),
+    Route("POST", "queues/<int:queue_id>/messages/search/", V, {"task": "x"}),  # Redis: reading is free
     Route("POST", "queues/<int:queue_id>/actions/<int:action_id>/cancel/", O, {}),
     Route("POST", "queues/<int:queue_id>/act/", O, {"kind": "requeue", "selection": "all"}, "kind=requeue"),
     Route("POST", "queues/<int:queue_id>/act/", O, {"kind": "move", "selection": "all"}, "kind=move"),
