@@ -36,6 +36,36 @@ class ClientBuffer:
             self._events.popitem(last=False)
             self.dropped += 1
 
+    def add_all(self, events: list[dict[str, Any]]) -> None:
+        """``add`` each of ``events``, in order. When the batch alone fills the buffer with distinct
+        keys (a round of 10,000 queue samples), what it would push out is counted without being
+        inserted first: the buffer ends as the batch's last ``capacity`` events, and every event
+        pushed out or superseded is counted once, as dropped or coalesced."""
+        skip = len(events) - self.capacity
+        tail = events[max(skip, 0) :]
+        tail_keys = {e.get("key") for e in tail if e.get("key") is not None}
+        if skip <= 0 or len(tail_keys) != sum(1 for e in tail if e.get("key") is not None):
+            for event in events:
+                self.add(event)
+            return
+        later = set(tail_keys)
+        for event in reversed(events[:skip]):
+            key = event.get("key")
+            if key is not None and key in later:
+                self.coalesced += 1
+            else:
+                self.dropped += 1
+            if key is not None:
+                later.add(key)
+        for key in self._events:
+            if key in later:
+                self.coalesced += 1
+            else:
+                self.dropped += 1
+        self._events = OrderedDict(
+            (e.get("key") if e.get("key") is not None else ("unkeyed", next(self._serial)), e) for e in tail
+        )
+
     def drain(self) -> tuple[list[dict[str, Any]], int]:
         """Everything buffered, oldest first, and how many were dropped since the last drain."""
         events = list(self._events.values())

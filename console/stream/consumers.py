@@ -59,6 +59,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         self.counted_user = self.scope["user"].pk
         self.topics: set[str] = set()
+        # With {"batch": true} each flush is one WebSocket message, a JSON array of its events: a
+        # 10,000-queue round is then a few messages per client, not thousands of frames.
+        self.batched = False
         self.buffer = ClientBuffer(settings.SWITCHYARD_STREAM_CLIENT_BUFFER)
         self.wakeup = asyncio.Event()
         self.flusher = asyncio.create_task(self._flush_loop())
@@ -100,6 +103,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if not isinstance(message, dict):
             await self._error('send an object such as {"subscribe": ["queues"]}')
             return
+        if "batch" in message:
+            if not isinstance(message["batch"], bool):
+                await self._error("batch takes true or false")
+                return
+            self.batched = message["batch"]
         await self._change_subscriptions(message)
 
     async def _change_subscriptions(self, message: dict[str, Any]) -> None:
@@ -141,9 +149,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     def take_events(self, events: list[dict[str, Any]]) -> None:
         """Buffer a published batch and return at once (never wait on the client)."""
-        for event in events:
-            if event.get("topic") in self.topics:
-                self.buffer.add(event)
+        wanted = [event for event in events if event.get("topic") in self.topics]
+        if wanted:
+            self.buffer.add_all(wanted)
         self.wakeup.set()
 
     async def _flush_loop(self) -> None:
@@ -169,6 +177,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """Each text as its own WebSocket message; in one write where the server offers it."""
         if not texts:
             return
+        if self.batched:
+            texts = ["[" + ",".join(texts) + "]"]
         if SEND_MANY in self.scope.get("extensions", {}):
             await self.base_send({"type": SEND_MANY, "texts": texts})
             return
