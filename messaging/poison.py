@@ -20,6 +20,9 @@ from messaging.brokers.base import RawMessage
 from messaging.header_values import as_int
 
 RECEIVE_COUNT_KEYS = ("ApproximateReceiveCount", "approximate_receive_count")
+#: The SQS adapter's header: the receive count including the look that read it (one less were
+#: deliveries before).
+SQS_RECEIVE_COUNT = "x-sqs-approximate-receive-count"
 
 
 def threshold() -> int:
@@ -40,6 +43,9 @@ def death_count(headers: dict[str, Any], properties: dict[str, Any] | None = Non
             received = _count(source.get(key))
             if received is not None and received > total:
                 total = received
+    looked = _count(headers.get(SQS_RECEIVE_COUNT))
+    if looked is not None and looked - 1 > total:
+        total = looked - 1
     return total
 
 
