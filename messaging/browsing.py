@@ -163,6 +163,36 @@ def browse(
     return page
 
 
+def browse_partition(
+    queue: Queue,
+    partition: int,
+    *,
+    from_offset: int | None,
+    from_time: float | None,
+    limit: int,
+    can_read_bodies: bool,
+    user: Any = None,
+) -> BrowsePage:
+    """One partition's records (newest, from an offset or from a time), decoded as the role may
+    see them; ``count`` is the queue's retained records. Only for adapters that declare
+    ``browses_partitions`` (their peek is a plain read). Raises :class:`BrowseRefused` (400: no
+    partitions, or a bad limit; 429), BrokerError."""
+    if not _adapter(queue).capabilities.browses_partitions:
+        raise BrowseRefused("this broker's queues have no partitions: browse without partition", 400)
+    if not 0 <= limit <= MAX_LIMIT:
+        raise BrowseRefused(f"limit must be between 0 and {MAX_LIMIT}", 400)
+    with one_browse_per_user(user):
+        with _reaching_broker(queue) as broker:
+            raws = broker.peek_partition(
+                queue.name, partition, from_offset=from_offset, from_time=from_time, limit=limit
+            )
+            count = broker.count(queue.name)
+    return BrowsePage(
+        count=count if count is not None else len(raws),
+        messages=[decoding.decode(raw).for_role(can_read_bodies) for raw in raws],
+    )
+
+
 def _reaching_broker(queue: Queue) -> Broker:
     """The broker of ``queue``, open (the caller closes it: ``with _reaching_broker(q) as broker``);
     :class:`BrowseRefused` (409) when its connection cannot reach the queue's vhost (it would

@@ -90,6 +90,32 @@ def _page(request: Request, queue, offset: int, limit: int, accept_risk: bool) -
     )
 
 
+def _partition_page(request: Request, queue, limit: int) -> Response:
+    """One partition's records (Kafka): newest, from an offset, or from a time."""
+    if not request.query_params.get("partition"):
+        raise ValidationError({"partition": "from_offset and from_time read one partition: name it"})
+    partition = int_param(request, "partition", 0, 1_000_000)
+    from_offset = int_param(request, "from_offset", 0, 2**63 - 1) if request.query_params.get("from_offset") else None
+    from_time = None
+    if request.query_params.get("from_time"):
+        try:
+            from_time = float(request.query_params["from_time"])
+        except ValueError:
+            raise ValidationError({"from_time": "must be epoch seconds"}) from None
+        if not 0 <= from_time < 1e11:
+            raise ValidationError({"from_time": "must be epoch seconds"})
+    page = browsing.browse_partition(
+        queue,
+        partition,
+        from_offset=from_offset,
+        from_time=from_time,
+        limit=limit,
+        can_read_bodies=can_read_bodies(request.user),
+        user=request.user,
+    )
+    return Response({"count": page.count, "results": [m.as_dict() for m in page.messages], "browse": None})
+
+
 class QueueMessages(APIView):
     permission_classes = [IsViewer]
 
@@ -110,6 +136,14 @@ class QueueMessages(APIView):
             OpenApiParameter(
                 "accept_delivery_limit_risk", bool, description="see POST; with a token on a consuming broker"
             ),
+            OpenApiParameter(
+                "partition",
+                int,
+                description="Kafka: read this partition only: its newest records, or from `from_offset` or "
+                "`from_time` (400 on brokers without partitions)",
+            ),
+            OpenApiParameter("from_offset", int, description="with `partition`: the first offset to read"),
+            OpenApiParameter("from_time", float, description="with `partition`: records at or after this epoch time"),
         ],
         responses=MessagePageSerializer,
     )
@@ -119,6 +153,8 @@ class QueueMessages(APIView):
             # A GET with side effects must not run on a cookie another site's link can send along.
             raise MethodNotAllowed("GET", detail="this browse changes the broker: " + CONSENT)
         limit = int_param(request, "limit", 50, browsing.MAX_LIMIT)
+        if any(request.query_params.get(name) for name in ("partition", "from_offset", "from_time")):
+            return _partition_page(request, queue, limit)
         offset = int_param(request, "offset", 0, 10_000_000)
         accept = request.query_params.get("accept_delivery_limit_risk", "").lower() in ("1", "true", "yes")
         return _page(request, queue, offset, limit, accept)

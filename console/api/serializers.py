@@ -190,6 +190,8 @@ class DeathSerializer(serializers.Serializer):
     time = serializers.FloatField(allow_null=True)
     exception_type = serializers.CharField(allow_null=True)
     exception_message = serializers.CharField(allow_null=True)
+    partition = serializers.IntegerField(allow_null=True, required=False, help_text="Kafka: where the record failed")
+    offset = serializers.IntegerField(allow_null=True, required=False, help_text="Kafka: where the record failed")
 
 
 class MessageSerializer(serializers.Serializer):
@@ -206,6 +208,12 @@ class MessageSerializer(serializers.Serializer):
     size_bytes = serializers.IntegerField()
     redelivered = serializers.BooleanField()
     death = DeathSerializer(allow_null=True)
+    key = serializers.CharField(
+        allow_null=True, required=False, help_text="Kafka: the record's key (text, or 0x + hex); null for viewers"
+    )
+    partition = serializers.IntegerField(allow_null=True, required=False, help_text="Kafka: the record's partition")
+    offset = serializers.IntegerField(allow_null=True, required=False, help_text="Kafka: the record's offset")
+    timestamp = serializers.FloatField(allow_null=True, required=False, help_text="Kafka: the record's timestamp")
 
 
 class BrowseSideEffectsSerializer(serializers.Serializer):

@@ -224,6 +224,22 @@ class Broker(abc.ABC):
     def peek(self, queue: str, offset: int = 0, limit: int = 50) -> tuple[int, list[RawMessage]]:
         """Return ``(count, messages)`` from the oldest end without consuming anything."""
 
+    def peek_partition(
+        self,
+        queue: str,
+        partition: int,
+        *,
+        from_offset: int | None = None,
+        from_time: float | None = None,
+        limit: int = 50,
+    ) -> list[RawMessage]:
+        """Up to ``limit`` records of one partition, without side effects: from ``from_offset``,
+        else from the first at or after ``from_time`` (epoch seconds), else the newest; each
+        ``position`` is the record's offset. Adapters declaring
+        :attr:`Capabilities.browses_partitions` implement it (Kafka). Raises :class:`BrokerError`
+        (:class:`QueueNotFound` for a partition that does not exist)."""
+        raise Unsupported(f"{self.transport or 'this'} broker has no partitions to browse")
+
     def browse_effects(self, queue: str) -> BrowseEffects:
         """What a :meth:`peek` of ``queue`` would change (nothing, unless :attr:`browse_consumes`).
         Raises :class:`BrokerError` (:class:`QueueNotFound`) when the adapter must ask and cannot."""

@@ -53,6 +53,8 @@ class Capabilities:
     priorities: bool = False
     #: Consumers can share a stream through groups with their own offsets (Kafka, Redis streams).
     consumer_groups: bool = False
+    #: :meth:`Broker.peek_partition` reads one partition from an offset, a time or its newest end.
+    browses_partitions: bool = False
     #: A move session applies :attr:`MovePlan.rewrite` (edit-then-requeue of one message).
     edits_messages: bool = False
     #: Celery workers on this transport send events and answer remote control (broadcast). Kombu's

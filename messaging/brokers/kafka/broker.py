@@ -29,6 +29,7 @@ class KafkaBroker(KafkaMessages, Broker):
         browse_consumes=False,
         consumer_groups=True,
         deletes_messages=False,
+        browses_partitions=True,
         # Truncation (DeleteRecords); a broker that refuses it fails the purge with the reason.
         purges=True,
         move_batch_size=REPLAY_BATCH,

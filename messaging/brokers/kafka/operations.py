@@ -77,6 +77,20 @@ class KafkaMessages:
         by a group that never commits (:mod:`browse`)."""
         return browse.peek(self.config, _topic(queue), offset, limit)
 
+    def peek_partition(
+        self,
+        queue: str,
+        partition: int,
+        *,
+        from_offset: int | None = None,
+        from_time: float | None = None,
+        limit: int = 50,
+    ) -> list[RawMessage]:
+        """One partition's records (:func:`browse.browse_partition`), read the same way as peek."""
+        return browse.browse_partition(
+            self.config, _topic(queue), partition, from_offset=from_offset, from_time=from_time, limit=limit
+        )
+
     def count(self, queue: str) -> int | None:
         """Records retained in the topic (end minus start offsets, summed over partitions)."""
         with browse.reader(self.config) as consumer:

@@ -109,3 +109,27 @@ def test_the_api_shows_the_death_record_and_hides_keys_and_values_from_viewers(
         assert message["death"]["exception_message"] is None and message["death"]["exception_type"]
     assert "4111" not in seen.content.decode()
     assert group_offsets(group) == before
+
+
+def test_the_api_reads_one_partition_newest_from_an_offset_or_from_a_time(
+    kafka_broker, dead_letter_topic, client, tokens
+):
+    source, dlt, group = dead_letter_topic
+    before = group_offsets(group)
+    queue = make_queue("events", dlt, depth=10)
+    operator = tokens["operator"]
+
+    def offsets(query, token=operator):
+        response = call(client, f"queues/{queue.pk}/messages?{query}", token)
+        assert response.status_code == 200, response.content
+        return [(m["partition"], m["offset"]) for m in response.json()["results"]]
+
+    assert offsets("partition=0&limit=2") == [(0, 4), (0, 5)]
+    assert offsets("partition=1&from_offset=2") == [(1, 2), (1, 3)]
+    assert offsets("partition=1&from_time=1") == [(1, 0), (1, 1), (1, 2), (1, 3)]
+    assert offsets("partition=1&from_time=99999999999") == []
+    viewer = call(client, f"queues/{queue.pk}/messages?partition=0&limit=1", tokens["viewer"]).json()["results"]
+    assert viewer[0]["key"] is None and viewer[0]["body"] is None and viewer[0]["offset"] == 5
+    assert call(client, f"queues/{queue.pk}/messages?from_offset=2", operator).status_code == 400
+    assert call(client, f"queues/{queue.pk}/messages?partition=7", operator).status_code in (404, 409)
+    assert group_offsets(group) == before
