@@ -1,8 +1,9 @@
 """Sampling cost: one monitor round (broker sample + database write + events) over many queues.
 
 Run: .venv/bin/python -m bench.sampling [--queues 1000] [--redis-queues 10000] [--rounds 10] [--soak-s 0]
-Prints wall time and CPU per round for each broker, next to the bare adapter sample, and the
-process's memory over the run (with --soak-s, sampling continuously for that long).
+Prints wall time and CPU per round for each broker (alert evaluation with the default rules
+included, unless --no-alerts), next to the bare adapter sample and their ratio, the load average,
+and the process's memory over the run (with --soak-s, sampling continuously for that long).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def make_rabbit_vhost(count: int) -> str:
 
     http = HttpClient("http://guest:guest@127.0.0.1:15672")
     vhost = f"swbench-{uuid.uuid4().hex[:8]}"
+    started = time.perf_counter()
     http.put_json(f"/api/vhosts/{path_segment(vhost)}")
     http.put_json(f"/api/permissions/{path_segment(vhost)}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
     connection = amqp.Connection(host="127.0.0.1:5672", userid="guest", password="guest", virtual_host=vhost)
@@ -87,13 +89,21 @@ def make_rabbit_vhost(count: int) -> str:
     for n in range(count):
         channel.queue_declare(f"q{n:05d}", durable=False, auto_delete=False)
     connection.close()
+    print(f"declared {count} queues in {vhost} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return vhost
 
 
 def drop_rabbit_vhost(vhost: str) -> None:
+    """Delete the run's vhost. Deleting 10,000 queues takes RabbitMQ longer than the console's
+    10 s read timeout, hence a client of its own; a failure is reported, never loses the figures."""
     from messaging.brokers.http import HttpClient, path_segment
 
-    HttpClient("http://guest:guest@127.0.0.1:15672").delete(f"/api/vhosts/{path_segment(vhost)}")
+    try:
+        HttpClient("http://guest:guest@127.0.0.1:15672", timeout=(3.0, 600.0)).delete(
+            f"/api/vhosts/{path_segment(vhost)}"
+        )
+    except Exception as exc:
+        print(f"could not delete vhost {vhost}: {exc}", file=sys.stderr)
 
 
 def churn_redis(prefix: str, count: int) -> None:
@@ -107,25 +117,46 @@ def churn_redis(prefix: str, count: int) -> None:
     pipe.execute()
 
 
-def measure(config, rounds: int, soak_s: float, churn=None) -> dict:
-    from messaging.monitor import Monitor
+def measure(config, rounds: int, soak_s: float, churn=None, alerts: bool = True, profile: str | None = None) -> dict:
+    """``alerts``: the round includes alert evaluation (the default rules a new installation has,
+    as ``build_monitor`` wires it); ``profile``: write a pyinstrument text profile of the rounds
+    after the first to that path."""
+    from messaging.monitor import Monitor, MonitorHooks
 
-    monitor = Monitor(config, interval=2.0)
+    monitor = Monitor(config, interval=2.0, hooks=MonitorHooks())
+    engine = None
+    if alerts:
+        from messaging.alerts.engine import AlertEngine
+
+        engine = AlertEngine(monitor)
+        monitor.hooks.after_sample.append(engine.after_sample)
     broker = monitor.brokers[0]
-    bare, full, cpu, soak_rss = [], [], [], []
+    bare, full, cpu, soak_rss, alert_s = [], [], [], [], []
+    profiler = None
 
     async def run() -> None:
-        for _ in range(rounds):
+        nonlocal profiler
+        for n in range(rounds):
             if churn:
                 churn()
             started = time.perf_counter()
             broker.sample(())
             bare.append(time.perf_counter() - started)
+            if profile and n == 1:
+                from pyinstrument import Profiler
+
+                profiler = Profiler(async_mode="enabled")
+                profiler.start()
             cpu_before = time.process_time()
             started = time.perf_counter()
             await monitor.sample_once(broker)
             full.append(time.perf_counter() - started)
             cpu.append(time.process_time() - cpu_before)
+            if engine is not None:
+                alert_s.append(engine.last_duration_s or 0.0)
+        if profiler is not None:
+            profiler.stop()
+            Path(profile).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
         if soak_s:
             deadline = time.monotonic() + soak_s
             while time.monotonic() < deadline:
@@ -136,12 +167,22 @@ def measure(config, rounds: int, soak_s: float, churn=None) -> dict:
                 await asyncio.sleep(monitor.interval)
 
     rss_before = rss_mb()
+    load_before = os.getloadavg()
     asyncio.run(run())
     queues = len(monitor.memories[broker.name].queues)
     broker.close()
+    if engine is not None:
+        engine.executor.shutdown(wait=True)
+    after_first = full[1:] or full
     return {
         "queues": queues,
+        "alerts_evaluated": engine is not None,
+        "loadavg_before": [round(v, 2) for v in load_before],
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
         "bare_sample_p50_ms": round(statistics.median(bare) * 1000, 1),
+        # Round time over the bare broker call (both medians of the same rounds).
+        "round_over_bare_p50": round(statistics.median(after_first) / statistics.median(bare[1:] or bare), 2),
+        "alert_eval_p50_ms": round(statistics.median(alert_s[1:] or alert_s) * 1000, 1) if alert_s else None,
         "round_p50_ms": round(statistics.median(full[1:] or full) * 1000, 1),
         "round_max_ms": round(max(full) * 1000, 1),
         # The first round creates every row; p95 and max of the rounds after it (nearest rank).
@@ -172,6 +213,8 @@ def main() -> None:
     parser.add_argument(
         "--empty", action="store_true", help="Redis: bound queues without messages (nothing changes between rounds)"
     )
+    parser.add_argument("--no-alerts", action="store_true", help="rounds without alert evaluation")
+    parser.add_argument("--profile", default=None, help="write a pyinstrument profile of the largest Redis run here")
     args = parser.parse_args()
 
     import tempfile
@@ -196,7 +239,8 @@ def main() -> None:
                 )
                 churn = (lambda p=prefix, c=count: churn_redis(p, c)) if args.churn else None
                 soak = args.soak_s if count == args.queues else 0
-                results[f"redis_{count}"] = measure(config, args.rounds, soak, churn)
+                profile = args.profile if count == max(args.queues, args.redis_queues) else None
+                results[f"redis_{count}"] = measure(config, args.rounds, soak, churn, not args.no_alerts, profile)
             finally:
                 drop_redis_queues(prefix)
     if args.only in (None, "rabbitmq"):
@@ -207,7 +251,7 @@ def main() -> None:
             config = SwitchyardConfig(
                 brokers=(BrokerConfig(name="rabbit", url=f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"),)
             )
-            results[f"rabbitmq_{args.queues}"] = measure(config, args.rounds, args.soak_s)
+            results[f"rabbitmq_{args.queues}"] = measure(config, args.rounds, args.soak_s, alerts=not args.no_alerts)
         finally:
             drop_rabbit_vhost(vhost)
     print(json.dumps(results, indent=2))
