@@ -159,3 +159,15 @@ def test_viewer_cannot_replay(replay_setup, client, tokens):
         assert response.status_code == 403, path
     assert not Action.objects.filter(queue_name=dlt.name).exists()
     assert read_all(source.name) == []
+
+
+def test_a_rate_limited_replay_settles_each_batch_and_keeps_every_record(replay_setup):
+    source, dlt, operator, ids = replay_setup
+    target = topic_name("slow")
+    create_topics(target)
+    # 120 records/s: batches of 120, each confirmed and committed before the pause (settle()).
+    action = run_action(actions.request_move(operator, dlt, kind=Action.MOVE, target=target, all=True, rate=120).pk)
+    assert action.state == Action.SUCCEEDED and (action.done, action.duplicated, action.in_doubt) == (COUNT, 0, 0)
+    assert sorted(ids_of(read_all(target))) == sorted(ids)
+    group = f"switchyard.replay.{dlt.name}.action.{action.pk}"
+    assert group_offsets(group) == {(dlt.name, 0): COUNT // 2, (dlt.name, 1): COUNT // 2}
