@@ -17,6 +17,7 @@ from messaging.brokers.kafka.lag import HeadTimestamps, RowMemory
 from messaging.brokers.kafka.operations import REPLAY_BATCH, REPLAY_DUPLICATE_BOUND, KafkaMessages
 from messaging.brokers.kafka.rows import group_rows, topic_rows
 from messaging.brokers.kafka.sampling import OWN_GROUP_PREFIX, read_cluster
+from messaging.brokers.kafka.status import MIN_POINTS, WINDOW
 
 #: How long one sampling round may take before the broker counts as down (the monitor's own
 #: limit is longer: the adapter answers first, with the reason).
@@ -43,6 +44,8 @@ class KafkaBroker(KafkaMessages, Broker):
         self._rows: dict[str, RowMemory] = {}
         self._heads = HeadTimestamps(self._lag_consumer)
         self._sampling = threading.Lock()
+        # Samples a consumer group's status is judged over (Burrow's ``intervals``).
+        self.status_window = max(int(config.options.get("status_window", WINDOW)), MIN_POINTS)
 
     @property
     def admin(self) -> AdminClient:
@@ -57,7 +60,9 @@ class KafkaBroker(KafkaMessages, Broker):
     def _lag_consumer(self) -> Consumer:
         # Reads record timestamps with assign() only: it never joins nor commits for its group.
         group = f"{OWN_GROUP_PREFIX}lag.{uuid.uuid4().hex[:12]}"
-        return Consumer(consumer_settings(self.config, group, **{"auto.offset.reset": "earliest"}))
+        # A short fetch wait: each read wants one record now, not a fuller batch later.
+        settings = {"auto.offset.reset": "earliest", "fetch.wait.max.ms": 10}
+        return Consumer(consumer_settings(self.config, group, **settings))
 
     def ping(self) -> None:
         try:
@@ -71,7 +76,7 @@ class KafkaBroker(KafkaMessages, Broker):
         with self._sampling:
             try:
                 view = read_cluster(self.admin, SAMPLE_TIMEOUT_S)
-                rows = topic_rows(view, self._rows) + group_rows(view, self._rows, self._heads)
+                rows = topic_rows(view, self._rows) + group_rows(view, self._rows, self._heads, self.status_window)
                 self.mark_dead_letter_topics(rows)
             except KafkaException as exc:
                 raise broker_error(exc, self.config, "kafka sample failed") from None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from messaging.brokers.base import QueueStats
 from messaging.brokers.kafka.lag import HeadTimestamps, RowMemory
 from messaging.brokers.kafka.sampling import OWN_GROUP_PREFIX, ClusterView, Group, Partition
-from messaging.brokers.kafka.status import OffsetPoint, group_status
+from messaging.brokers.kafka.status import WINDOW, OffsetPoint, group_status
 
 TOPIC, CONSUMER_GROUP = "topic", "consumer-group"
 #: Internal topics of Kafka (``__consumer_offsets``, ``__transaction_state``), of Kafka Connect
@@ -47,10 +47,13 @@ def topic_rows(view: ClusterView, memory: dict[str, RowMemory]) -> list[QueueSta
     return rows
 
 
-def group_rows(view: ClusterView, memory: dict[str, RowMemory], timestamps: HeadTimestamps) -> list[QueueStats]:
+def group_rows(
+    view: ClusterView, memory: dict[str, RowMemory], timestamps: HeadTimestamps, window: int = WINDOW
+) -> list[QueueStats]:
+    """One row per (group, topic) the group committed on; ``window``: samples a status is judged over."""
     pairs = [(g, t) for g in view.groups for t in sorted({t for t, _ in g.committed}) if t in view.topics]
     heads = timestamps.lookup(_lagging_heads(view, pairs))
-    return [_group_row(view, group, topic, memory, heads) for group, topic in pairs]
+    return [_group_row(view, group, topic, memory, heads, window) for group, topic in pairs]
 
 
 def _group_row(
@@ -59,6 +62,7 @@ def _group_row(
     topic: str,
     memory: dict[str, RowMemory],
     heads: dict[tuple[str, int, int], float | None],
+    window: int,
 ) -> QueueStats:
     name = row_name(group.group_id, topic)
     row_memory = memory.setdefault(f"group:{name}", RowMemory())
@@ -75,7 +79,7 @@ def _group_row(
             elif oldest_stamp is None or stamp < oldest_stamp:
                 oldest_stamp = stamp
         if committed is not None:
-            windows.append(row_memory.window(part.partition, OffsetPoint(committed, part.high)))
+            windows.append(row_memory.window(part.partition, OffsetPoint(committed, part.high), window))
         partitions.append(
             {
                 "partition": part.partition,

@@ -110,10 +110,16 @@ def _read_watermarks(
     partitions = {(p.topic, p.partition): p for parts in topics.values() for p in parts}
     if not partitions:
         return
-    for spec, attribute in ((OffsetSpec.earliest(), "low"), (OffsetSpec.latest(), "high")):
-        request = {TopicPartition(t, p): spec for t, p in partitions}
-        futures = admin.list_offsets(request, request_timeout=deadline.left())
-        failed = 0
+    # Both requests are sent before either answer is awaited: one round trip, not two.
+    pending = [
+        (
+            attribute,
+            admin.list_offsets({TopicPartition(t, p): spec for t, p in partitions}, request_timeout=deadline.left()),
+        )
+        for spec, attribute in ((OffsetSpec.earliest(), "low"), (OffsetSpec.latest(), "high"))
+    ]
+    failed = 0
+    for attribute, futures in pending:
         for tp, future in futures.items():
             try:
                 offset = _result(future, deadline).offset
@@ -121,8 +127,8 @@ def _read_watermarks(
                 failed += 1
                 continue
             setattr(partitions[(tp.topic, tp.partition)], attribute, offset if offset >= 0 else None)
-        if failed:
-            warnings.append(f"{failed} partition offset(s) could not be read")
+    if failed:
+        warnings.append(f"{failed} partition offset(s) could not be read")
 
 
 def _read_groups(admin: AdminClient, deadline: Deadline, warnings: list[str]) -> list[Group]:
