@@ -43,6 +43,7 @@ def declare_production_topology(vhost: str) -> amqp.Connection:
         "reports": {"x-max-priority": 10, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "reports.dead"},
         "reports.dead": {},
         "dead": {},
+        "orphans": {"x-dead-letter-exchange": "nowhere"},  # a typo in production: dead letters dropped
         HOSTILE: {},
     }
     for name, arguments in queues.items():
@@ -119,7 +120,9 @@ def test_edges_are_the_brokers_bindings_and_dead_letter_routes(mapped):
         ("queue:billing", "exchange:dlx", "policy", ()),
         # Through the default exchange: straight to the queue its routing key names.
         ("queue:reports", "queue:reports.dead", "arguments", ("reports.dead",)),
+        ("queue:orphans", "exchange:nowhere", "arguments", ()),
     }
+    assert nodes["exchange:nowhere"]["missing"] is True and nodes["exchange:dlx"].get("missing") is None
     assert nodes["queue:dead"]["is_dlq"] and nodes["queue:reports.dead"]["is_dlq"]
     assert not nodes["queue:orders"]["is_dlq"]
     assert nodes["queue:reports.dead"]["queue_id"] == dlq_row.public_id
@@ -128,7 +131,7 @@ def test_edges_are_the_brokers_bindings_and_dead_letter_routes(mapped):
 
     # The default exchange is one node with a count, never one edge per queue.
     default = nodes["exchange:"]
-    assert default["implicit_bindings"] == 7
+    assert default["implicit_bindings"] == 8
     assert not [e for e in graph["edges"] if e["source"] == "exchange:"]
     assert not [n for n in nodes if n.startswith("exchange:amq.")]  # unused built-ins left out
 
@@ -142,7 +145,7 @@ def test_around_a_queue_and_by_name_and_capped(mapped):
     around = client.get("/api/v1/brokers/rabbit/topology", {"around": "orders"}).json()
     names = {node["name"] for node in around["nodes"]}
     assert {"orders", "events", "front", "dlx", "dead"} <= names
-    assert not names & {"billing", "reports", "audit-log", HOSTILE}
+    assert not names & {"billing", "reports", "audit-log", "orphans", HOSTILE}
     assert any(node["kind"] == "consumer" for node in around["nodes"])
 
     by_name = client.get("/api/v1/brokers/rabbit/topology", {"q": "REPORTS"}).json()
@@ -205,3 +208,20 @@ def test_kafka_topics_lead_to_their_consumer_groups_from_the_monitors_rows(make_
     }
     around = client.get("/api/v1/brokers/events/topology", {"around": "orders.dlq"}).json()
     assert [node["id"] for node in around["nodes"]] == ["topic:orders.dlq"]
+
+
+def test_adapter_reads_at_most_max_objects_by_name_and_says_so(mapped, monkeypatch):
+    from messaging.brokers.rabbitmq import topology as rabbit_topology
+    from messaging.process_config import open_broker
+
+    _, vhost, _, _ = mapped
+    with open_broker("rabbit") as broker:
+        whole = broker.topology(vhost, max_objects=3)  # 8 queues: one GET of all, cut to 3
+        monkeypatch.setattr(rabbit_topology, "PAGE_SIZE", 2)
+        paged = broker.topology(vhost, max_objects=2)  # more than 3 x 2: pages of 2 until 2 are read
+    for topology, kept in ((whole, 3), (paged, 2)):
+        queues = [node["name"] for node in topology.nodes if node["kind"] == "queue"]
+        assert queues == sorted(queues)[:kept] and len(queues) == kept
+        assert topology.truncated and f"only the first {kept} of 8 queues (by name) were read" in topology.notes
+        ids = {node["id"] for node in topology.nodes}
+        assert all(edge["source"] in ids and edge["target"] in ids for edge in topology.edges)
