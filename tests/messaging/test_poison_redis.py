@@ -54,3 +54,21 @@ def test_poison_is_counted_shown_alerted_on_and_left_behind_by_requeue_all(dlq_s
     action = run_action(actions.request_move(operator, dlq, kind=Action.REQUEUE, all=True, include_poison=True).pk)
     assert (action.state, action.done) == (Action.SUCCEEDED, 2)
     assert redis.llen(prefix + dlq.name) == 0
+
+
+def test_the_queue_page_asks_before_taking_poison_and_carries_the_choice(dlq_setup):
+    from django.test import Client
+
+    _, _, _, dlq, operator = dlq_setup
+    page = Client()
+    page.force_login(operator)
+    html = page.get(f"/queues/{dlq.pk}/").content.decode()
+    assert 'id="include-poison"' in html
+    plain = page.post(f"/queues/{dlq.pk}/act/", {"kind": "requeue", "selection": "all"}, HTTP_HX_REQUEST="true")
+    assert 'id="poison-note"' in plain.content.decode()
+    confirm = page.post(
+        f"/queues/{dlq.pk}/act/",
+        {"kind": "requeue", "selection": "all", "include_poison": "on"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert 'name="include_poison" value="on"' in confirm and 'id="poison-note"' not in confirm
