@@ -40,3 +40,13 @@ def duration(seconds) -> str:
     if minutes:
         return f"{minutes}m {secs}s"
     return f"{secs}s"
+
+
+@register.filter
+def epoch_time(seconds) -> str:
+    """Epoch seconds as a UTC time (pages turn ``<time data-epoch>`` into the reader's zone)."""
+    if seconds is None:
+        return "—"
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(float(seconds), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -77,6 +77,8 @@
     publish_rate: F.rate, consume_rate: F.rate,
     oldest_age_s: F.duration, time_to_drain_s: F.duration,
     trend: function (v) { return v || ""; },
+    // Kafka consumer groups: ok, growing, stalled, stopped, no members.
+    status: function (v) { return v || "—"; },
   };
 
   function applyFields(container, data) {
