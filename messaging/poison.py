@@ -20,8 +20,10 @@ from messaging.brokers.base import RawMessage
 from messaging.header_values import as_int
 
 RECEIVE_COUNT_KEYS = ("ApproximateReceiveCount", "approximate_receive_count")
-#: The SQS adapter's header: the receive count including the look that read it (one less were
-#: deliveries before).
+#: The SQS adapter's header is NOT a death count and is not read here: every message SQS
+#: dead-letters has been received maxReceiveCount times (3-5 typically) and each one died once, so
+#: counting receives would mark every real SQS dead letter poison and a requeue of all would move
+#: none of them. A redrive sends a new message, whose receive count starts again at 0.
 SQS_RECEIVE_COUNT = "x-sqs-approximate-receive-count"
 
 
@@ -43,9 +45,6 @@ def death_count(headers: dict[str, Any], properties: dict[str, Any] | None = Non
             received = _count(source.get(key))
             if received is not None and received > total:
                 total = received
-    looked = _count(headers.get(SQS_RECEIVE_COUNT))
-    if looked is not None and looked - 1 > total:
-        total = looked - 1
     return total
 
 

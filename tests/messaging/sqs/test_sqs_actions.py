@@ -210,3 +210,24 @@ def test_queue_page_offers_the_browse_saying_what_it_changes_on_sqs(redrive, cli
     # The DLQ has no RedrivePolicy of its own: no receive-count risk to accept.
     dlq_offer = client.get(reverse("queue-messages", args=[dlq.pk])).content.decode()
     assert 'id="browse-form"' in dlq_offer and 'id="accept-delivery-limit-risk"' not in dlq_offer
+
+
+def test_real_dead_letters_go_back_to_their_source(sqs_space, tokens, client):
+    """Messages SQS itself dead-lettered (received past maxReceiveCount 3 by a consumer) are
+    redriven: receives are not deaths, each message died once."""
+    dlq_name, source_name = sqs_space.name("work-dlq"), sqs_space.name("work")
+    sqs_space.create("work-dlq")
+    url = sqs_space.create("work", dlq_of=dlq_name, max_receive_count=3)
+    sqs_space.send(source_name, [kombu_body(f"dead-{i}", source_name) for i in range(4)])
+    for _ in range(4):  # a consumer that fails every time: three receives, then SQS dead-letters
+        for message in sqs_space.client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            sqs_space.client.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+    assert sqs_space.attributes(dlq_name)["ApproximateNumberOfMessages"] == "4"
+    source = make_queue("aws", source_name)
+    dlq = make_queue("aws", dlq_name, dlq_of=source)
+    accepted = call(client, "post", f"queues/{dlq.pk}/requeue", tokens["operator"], {"all": True})
+    final = run_action(accepted.json()["id"])
+    assert (final.state, final.done) == ("succeeded", 4)
+    assert sorted(task_ids(sqs_space.drain(source_name))) == [f"dead-{i}" for i in range(4)]
