@@ -2,9 +2,9 @@
 
 A message's deaths are the sum of the counts of its ``x-death`` entries (RabbitMQ bumps an entry's
 count each time the message dies again from the same queue for the same reason; the Celery DLQ
-integration writes the same shape on Redis), or, where a broker counts receives instead (SQS's
-``ApproximateReceiveCount``, when the adapter passes it on in the headers or properties), that
-count. A message with at least ``SWITCHYARD_POISON_DEATHS`` deaths is poison: requeueing it again
+integration writes the same shape on Redis), or a generic ``ApproximateReceiveCount`` a publisher
+or adapter puts in the headers or properties. SQS's own receive count is not a death count (see
+:data:`SQS_RECEIVE_COUNT`). A message with at least ``SWITCHYARD_POISON_DEATHS`` deaths is poison: requeueing it again
 is unlikely to help, so a requeue of all or of filtered messages leaves it where it is unless the
 operator includes it (``include_poison``).
 """
