@@ -47,7 +47,9 @@ def test_search_then_edit_and_requeue_one_message(redis_broker, live_console, lo
     page.wait_for_selector("#confirm-edit")
     assert '"amount": 12' in page.locator(".edit-confirm").inner_text()
     page.click("#confirm-edit")
-    expect(page.locator("#action-result")).to_contain_text("accepted: requeue of the edited message")
+    # The panel's answer goes with the message list's refresh; the toast and the action list stay.
+    expect(page.locator("#toasts")).to_contain_text("accepted: requeue of the edited message")
+    expect(page.locator("tr[data-action-id] [data-field='state']")).to_have_text("succeeded", timeout=30_000)
     moved = wait_for(lambda: client.lindex(prefix + name, 0), timeout=20, message="the edited message requeued")
     moved = json.loads(moved)
     assert moved["headers"]["id"] == first and moved["headers"]["x-switchyard-edit-diff"] == "kwargs.amount changed"
