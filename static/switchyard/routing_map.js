@@ -118,6 +118,31 @@
     ];
   }
 
+  const ROUTES_LISTED = 500;
+  const ROUTE_WORDS = {
+    "binding": "routes to", "exchange-binding": "routes to exchange", "alternate": "sends unroutable messages to",
+    "dead-letter": "dead-letters to", "consumes": "is consumed by",
+  };
+
+  // The same graph as text, for screen readers and for copying names.
+  function showRoutes(graph) {
+    const names = {};
+    graph.nodes.forEach(function (n) { names[n.id] = n.label || n.name; });
+    const list = document.getElementById("map-routes-list");
+    list.replaceChildren();
+    graph.edges.slice(0, ROUTES_LISTED).forEach(function (e) {
+      const item = document.createElement("li");
+      const keys = e.routing_keys && e.routing_keys.length ? " (" + e.routing_keys.join(", ") + ")" : "";
+      item.textContent = names[e.source] + " " + (ROUTE_WORDS[e.kind] || e.kind) + " " + names[e.target] + keys;
+      list.appendChild(item);
+    });
+    if (graph.edges.length > ROUTES_LISTED) {
+      const more = document.createElement("li");
+      more.textContent = "… and " + (graph.edges.length - ROUTES_LISTED) + " more";
+      list.appendChild(more);
+    }
+  }
+
   function status(text) { document.getElementById("map-status").textContent = text; }
 
   function showNotes(graph) {
@@ -202,6 +227,7 @@
         const graph = answer.body;
         draw(container, graph);
         showNotes(graph);
+        showRoutes(graph);
         const counts = graph.nodes.length + " nodes, " + graph.edges.length + " edges in vhost " + graph.vhost;
         status(graph.nodes.length ? counts + (graph.truncated ? " (truncated: see below)" : "") + "." :
           "Nothing to draw in vhost " + graph.vhost + ": no exchanges or queues match. Clear the filters, or declare a queue and bind it.");

@@ -85,6 +85,9 @@ def test_map_draws_the_topology_keeps_hostile_names_as_text_and_goes_red_live(ma
     assert page.locator("#map-details-title").text_content() == HOSTILE
     assert page.locator("#map-details img, #map-details script, #map-notes img").count() == 0
     assert page.evaluate("() => window.__owned") is None
+    page.click("#map-routes summary")
+    routes = page.locator("#map-routes-list").inner_text()
+    assert "orders dead-letters to dlx" in routes and f"events routes to {HOSTILE} (<b>#</b>)" in routes
 
     # Dead letters arrive: the DLQ node reads 3 msgs and turns red without a reload.
     assert not js(page, "cy.getElementById('queue:orders.dlq').hasClass('dlq-holding')")
