@@ -96,3 +96,20 @@ def test_malformed_redis_key_layout_options_are_refused_naming_the_file(tmp_path
     with pytest.raises(ConfigError, match=message) as raised:
         load_config({"SWITCHYARD_CONFIG": str(path)})
     assert str(path) in str(raised.value) and "[brokers.main]" in str(raised.value)
+
+
+def test_kafka_url_from_the_environment_and_client_settings_from_the_file(tmp_path):
+    config = load_config({"SWITCHYARD_BROKER_URL": "kafka://k1:9092,k2:9093"})
+    assert config.brokers[0].scheme == "kafka" and config.brokers[0].client == {}
+    path = tmp_path / "kafka.toml"
+    path.write_text(
+        '[brokers.events]\nurl = "kafka://127.0.0.1:9092"\n'
+        '[brokers.events.client]\n"security.protocol" = "SASL_PLAINTEXT"\n"sasl.password" = "pw-never-shown"\n'
+    )
+    broker = load_config({"SWITCHYARD_CONFIG": str(path)}).brokers[0]
+    assert broker.client == {"security.protocol": "SASL_PLAINTEXT", "sasl.password": "pw-never-shown"}
+    assert "pw-never-shown" not in repr(broker)
+    path.write_text('[brokers.events]\nurl = "kafka://h"\nclient = { "sasl.password" = ["pw-never-shown"] }\n')
+    with pytest.raises(ConfigError) as error:
+        load_config({"SWITCHYARD_CONFIG": str(path)})
+    assert "client.sasl.password" in str(error.value) and "pw-never-shown" not in str(error.value)
