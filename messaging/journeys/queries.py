@@ -55,5 +55,8 @@ def family(task: dict[str, Any]) -> list[dict[str, Any]]:
         related |= Q(root_id=root) | Q(task_id=root)
     if parent:
         related |= Q(task_id=parent)
-    rows = TaskRecord.objects.filter(related).exclude(task_id=task_id).values(*FAMILY_FIELDS)[:MAX_TREE]
+    rows = list(TaskRecord.objects.filter(related).exclude(task_id=task_id).values(*FAMILY_FIELDS)[:MAX_TREE])
+    if parent and not any(r["task_id"] == parent for r in rows):
+        # A family larger than the cap must not lose the parent (a group of thousands, say).
+        rows += list(TaskRecord.objects.filter(task_id=parent).values(*FAMILY_FIELDS))
     return [_epoch(r, "created_at") for r in rows]
