@@ -47,16 +47,16 @@ def journey(task_id: str) -> dict[str, Any] | None:
 
 
 def family(task: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows sharing the task's root (its parent, children and their children), and its parent and
-    children by id where the root is unknown; at most MAX_TREE."""
+    """Rows of the task's family: its children first (at most MAX_TREE), its parent, then the rest
+    sharing its root (chains, groups, chords), at most MAX_TREE of those."""
     task_id, root, parent = task["task_id"], task.get("root_id") or "", task.get("parent_id") or ""
-    related = Q(parent_id=task_id)
-    if root:
-        related |= Q(root_id=root) | Q(task_id=root)
+    found: dict[str, dict[str, Any]] = {}
+    queries = [TaskRecord.objects.filter(parent_id=task_id)]
     if parent:
-        related |= Q(task_id=parent)
-    rows = list(TaskRecord.objects.filter(related).exclude(task_id=task_id).values(*FAMILY_FIELDS)[:MAX_TREE])
-    if parent and not any(r["task_id"] == parent for r in rows):
-        # A family larger than the cap must not lose the parent (a group of thousands, say).
-        rows += list(TaskRecord.objects.filter(task_id=parent).values(*FAMILY_FIELDS))
-    return [_epoch(r, "created_at") for r in rows]
+        queries.append(TaskRecord.objects.filter(task_id=parent))
+    if root:
+        queries.append(TaskRecord.objects.filter(Q(root_id=root) | Q(task_id=root)))
+    for rows in queries:
+        for row in rows.exclude(task_id=task_id).values(*FAMILY_FIELDS)[:MAX_TREE]:
+            found.setdefault(row["task_id"], _epoch(row, "created_at"))
+    return list(found.values())
