@@ -39,7 +39,9 @@ _local_slots = LocMemCache("switchyard-browse-slots", {})
 BROWSE_WARNING = (
     "Browsing RabbitMQ takes each message and puts it back (get with requeue): the order may "
     "change, the messages are marked redelivered, and on quorum queues each browse counts toward "
-    "the delivery limit, which can dead-letter or drop them."
+    "the delivery limit, which can dead-letter or drop them. Browsing SQS receives each message and "
+    "makes it visible again at once: each one's ApproximateReceiveCount grows by one, which counts "
+    "toward a RedrivePolicy's maxReceiveCount."
 )
 
 
