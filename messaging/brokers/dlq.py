@@ -1,9 +1,10 @@
 """Which queue is each queue's dead-letter queue. Pure functions, no I/O.
 
 Precedence, strongest first:
-1. the DLQ the broker names (SQS's RedrivePolicy), then broker arguments (RabbitMQ ``x-dead-letter-exchange`` / ``-routing-key``, or the policy's
-   ``dead-letter-exchange``), resolved through the bindings: they say where the broker really
-   sends dead messages, which configuration cannot change;
+1. the DLQ the broker names (SQS's RedrivePolicy), then broker arguments (RabbitMQ
+   ``x-dead-letter-exchange`` / ``-routing-key``, or the policy's ``dead-letter-exchange``),
+   resolved through the bindings: they say where the broker really sends dead messages, which
+   configuration cannot change;
 2. configuration (``BrokerConfig.dead_letter_queues``): the operator's word, stronger than a
    guess;
 3. names among existing queues: ``<q>.dlq``, ``<q>.dead``, ``<q>_dlq``, ``dlq.<q>``.
