@@ -35,6 +35,7 @@ FULL = {
     "api": ["--tasks", "1000000", "--queues", "1000", "--repeats", "40"],
     "live": ["--clients", "1,200", "--rounds", "15"],
     "load": ["--clients", "200", "--rate", "50", "--duration", "60"],
+    "kafka_sampling": ["--topics", "10", "--partitions", "100", "--groups", "100", "--rounds", "10"],
 }
 QUICK = {
     "ingest": ["--events", "100000", "--rate", "30000", "--flood-events", "100000", "--worker-tasks", "500"],
@@ -44,6 +45,7 @@ QUICK = {
     "live": ["--clients", "1,200", "--rounds", "6"],
     # 20 s: the slow clients pause 16 s, so a smaller outbox shows them stream.dropped.
     "load": ["--clients", "200", "--rate", "50", "--duration", "20", "--client-buffer", "100"],
+    "kafka_sampling": ["--topics", "10", "--partitions", "100", "--groups", "100", "--rounds", "4"],
 }
 MODULES = {
     "ingest": "bench.ingest",
@@ -52,6 +54,7 @@ MODULES = {
     "api": "bench.api_latency",
     "live": "bench.live",
     "load": "bench.load",
+    "kafka_sampling": "bench.kafka_sampling",
 }
 
 
@@ -233,6 +236,18 @@ def rows(parts: dict) -> list[tuple]:
                 "< 100 ms",
                 row["p95_ms"] < 100,
             )
+    ks = parts.get("kafka_sampling", {}).get("result")
+    if ks:
+        add(
+            "sampling",
+            f"Kafka {ks['partitions']:,} partitions / {ks['groups']} groups: warm round p50 ms "
+            f"(first {ks['round_first_ms']}, cluster {ks['cluster_partitions']:,} partitions)",
+            ks["round_warm_p50_ms"],
+            ks["bare_read_p50_ms"],
+            "bare admin calls",
+            "< 1000 ms",
+            ks["round_warm_p50_ms"] < 1000,
+        )
     lv = parts.get("live", {}).get("result")
     if lv:
         interval_ms = lv["interval_s"] * 1000
