@@ -58,6 +58,8 @@ def test_export_leaves_every_message_in_place_and_is_audited(dead_letters, clien
     session = Client()
     session.force_login(_operator())
     assert session.get(f"/api/v1/queues/{dlq.pk}/export").status_code == 405
+    posted = rows(session.post(f"/api/v1/queues/{dlq.pk}/export", {"exception": "nothing-like-this"}))
+    assert posted[-1]["summary"]["exported"] == 0 and posted[-1]["summary"]["scanned"] == 30
     assert get(client, f"queues/{dlq.pk}/export", tokens["viewer"]).status_code == 403
     assert get(client, f"queues/{dlq.pk}/search", tokens["viewer"], task="app.work").status_code == 403
     assert sorted(drain_ids(vhost, dlq.name)) == sorted(ids)
