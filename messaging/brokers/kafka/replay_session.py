@@ -204,8 +204,6 @@ class KafkaReplaySession(MoveSession):
         if self.progress.finished:
             return self.progress
         want = min(batch_size, self.plan.budget - self.progress.scanned)
-        if self.plan.max_moves is not None and self._moves_known:
-            want = min(want, self.plan.max_moves - self.progress.moved) if want > 0 else want
         records = self._read(want) if want > 0 else []
         outgoing = self._choose(records)
         current = None
@@ -237,8 +235,11 @@ class KafkaReplaySession(MoveSession):
     def _choose(self, records: list[RawMessage]) -> list[tuple[str, RawMessage]]:
         """The selected records with their targets; the rest counted as scanned or unroutable."""
         outgoing: list[tuple[str, RawMessage]] = []
+        wanted = self.plan.max_moves if self._moves_known else None
         for raw in records:
             self.progress.scanned += 1
+            if wanted is not None and self.progress.moved + len(outgoing) >= wanted:
+                continue  # every selected id found: the rest of the batch is only passed over
             if not self.plan.selector(raw):
                 continue
             target = self.plan.destination(raw)
