@@ -129,7 +129,8 @@
   }
 
   function onOpen(socket) {
-    socket.send(JSON.stringify({subscribe: topics()}));
+    // Each flush as one message (a JSON array): a fleet's round is a few messages, not thousands.
+    socket.send(JSON.stringify({subscribe: topics(), batch: true}));
     const wasStale = staleSince !== null;
     staleSince = null;
     badge(true);
@@ -138,8 +139,12 @@
   }
 
   function onMessage(text) {
-    let event;
-    try { event = JSON.parse(text); } catch (e) { return; }
+    let frame;
+    try { frame = JSON.parse(text); } catch (e) { return; }
+    (Array.isArray(frame) ? frame : [frame]).forEach(onEvent);
+  }
+
+  function onEvent(event) {
     if (event.type === "queue.sample") onQueueSample(event.data);
     else if (event.type === "broker.status") onBrokerStatus(event.data);
     document.dispatchEvent(new CustomEvent("sy:event", {detail: event}));
