@@ -121,9 +121,13 @@ class MoveRequestSerializer(serializers.Serializer):
 
 class DeleteRequestSerializer(serializers.Serializer):
     """A delete names every message it deletes; ``confirm`` (the queue's name) is optional for API
-    callers and checked when sent (see ``messaging.actions.require_confirmation``)."""
+    callers and checked when sent (see ``messaging.actions.require_confirmation``). A delete by a
+    search's ``filter`` names no message: ``confirm`` is then required."""
 
-    ids = _ids("the ids of the messages to delete", required=True)
+    ids = _ids("the ids of the messages to delete")
+    filter = MoveFilterSerializer(
+        required=False, allow_null=True, help_text="instead of ids: the messages a search finds (confirm required)"
+    )
     dry_run = StrictBooleanField(required=False, default=False)
     confirm = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
 

@@ -110,17 +110,19 @@ def request_delete(
     user: Any,
     queue: Queue,
     *,
-    ids: list[str] | None,
+    ids: list[str] | None = None,
     dry_run: bool = False,
     confirm: str | None = None,
     typed: bool = False,
+    filter: dict[str, Any] | None = None,  # noqa: A002 - the API's field name
 ) -> Action:
-    """Delete the messages with these ids (see :func:`require_confirmation` for ``confirm`` and
-    ``typed``). Raises :class:`ActionRefused`; :class:`BrokerError`."""
-    require_confirmation(Action.DELETE, queue, confirm, typed=typed)
-    if not ids:
-        raise ActionRefused({"ids": "delete needs the ids of the messages; purge empties a queue"})
-    selection = parse_selection(ids, None, None)
+    """Delete the messages with these ids, or those a search's ``filter`` matches (see
+    :func:`require_confirmation` for ``confirm`` and ``typed``; a filter names no message, so it
+    needs the queue's name typed, API or not). Raises :class:`ActionRefused`; :class:`BrokerError`."""
+    require_confirmation(Action.DELETE, queue, confirm, typed=typed or filter is not None)
+    if not ids and not filter:
+        raise ActionRefused({"ids": "delete needs the ids of the messages (or a filter); purge empties a queue"})
+    selection = parse_selection(ids or None, None, filter)
     with _reaching_broker(queue) as broker:
         if not broker.capabilities.deletes_messages:
             refused = ActionRefused(
@@ -138,7 +140,7 @@ def request_delete(
         selection=selection,
         target="",
         budget=budget,
-        requested=len(selection["ids"]),
+        requested=len(selection["ids"]) if "ids" in selection else budget,
         dry_run=dry_run,
     )
 

@@ -125,6 +125,29 @@ def test_a_search_filter_used_as_a_requeue_filter_moves_exactly_the_matches(dlq,
     assert sorted(task_ids_in(redis_client, prefix + queue.name)) == sorted(set(ids) - set(matched))
 
 
+def test_a_search_filter_used_as_a_delete_filter_deletes_exactly_the_matches(dlq, client):
+    redis_client, prefix, source, queue, tokens = dlq
+    ids = fill_mixed(redis_client, prefix, source, queue)
+    flt = {"exception": "TimeoutError"}
+    matched = found_ids(lines(api(client, "get", f"queues/{queue.pk}/search", tokens["operator"], **flt)))
+    assert matched == ["t-timeout"]
+
+    def delete(body):
+        return client.post(
+            f"/api/v1/queues/{queue.pk}/delete",
+            json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Token {tokens['admin']}",
+        )
+
+    assert delete({"filter": flt}).status_code == 400  # a filter names no message: the queue's name is typed
+    response = delete({"filter": flt, "confirm": queue.name})
+    assert response.status_code == 202, response.content
+    action = run_action(response.json()["id"])
+    assert action.state == Action.SUCCEEDED and action.done == 1
+    assert sorted(task_ids_in(redis_client, prefix + queue.name)) == sorted(set(ids) - {"t-timeout"})
+
+
 def test_export_is_operators_only_audited_and_unknown_queue_is_404(dlq, client):
     redis_client, prefix, source, queue, tokens = dlq
     ids = fill_mixed(redis_client, prefix, source, queue)
