@@ -41,7 +41,7 @@ def test_queue_rows_carry_exactly_the_declared_fields():
     assert data["<b>x</b> ☃"]["depth"] is None and data["<b>x</b> ☃"]["sampled_at"] is None
 
     detail = QueueDetailSerializer(rows["orders"], context={"history": []}).data
-    assert list(detail) == [*declared, "history", "partitions"] and detail["history"] == []
+    assert list(detail) == [*declared, "history", "partitions", "details"] and detail["history"] == []
     assert detail["partitions"] is None
     # The stream's queue.sample event carries the same core fields, the DLQ's id and epoch time.
     event = queue_event(rows["orders"])["data"]
