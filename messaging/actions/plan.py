@@ -51,14 +51,11 @@ def build_plan(action: Action, token: str, capabilities: Capabilities) -> MovePl
             return stamp
 
     bulk = None
-    if (
-        stamp is not None
-        and not action.dry_run
-        and action.selection.get("all") is True
-        and not (action.kind == Action.REQUEUE and poison_limit)
-    ):
-        # Every message is taken and gets the same headers: the adapter may move server-side.
-        bulk = BulkMove(headers=stamp, by_origin=target_of is not None)
+    if stamp is not None and not action.dry_run and action.selection.get("all") is True and rewrites is None:
+        # Every message is taken and gets the same headers: the adapter may move server-side. When
+        # poison stays behind, a message that could carry a death count is judged one by one.
+        deaths = poison_limit if action.kind == Action.REQUEUE else 0
+        bulk = BulkMove(headers=stamp, by_origin=target_of is not None, poison_deaths=deaths)
     return MovePlan(
         source=action.queue_name,
         target=None if deleting else (action.target or default_target),

@@ -365,6 +365,10 @@ class BulkMove:
 
     headers: dict[str, Any]
     by_origin: bool = False
+    #: With a positive value, a message that died at least this many times
+    #: (:func:`messaging.poison.death_count`) is not the bulk path's to take: it goes the
+    #: per-message path, whose selector leaves poison where it is.
+    poison_deaths: int = 0
 
 
 @dataclass

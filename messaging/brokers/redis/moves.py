@@ -188,6 +188,7 @@ class RedisMoveSession(MoveSession):
         origin = json.dumps(target) if bulk.by_origin else ""
         steps = ",".join(str(step) for step in broker.steps)
         args = [plan.owner, want, BULK_BYTES, PROGRESS_TTL_S, members_text(bulk.headers), origin, steps]
+        args.append(bulk.poison_deaths)
         reply = self._run(broker._bulk_move_script, keys, [*args, *absence_probes(bulk.headers)])
         stop = reply[5].decode()
         if stop == "empty":

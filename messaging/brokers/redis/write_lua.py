@@ -68,13 +68,16 @@ return 1
 #      quote to the next quote" as the regex's ``"[^"]*"``, ``%f["]`` "a quote follows" as its
 #      ``(?=")``), and the members are inserted right after the brace of the top-level headers,
 #      as the client splice does;
-#   4. the target sub-queue: the message's priority step, as the per-message path finds it in the
+#   4. with ARGV[8] > 0, a message whose text holds ``"x-death"``, a receive-count key or a
+#      ``\u00`` escape is decoded (cjson): its deaths, counted as ``messaging.poison.death_count``
+#      counts them, must stay below ARGV[8] (poison is the selector's to leave behind);
+#   5. the target sub-queue: the message's priority step, as the per-message path finds it in the
 #      decoded properties (Kombu files by priority, and the integration's DLQ holds every priority
 #      in its bare list). The value must hold ``"priority"`` at most once, after the one
 #      ``"properties": {``, followed by ``: `` and an integer: then that integer is the top-level
 #      properties' priority (Kombu writes ``properties`` last, and its other values are strings
 #      and ``delivery_info``); without it the message keeps the step it sits in, as on that path.
-# A message that fails 1-4 ends the call and stays where it is, first in line, for the client path.
+# A message that fails 1-5 ends the call and stays where it is, first in line, for the client path.
 # Step 3's match is made first: the searches of 1 and 2 start after it, where every key is.
 # Values are read with LRANGE in windows from the oldest end of each priority sub-queue (consumer
 # order), removed with LTRIM and pushed with one LPUSH per window and target sub-queue, oldest first.
@@ -83,8 +86,8 @@ return 1
 # ARGV: [1] claim token (fencing, as MOVE), [2] take at most this many messages, [3] stop after
 #       this many bytes pushed, [4] TTL of the progress hash, [5] the members to add (JSON text,
 #       no trailing comma), [6] the target's name as JSON text when origins must be checked
-#       (else ''), [7] the priority steps in KEYS order, comma-separated, [8..] texts whose
-#       presence sends a message to the client path.
+#       (else ''), [7] the priority steps in KEYS order, comma-separated, [8] deaths that make a
+#       message poison (0: no check), [9..] texts whose presence sends a message to the client path.
 # Returns {scanned, moved, missing, unroutable, taken, stop}: progress totals, the messages moved
 # by this call, and why it stopped: 'full' (ARGV[2] or ARGV[3] reached), 'empty' (the source has
 # no more messages), 'other' (the next message needs the client path).
@@ -106,8 +109,11 @@ if ARGV[6] ~= '' then
 end
 local priority_steps = {}
 for step in string.gmatch(ARGV[7], '%d+') do priority_steps[#priority_steps + 1] = tonumber(step) end
+local poison_deaths = tonumber(ARGV[8])
 local probes = {}
-for i = 8, #ARGV do probes[#probes + 1] = ARGV[i] end
+for i = 9, #ARGV do probes[#probes + 1] = ARGV[i] end
+local DEATH_MARKERS = {'"x-death"', '"ApproximateReceiveCount"', '"approximate_receive_count"', '\\u00'}
+local COUNT_KEYS = {'ApproximateReceiveCount', 'approximate_receive_count'}
 local steps = (#KEYS - 1) / 2
 
 -- The index (in KEYS order) of the sub-queue the message's priority files it under; ``here``
@@ -128,6 +134,44 @@ local function target_step(v, head, here)
   return index
 end
 
+local function whole(x)
+  return type(x) == 'number' and x == math.floor(x)
+end
+
+-- The message's deaths as messaging.poison.death_count counts them; nil when it does not decode.
+local function deaths_of(v)
+  local ok, message = pcall(cjson.decode, v)
+  if not ok or type(message) ~= 'table' then return nil end
+  local headers = type(message['headers']) == 'table' and message['headers'] or {}
+  local total = 0
+  local entries = headers['x-death']
+  if type(entries) == 'table' then
+    for i = 1, math.min(#entries, 100) do
+      local count = type(entries[i]) == 'table' and entries[i]['count']
+      if whole(count) and count > 0 then total = total + count end
+    end
+  end
+  local properties = type(message['properties']) == 'table' and message['properties'] or {}
+  for _, source in ipairs({headers, properties}) do
+    for _, key in ipairs(COUNT_KEYS) do
+      local count = source[key]
+      if type(count) == 'string' and #count < 10 and string.match(count, '^%d+$') then count = tonumber(count) end
+      if whole(count) and count > total then total = count end
+    end
+  end
+  return total
+end
+
+local function maybe_poison(v, head)
+  for i = 1, #DEATH_MARKERS do
+    if find(v, DEATH_MARKERS[i], head, true) then
+      local deaths = deaths_of(v)
+      return deaths == nil or deaths >= poison_deaths
+    end
+  end
+  return false
+end
+
 local function rewritten(v, here)
   -- Every key of the envelope comes after the top-level headers brace (the values before it hold
   -- no quote, by HEAD), so the searches start there and skip the body.
@@ -138,6 +182,7 @@ local function rewritten(v, here)
   for i = 1, #probes do
     if find(v, probes[i], head, true) then return nil end
   end
+  if poison_deaths > 0 and maybe_poison(v, head) then return nil end
   if origin then
     if find(v, '\\u00', head, true) then return nil end
     local from = head

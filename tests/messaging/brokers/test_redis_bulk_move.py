@@ -334,3 +334,24 @@ def test_a_priority_the_text_does_not_settle_goes_to_the_per_message_path(dlq_se
     assert task_ids_in(client, prefix + sub_queue(source.name, step)) == [envelope["headers"]["id"]]
     assert task_ids_in(client, prefix + sub_queue(source.name, 9)) == [json.loads(before[0])["headers"]["id"]]
     assert task_ids_in(client, prefix + sub_queue(source.name, 3)) == [json.loads(after[0])["headers"]["id"]]
+
+
+def test_bulk_requeue_all_moves_dead_letters_and_leaves_poison_behind(dlq_setup, settings):
+    """Requeue all stays server-side for messages that died fewer than SWITCHYARD_POISON_DEATHS
+    times (their x-death is read in the script) and leaves a poison message where it is."""
+    settings.SWITCHYARD_POISON_DEATHS = 3
+    client, prefix, source, dlq, operator = dlq_setup
+    poison = {**death_record(source.name), "count": 4}
+    values = [(0, dead_letter(source.name)) for _ in range(60)]
+    values.insert(40, (0, celery_envelope(source.name, task_id="poison-1", death=poison)))
+    fill(client, prefix, dlq.name, values)
+    action = actions.request_move(operator, dlq, kind=Action.REQUEUE, all=True)
+    token = claim(action.pk)
+    plan = build_plan(Action.objects.get(pk=action.pk), token, RedisBroker.capabilities)
+    assert plan.bulk is not None and plan.bulk.poison_deaths == 3
+    with open_broker("main") as broker:
+        bulk, per_message = run_plan(broker, plan, batch=25)
+    assert bulk >= 40, (bulk, per_message)  # everything older than the poison went server-side
+    assert bulk + per_message == 60
+    assert task_ids_in(client, prefix + dlq.name) == ["poison-1"]
+    assert len(task_ids_in(client, prefix + source.name)) == 60
