@@ -31,7 +31,9 @@ def reader(config: BrokerConfig) -> Iterator[Consumer]:
     """A consumer that only reads with ``assign()``: a random group that is never committed."""
     group = f"{BROWSE_GROUP_PREFIX}{uuid.uuid4().hex[:12]}"
     try:
-        consumer = Consumer(consumer_settings(config, group, **{"enable.partition.eof": False}))
+        # A short fetch wait: a browse wants the records there are now, not a fuller batch later.
+        settings = {"enable.partition.eof": False, "fetch.wait.max.ms": 10}
+        consumer = Consumer(consumer_settings(config, group, **settings))
     except KafkaException as exc:
         raise broker_error(exc, config, "kafka reader refused") from None
     try:
@@ -91,16 +93,22 @@ def record_to_raw(message: Message, position: int) -> RawMessage:
 
 
 def read_range(
-    consumer: Consumer, config: BrokerConfig, topic: str, partition: int, start: int, end: int
+    consumer: Consumer,
+    config: BrokerConfig,
+    topic: str,
+    partition: int,
+    start: int,
+    end: int,
+    quiet_s: float = CALL_TIMEOUT_S,
 ) -> list[Message]:
     """The records of one partition from ``start`` up to (not including) ``end``, in offset order.
-    Stops early, with what it has, when the broker sends nothing for :data:`CALL_TIMEOUT_S` (a
+    Stops early, with what it has, when the broker sends nothing for ``quiet_s`` seconds (a
     compacted or truncated range has gaps: fewer records than offsets)."""
     if end <= start:
         return []
     consumer.assign([TopicPartition(topic, partition, start)])
     found: list[Message] = []
-    quiet_until = time.monotonic() + CALL_TIMEOUT_S
+    quiet_until = time.monotonic() + quiet_s
     try:
         while time.monotonic() < quiet_until:
             batch = consumer.consume(min(end - start, 500), timeout=0.2)
@@ -111,7 +119,7 @@ def read_range(
                     continue
                 if start <= message.offset() < end:
                     found.append(message)
-                    quiet_until = time.monotonic() + CALL_TIMEOUT_S
+                    quiet_until = time.monotonic() + quiet_s
                 if message.offset() >= end - 1:
                     return found
     except KafkaException as exc:
@@ -184,18 +192,26 @@ def _offset_at(consumer: Consumer, config: BrokerConfig, topic: str, partition: 
     return offset if offset >= 0 else high  # no record that late: nothing to show
 
 
-def newest_origins(config: BrokerConfig, topics: list[str]) -> dict[str, str]:
+def newest_origins(config: BrokerConfig, topics: list[str], within_s: float = 1.0) -> dict[str, str | None]:
     """Topic -> the topic its newest record says it was dead-lettered from (Spring's or Kafka
-    Connect's headers), for the ``topics`` whose newest record names one."""
-    origins: dict[str, str] = {}
+    Connect's headers), or None, for the ``topics`` read within ``within_s`` seconds (in order;
+    those left unread are not in the answer)."""
+    origins: dict[str, str | None] = {}
+    deadline = time.monotonic() + within_s
     with reader(config) as consumer:
         for topic in topics:
+            if time.monotonic() > deadline:
+                break
+            origins[topic] = None
             try:
                 marks = watermarks(consumer, config, topic)
             except QueueNotFound:
                 continue
             for partition, (low, high) in sorted(marks.items()):
-                newest = read_range(consumer, config, topic, partition, max(low, high - 1), high)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                newest = read_range(consumer, config, topic, partition, max(low, high - 1), high, quiet_s=left)
                 source = original_topic(record_to_raw(newest[-1], 0).headers) if newest else None
                 if source:
                     origins[topic] = source

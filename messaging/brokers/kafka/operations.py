@@ -31,6 +31,7 @@ REPLAY_DUPLICATE_BOUND = 2 * REPLAY_BATCH
 #: an answer is kept: a bounded cost whatever the number of topics.
 HEADER_CHECKS_PER_ROUND = 10
 HEADER_CHECK_EVERY_S = 600.0
+HEADER_CHECK_BUDGET_S = 0.25
 
 
 class KafkaMessages:
@@ -45,7 +46,8 @@ class KafkaMessages:
         """Set ``dead_letter_queue`` on each source topic row (:mod:`dead_letters`): names and
         configuration every round; the headers of the newest record of up to
         :data:`HEADER_CHECKS_PER_ROUND` topics per round, each re-read every
-        :data:`HEADER_CHECK_EVERY_S`. A failed header read leaves the name rules standing."""
+        :data:`HEADER_CHECK_EVERY_S`, for at most :data:`HEADER_CHECK_BUDGET_S` per round. A
+        failed header read leaves the name rules standing."""
         topics = [row for row in rows if row.kind == "topic" and not row.system]
         names = [row.name for row in topics]
         if not hasattr(self, "_origins"):
@@ -66,11 +68,11 @@ class KafkaMessages:
         if not due:
             return
         try:
-            found = browse.newest_origins(self.config, due)
+            found = browse.newest_origins(self.config, due, within_s=HEADER_CHECK_BUDGET_S)
         except BrokerError:
             return
-        for name in due:
-            self._origins[name] = (now, found.get(name))
+        for name, source in found.items():
+            self._origins[name] = (now, source)
 
     def peek(self, queue: str, offset: int = 0, limit: int = 50) -> tuple[int, list[RawMessage]]:
         """``(retained records, records)`` oldest first across partitions, read with ``assign()``

@@ -9,6 +9,7 @@ from messaging.brokers.kafka import KafkaBroker
 from messaging.brokers.kafka.dead_letters import dead_letter_topics, source_by_name
 from messaging.dead_letter_headers import header_value
 from tests.messaging.kafka.replay_helpers import KAFKA, create_topics, produce, topic_name
+from tests.waiting import wait_for
 
 
 def test_each_name_rule_names_the_source_only_when_it_exists():
@@ -102,10 +103,28 @@ def test_the_adapter_marks_sources_by_name_and_by_the_newest_records_headers():
     broker = KafkaBroker(BrokerConfig(name="events", url=f"kafka://{KAFKA}"))
     names = [by_name, by_name + ".DLT", spring_source, connect_source, spring_dlt, connect_dlt]
     rows = [QueueStats(name=name, kind="topic", topic=name) for name in names]
-    with broker:
+    expected = {by_name: by_name + ".DLT", spring_source: spring_dlt, connect_source: connect_dlt}
+
+    def marked() -> dict:
+        # Each round reads a few topics' newest records within its time budget: rounds add up.
         broker.mark_dead_letter_topics(rows)
-    assert {row.name: row.dead_letter_queue for row in rows if row.dead_letter_queue} == {
-        by_name: by_name + ".DLT",
-        spring_source: spring_dlt,
-        connect_source: connect_dlt,
-    }
+        return {row.name: row.dead_letter_queue for row in rows if row.dead_letter_queue}
+
+    with broker:
+        wait_for(lambda: marked() == expected, timeout=20, message="every rule applied", diagnose=lambda: str(marked()))
+
+
+def test_a_sampled_dead_letter_topic_is_a_dlq_linked_to_its_source(db):
+    from messaging.models import Queue
+    from messaging.sample_recorder import BrokerMemory, record_sample
+
+    source, configured_source = topic_name("orders"), topic_name("billing")
+    configured_dlt = topic_name("billing-parking")
+    create_topics(source, source + ".DLT", configured_source, configured_dlt)
+    config = BrokerConfig(name="events", url=f"kafka://{KAFKA}", dead_letter_queues={configured_source: configured_dlt})
+    with KafkaBroker(config) as broker:
+        record_sample(config, BrokerMemory(), broker.sample(), 0.01)
+    rows = {q.name: q for q in Queue.objects.filter(broker="events", name__in=[source, configured_source])}
+    assert rows[source].dlq.name == source + ".DLT" and rows[source].dlq.is_dlq
+    assert rows[configured_source].dlq.name == configured_dlt and rows[configured_source].dlq.is_dlq
+    assert Queue.objects.get(broker="events", name=source + ".DLT").dead_letter_source.name == source
