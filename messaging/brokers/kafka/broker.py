@@ -4,6 +4,7 @@ pair a row (depth = lag). Monitoring never joins a group nor commits an offset."
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 
@@ -75,8 +76,13 @@ class KafkaBroker(KafkaMessages, Broker):
         nothing (Kafka lists every topic and group it has)."""
         with self._sampling:
             try:
+                started = time.monotonic()
                 view = read_cluster(self.admin, SAMPLE_TIMEOUT_S)
-                rows = topic_rows(view, self._rows) + group_rows(view, self._rows, self._heads, self.status_window)
+                # Lag as time gets what is left of the round's limit (up to its own budget).
+                heads_s = SAMPLE_TIMEOUT_S - (time.monotonic() - started)
+                rows = topic_rows(view, self._rows) + group_rows(
+                    view, self._rows, self._heads, self.status_window, heads_s
+                )
                 self.mark_dead_letter_topics(rows)
             except KafkaException as exc:
                 raise broker_error(exc, self.config, "kafka sample failed") from None

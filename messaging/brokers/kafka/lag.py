@@ -73,9 +73,11 @@ class HeadTimestamps:
         self._cache: dict[tuple[str, int, int], float | None] = {}
         self._unread: dict[tuple[str, int, int], tuple[float, int]] = {}
 
-    def lookup(self, wanted: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], float | None]:
-        """The timestamp of each (topic, partition, offset) that could be read in the budget;
-        absent from the answer when not read (unknown). A failed read leaves them unknown."""
+    def lookup(
+        self, wanted: list[tuple[str, int, int]], budget_s: float = TIMESTAMP_BUDGET_S
+    ) -> dict[tuple[str, int, int], float | None]:
+        """The timestamp of each (topic, partition, offset) that could be read within ``budget_s``
+        (at most :data:`TIMESTAMP_BUDGET_S`); absent from the answer when not read (unknown)."""
         now = time.monotonic()
         fresh, retrying = [], []
         for key in wanted:
@@ -90,7 +92,7 @@ class HeadTimestamps:
         # of the batch may have been the one the broker would not serve.
         batches = _batches(fresh[:TIMESTAMP_READS_PER_ROUND]) + [{(t, p): o} for t, p, o in retrying]
         tried: list[tuple[str, int, int]] = []
-        deadline = now + TIMESTAMP_BUDGET_S
+        deadline = now + min(budget_s, TIMESTAMP_BUDGET_S)
         try:
             for batch in batches:
                 if time.monotonic() >= deadline:

@@ -5,7 +5,7 @@ lag). Internal topics and Switchyard's own groups are system rows (hidden by def
 from __future__ import annotations
 
 from messaging.brokers.base import QueueStats
-from messaging.brokers.kafka.lag import HeadTimestamps, RowMemory
+from messaging.brokers.kafka.lag import TIMESTAMP_BUDGET_S, HeadTimestamps, RowMemory
 from messaging.brokers.kafka.sampling import OWN_GROUP_PREFIX, ClusterView, Group, Partition
 from messaging.brokers.kafka.status import WINDOW, OffsetPoint, group_status
 
@@ -48,11 +48,16 @@ def topic_rows(view: ClusterView, memory: dict[str, RowMemory]) -> list[QueueSta
 
 
 def group_rows(
-    view: ClusterView, memory: dict[str, RowMemory], timestamps: HeadTimestamps, window: int = WINDOW
+    view: ClusterView,
+    memory: dict[str, RowMemory],
+    timestamps: HeadTimestamps,
+    window: int = WINDOW,
+    heads_budget_s: float = TIMESTAMP_BUDGET_S,
 ) -> list[QueueStats]:
-    """One row per (group, topic) the group committed on; ``window``: samples a status is judged over."""
+    """One row per (group, topic) the group committed on; ``window``: samples a status is judged
+    over; ``heads_budget_s``: seconds the round may spend reading heads for lag as time."""
     pairs = [(g, t) for g in view.groups for t in sorted({t for t, _ in g.committed}) if t in view.topics]
-    heads = timestamps.lookup(_lagging_heads(view, pairs))
+    heads = timestamps.lookup(_lagging_heads(view, pairs), heads_budget_s)
     return [_group_row(view, group, topic, memory, heads, window) for group, topic in pairs]
 
 
