@@ -31,9 +31,16 @@ _refused_lock = threading.Lock()
 
 
 def wanted(plan: MovePlan) -> bool:
-    """The plan is "requeue everything to its origin": what SQS's own redrive does."""
+    """The plan is "requeue everything to its origin": what SQS's own redrive does. SQS's task
+    cannot leave poison behind, so it is not asked while the plan must (``poison_deaths``)."""
+    bulk = plan.bulk
     return bool(
-        plan.bulk is not None and plan.bulk.by_origin and not plan.dry_run and not plan.deleting and not plan.purge
+        bulk is not None
+        and bulk.by_origin
+        and not bulk.poison_deaths
+        and not plan.dry_run
+        and not plan.deleting
+        and not plan.purge
     )
 
 
