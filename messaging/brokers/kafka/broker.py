@@ -30,6 +30,8 @@ class KafkaBroker(KafkaMessages, Broker):
     capabilities = Capabilities(
         browse_consumes=False,
         consumer_groups=True,
+        # Celery has no Kafka transport with broadcast: no event capture, no worker control.
+        worker_events=False,
         deletes_messages=False,
         browses_partitions=True,
         # Truncation (DeleteRecords); a broker that refuses it fails the purge with the reason.
