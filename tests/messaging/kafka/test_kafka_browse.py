@@ -133,3 +133,20 @@ def test_the_api_reads_one_partition_newest_from_an_offset_or_from_a_time(
     assert call(client, f"queues/{queue.pk}/messages?from_offset=2", operator).status_code == 400
     assert call(client, f"queues/{queue.pk}/messages?partition=7", operator).status_code in (404, 409)
     assert group_offsets(group) == before
+
+
+def test_the_queue_page_shows_partition_offset_and_key_to_operators_only(
+    kafka_broker, dead_letter_topic, client, make_user
+):
+    source, dlt, group = dead_letter_topic
+    queue = make_queue("events", dlt, depth=10)
+    operator, _ = make_user("operator")
+    client.force_login(operator)
+    page = client.get(f"/queues/{queue.pk}/messages/").content.decode()
+    assert 'data-field="record-place">0 @ 0<' in page and 'data-field="record-key">k0<' in page
+    assert "card 4111 refused" in page
+    viewer, _ = make_user("viewer")
+    client.force_login(viewer)
+    page = client.get(f"/queues/{queue.pk}/messages/").content.decode()
+    assert 'data-field="record-place">0 @ 0<' in page
+    assert 'data-field="record-key"' not in page and "4111" not in page
