@@ -85,7 +85,8 @@ def store_changed_figures(last_stored: dict[int, tuple], queues: list[Queue]) ->
     """Write the figures of the queues whose figures changed since they were last stored, in one
     ``executemany`` (Django's bulk_update spends seconds building CASE expressions for 1,000 rows).
     ``sampled_at`` is not a change: the API reads the broker's last sample time instead."""
-    changed = [q for q in queues if last_stored.get(q.pk) != stored_figures(q)]
+    figures = {q.pk: stored_figures(q) for q in queues}
+    changed = [q for q in queues if last_stored.get(q.pk) != figures[q.pk]]
     if not changed:
         return changed
     fields = [Queue._meta.get_field(name) for name in FIGURE_FIELDS]
@@ -99,5 +100,5 @@ def store_changed_figures(last_stored: dict[int, tuple], queues: list[Queue]) ->
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
     for queue in changed:
-        last_stored[queue.pk] = stored_figures(queue)
+        last_stored[queue.pk] = figures[queue.pk]
     return changed

@@ -231,7 +231,9 @@ def record_sample(
             queue.is_dlq = (stats.vhost, stats.name) in dlq_names or is_dlq_by_name(stats.name)
             _observe(memory, queue, stats, now, consumed_counts, consumer_counts)
             dlq_name = dlq_of.get((stats.vhost, stats.name))
-            queue.dlq = memory.queues.get((stats.vhost, dlq_name)) if dlq_name else None
+            dlq = memory.queues.get((stats.vhost, dlq_name)) if dlq_name else None
+            if (dlq.pk if dlq is not None else None) != queue.dlq_id:
+                queue.dlq = dlq  # Django's descriptor costs ~10 us a call: 10,000 queues a round
             updated.append(queue)
             row = history_row(memory.last_written, queue, now_epoch)
             if row is not None:

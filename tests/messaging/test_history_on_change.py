@@ -100,3 +100,20 @@ def test_the_api_history_of_a_quiet_queue_ends_at_its_brokers_last_sample():
     points = chart_points(row, 3600, now=NOW + timedelta(seconds=1))
 
     assert [(p.at, p.depth) for p in points] == [(NOW - timedelta(minutes=40), 2), (NOW, 2)]
+
+
+def test_a_dead_letter_link_is_stored_when_it_appears_and_when_it_goes():
+    config = BrokerConfig(name="main", url="redis://127.0.0.1:6379/0")
+    memory = BrokerMemory()
+
+    def dlq_of_orders() -> int | None:
+        return Queue.objects.get(broker="main", name="orders").dlq_id
+
+    record_sample(config, memory, sample(orders=1), 0.01)
+    assert dlq_of_orders() is None
+    record_sample(config, memory, sample(orders=1, **{"orders.dlq": 2}), 0.01)
+    assert dlq_of_orders() == Queue.objects.get(name="orders.dlq").pk
+    record_sample(config, memory, sample(orders=1, **{"orders.dlq": 3}), 0.01)
+    assert dlq_of_orders() == Queue.objects.get(name="orders.dlq").pk
+    record_sample(config, memory, sample(orders=1), 0.01)
+    assert dlq_of_orders() is None
