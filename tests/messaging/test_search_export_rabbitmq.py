@@ -111,3 +111,17 @@ def test_search_on_rabbitmq_then_edit_one_message_and_requeue_it(dead_letters, c
     headers = message.properties["application_headers"]
     assert headers["id"] == ids[4] and headers["x-switchyard-edit-diff"] == "args[0] changed; kwargs.fixed added"
     assert sorted(drain_ids(vhost, dlq.name)) == sorted(set(ids) - {ids[4]})
+
+
+def test_page_search_on_rabbitmq_is_an_operators_post(dead_letters, make_user):
+    vhost, ids, source, dlq, tokens = dead_letters
+    operator, viewer = Client(), Client()
+    operator.force_login(_operator())
+    viewer.force_login(make_user("viewer")[0])
+    url = f"/queues/{dlq.pk}/messages/search/"
+    assert operator.get(url, {"task_id": ids[3]}).status_code == 403  # a GET never takes messages
+    assert viewer.post(url, {"task_id": ids[3]}).status_code == 403
+    found = operator.post(url, {"task_id": ids[3]}).content.decode()
+    assert "Scanned 30 of 30, 1 matched." in found and ids[3] in found
+    assert "took and requeued 30 messages" in found
+    assert ready(vhost, dlq.name) == 30
