@@ -207,6 +207,10 @@ def test_export_of_100000_messages_streams_in_bounded_memory(redis_broker, make_
     assert summary["exported"] == 100_000 and summary["scanned"] == 100_000 and not summary["truncated"]
     assert growth_mb < 50
     assert size > 100_000 * 500  # the stream really held them all
+    searched = console.api(f"/api/v1/queues/{queue.pk}/search?task_id=nope&limit=1000", token)
+    assert json.loads(searched.text.splitlines()[-1])["summary"]["said"] == (
+        "scanned 1000 of 100000, 0 matched (stopped after 1000 messages)"
+    )
 
 
 def rss_bytes() -> int:
