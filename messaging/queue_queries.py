@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 
 from messaging.history import chart_points
 from messaging.lag import DRAINING, GROWING, IDLE, STALLED, STEADY
@@ -88,3 +88,24 @@ def history(queue: Queue, since_s: float = 3600.0) -> list[QueueSample]:
 
 def broker_states() -> list[BrokerState]:
     return list(BrokerState.objects.all())
+
+
+def fleet_summary() -> dict[str, Any]:
+    """The overview's first glance over every listed queue, in two queries whatever the fleet's
+    size: how many queues, messages waiting and in flight, dead-letter queues holding messages and
+    how many, and the queue whose oldest message has waited longest (None when none waits)."""
+    listed = Queue.objects.filter(present=True, is_system=False)
+    totals = listed.aggregate(
+        queues=Count("id"),
+        waiting=Sum("depth"),
+        in_flight=Sum("unacked"),
+        dlqs_holding=Count("id", filter=Q(is_dlq=True, depth__gt=0)),
+        dead_letters=Sum("depth", filter=Q(is_dlq=True)),
+    )
+    oldest = (
+        listed.filter(is_dlq=False, oldest_age_s__gt=0)
+        .order_by(F("oldest_age_s").desc(nulls_last=True))
+        .only("id", "name", "broker", "oldest_age_s")
+        .first()
+    )
+    return {**totals, "oldest": oldest}

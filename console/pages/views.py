@@ -83,6 +83,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "first_row": first + 1,
         "last_row": first + len(queues),
         "brokers": brokers,
+        "summary": queue_queries.fleet_summary(),
         "broker_names": [b.name for b in brokers],
         "filters": filters,
         "dlq_only": dlq_only,

@@ -64,3 +64,20 @@ def test_a_fleet_that_fits_one_page_is_not_paged(viewer_client):
     html = viewer_client.get("/").content.decode()
 
     assert row_names(html) == ["q0001"] and 'data-paged="true"' not in html and "Showing" not in html
+
+
+def test_the_summary_counts_every_queue_and_names_the_oldest_waiting_one(viewer_client):
+    Queue.objects.create(broker="main", name="orders", depth=1200, unacked=3, oldest_age_s=30.0, present=True)
+    Queue.objects.create(broker="main", name="emails", depth=5, unacked=0, oldest_age_s=900.0, present=True)
+    Queue.objects.create(broker="main", name="orders.dlq", depth=7, is_dlq=True, oldest_age_s=5000.0, present=True)
+    Queue.objects.create(broker="main", name="old.dlq", depth=0, is_dlq=True, present=True)
+    Queue.objects.create(broker="main", name="gone", depth=99, present=False)
+
+    html = viewer_client.get("/").content.decode()
+    strip = re.search(r'<div class="fleet-summary".*?</div>', html, re.S).group(0)
+    text = re.sub(r"<[^>]+>|\s+", " ", strip)
+
+    assert "4 queues" in text and "1,212 waiting" in text and "3 in flight" in text
+    assert "1 DLQ holding 7 dead letters" in text
+    emails = Queue.objects.get(name="emails").pk
+    assert f'oldest waiting: <a href="/queues/{emails}/">emails</a>' in strip  # a DLQ's age is not a wait
