@@ -225,6 +225,7 @@ def _save(action: Action, token: str, progress: MoveProgress) -> None:
 
 def _release(action: Action, token: str) -> Action:
     """Hand a running action back (pending, progress kept): its process is stopping cleanly."""
+    marks.flush(action.pk)
     Action.objects.filter(pk=action.pk, claim_token=token, state=Action.RUNNING).update(
         state=Action.PENDING, claim_token=""
     )

@@ -38,6 +38,9 @@ def recorder(action: Action, target_of: Callable[[RawMessage], str | None] | Non
     """A callable noting each message the action takes (call it from the plan's transform)."""
     kind = JourneyMark.MOVED if action.kind == Action.MOVE else JourneyMark.REQUEUED
     fixed_target = action.target or action.selection.get("default_target") or ""
+    # A run starts clean: what an earlier run of this id noted and never saved (it died, or the
+    # id is a new action's after a rollback) is not this run's to write.
+    discard(action.pk)
 
     def note(message: RawMessage) -> None:
         task_id = task_id_of(message)

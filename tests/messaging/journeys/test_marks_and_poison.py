@@ -59,3 +59,18 @@ def test_marks_go_with_task_records_by_age(settings):
     new = JourneyMark.objects.create(task_id="t", at=timezone.now(), kind="requeued")
     enforce_task_retention()
     assert list(JourneyMark.objects.filter(pk__in=[old.pk, new.pk]).values_list("pk", flat=True)) == [new.pk]
+
+
+@pytest.mark.django_db
+def test_a_new_run_does_not_write_what_an_earlier_run_of_the_same_id_noted(make_user):
+    """Marks wait in memory by action id; a run that died before saving its batch, or an id that a
+    rolled-back database hands out again, must not leak its marks into the next run's."""
+    user, _ = make_user("operator")
+    action = Action.objects.create(kind="requeue", username=user.username, broker="b", queue_name="orders.dlq")
+    stale = uuid.uuid4().hex
+    marks.recorder(action, None)(message({"task": "shop.charge", "id": stale}))
+    fresh = uuid.uuid4().hex
+    marks.recorder(action, None)(message({"task": "shop.charge", "id": fresh}))
+    assert marks.flush(action.pk) == 1
+    assert not JourneyMark.objects.filter(task_id=stale).exists()
+    assert JourneyMark.objects.filter(task_id=fresh).count() == 1
