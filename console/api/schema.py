@@ -35,10 +35,10 @@ COMMON_ERRORS = {
     "401": "No credentials, or a token that is unknown or revoked.",
     "403": "The user's role may not do this (or a session request lacks its CSRF token).",
     "404": "No such object.",
+    "409": "The object's state does not allow this now, or the broker's transport cannot do it (`unsupported`).",
     "503": "The broker could not be reached or refused the operation.",
 }
 BODY_ERRORS = {
-    "409": "The object's state does not allow this now.",
     "415": "The body is not JSON.",
 }
 
