@@ -145,7 +145,8 @@ class KafkaReplaySession(MoveSession):
         # say when a selection of ids is complete; this run then reads to the end.
         self._moves_known = behind >= 0
         self.progress.scanned = confirmed
-        if behind > 0 and self.plan.bulk is not None:  # every record is taken: each one was replayed
+        bulk = self.plan.bulk
+        if behind > 0 and bulk is not None and not bulk.poison_deaths:  # every record was taken and replayed
             self.progress.moved += behind
         return ranges
 
