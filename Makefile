@@ -12,7 +12,9 @@ run: venv migrate  ## serve the console on http://127.0.0.1:8000 (SQLite, in-mem
 # The database tests run a second time on PostgreSQL (a test database of their own, created and
 # dropped by pytest-django; one per xdist worker), unless PYTEST_ARGS picks a subset.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
-POSTGRES_PYTEST_ARGS ?= -n 2 tests/console tests/messaging -m "not browser and not celery and not scale and not faults"
+# The Kafka and SQS tests are about their brokers, not the database: they run in the first pass only.
+POSTGRES_PYTEST_ARGS ?= -n 2 tests/console tests/messaging --ignore=tests/messaging/kafka --ignore=tests/messaging/sqs \
+	-m "not browser and not celery and not scale and not faults"
 
 test: dev-venv services  ## everything the tests need, then the whole suite (and its database tests on PostgreSQL)
 	$(PY) -m ruff check .
