@@ -96,7 +96,7 @@ def test_serve_refuses_a_malformed_config_naming_the_file(tmp_path):
 
 
 def test_serve_refuses_an_unknown_url_scheme_naming_the_variable(tmp_path):
-    env = command_env(tmp_path, SWITCHYARD_BROKER_URL="kafka://127.0.0.1:9092")
+    env = command_env(tmp_path, SWITCHYARD_BROKER_URL="nats://127.0.0.1:4222")
     result = run_manage("serve", "--port", str(free_port()), env=env)
     assert result.returncode != 0
-    assert "SWITCHYARD_BROKER_URL" in result.stderr and "kafka" in result.stderr
+    assert "SWITCHYARD_BROKER_URL" in result.stderr and "nats" in result.stderr
