@@ -7,8 +7,9 @@ from typing import Any
 from messaging import decoding, poison
 from messaging.actions import move_memory, rewrite
 from messaging.actions.selection import selector_for
-from messaging.brokers.base import BulkMove, MovePlan, MoveProgress, RawMessage
+from messaging.brokers.base import RawMessage
 from messaging.brokers.capabilities import Capabilities
+from messaging.brokers.moves import BulkMove, MovePlan, MoveProgress
 from messaging.journeys import marks
 from messaging.models import Action
 

@@ -1,5 +1,5 @@
 """The rewrite of an edit-then-requeue (:mod:`messaging.actions.edit`), as a move session applies
-it (:attr:`messaging.brokers.base.MovePlan.rewrite`). Pure functions, no I/O; used by
+it (:attr:`messaging.brokers.moves.MovePlan.rewrite`). Pure functions, no I/O; used by
 :mod:`messaging.actions.plan`, so it imports nothing of the request side."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from messaging.brokers.base import RawMessage, Rewritten
+from messaging.brokers.base import RawMessage
+from messaging.brokers.moves import Rewritten
 
 
 def rewriter(edit: dict[str, Any]) -> Callable[[RawMessage], Rewritten | None]:

@@ -34,7 +34,8 @@ from messaging import audit
 from messaging.actions import move_memory
 from messaging.actions.plan import build_plan
 from messaging.actions.progress import outcome_text, publish_state
-from messaging.brokers.base import Broker, BrokerError, MoveProgress
+from messaging.brokers.base import Broker, BrokerError
+from messaging.brokers.moves import MoveProgress
 from messaging.journeys import marks
 from messaging.models import Action
 from messaging.process_config import open_broker

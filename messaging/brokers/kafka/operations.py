@@ -11,14 +11,13 @@ from confluent_kafka import KafkaException
 from messaging.brokers.base import (
     BrokerConfig,
     BrokerError,
-    MovePlan,
-    MoveSession,
     QueueNotFound,
     QueueStats,
     RawMessage,
 )
 from messaging.brokers.kafka import browse, dead_letters, replay
 from messaging.brokers.kafka.connection import broker_error
+from messaging.brokers.moves import MovePlan, MoveSession
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient

@@ -6,10 +6,11 @@ from __future__ import annotations
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from messaging.brokers.base import BrokerConfig, BrokerError, MovePlan, MoveProgress, MoveSession, Unsupported
+from messaging.brokers.base import BrokerConfig, BrokerError, Unsupported
 from messaging.brokers.kafka import browse
 from messaging.brokers.kafka.connection import CALL_TIMEOUT_S, broker_error
 from messaging.brokers.kafka.replay_session import KafkaReplaySession
+from messaging.brokers.moves import MovePlan, MoveProgress, MoveSession
 
 CANNOT_DELETE = (
     "Kafka cannot delete single records: a topic keeps its records until retention removes them or "

@@ -28,9 +28,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from messaging.brokers.base import BrokerConfig, BrokerError, MovePlan, MoveProgress, MoveSession, RawMessage
+from messaging.brokers.base import BrokerConfig, BrokerError, RawMessage
 from messaging.brokers.kafka import browse
 from messaging.brokers.kafka.connection import CALL_TIMEOUT_S, broker_error, client_settings, consumer_settings
+from messaging.brokers.moves import MovePlan, MoveProgress, MoveSession
 
 REPLAY_GROUP_PREFIX = "switchyard.replay."
 #: Seconds a batch may wait for its delivery reports before the run stops (resumable).

@@ -32,14 +32,13 @@ from messaging.brokers.base import (
     BrokerSample,
     BrowseEffects,
     InFlight,
-    MovePlan,
-    MoveSession,
     QueueNotFound,
     QueueStats,
     RawMessage,
 )
 from messaging.brokers.capabilities import IN_FLIGHT_CHANNELS, REDELIVER_ON_DISCONNECT, Capabilities
 from messaging.brokers.http import HttpClient, HttpError, path_segment
+from messaging.brokers.moves import MovePlan, MoveSession
 from messaging.brokers.rabbitmq.connection import check_connect, parse_amqp_url, passive_declares
 from messaging.brokers.rabbitmq.moves import RabbitMQMoves
 from messaging.brokers.rabbitmq.topology import read_topology

@@ -10,7 +10,8 @@ from typing import Any
 import amqp
 import orjson
 
-from messaging.brokers.base import RawMessage, Rewritten
+from messaging.brokers.base import RawMessage
+from messaging.brokers.moves import Rewritten
 
 PASSED_PROPERTIES = (
     "content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",

@@ -54,7 +54,8 @@ from typing import TYPE_CHECKING, Any
 
 import amqp
 
-from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession, QueueNotFound, RawMessage
+from messaging.brokers.base import BrokerError, QueueNotFound, RawMessage
+from messaging.brokers.moves import MovePlan, MoveProgress, MoveSession
 from messaging.brokers.rabbitmq.confirms import PublisherConfirms
 from messaging.brokers.rabbitmq.move_messages import move_identity, raw_message, republished, rewrite
 

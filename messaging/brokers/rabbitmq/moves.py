@@ -12,8 +12,9 @@ from urllib.parse import quote
 
 import amqp
 
-from messaging.brokers.base import BrokerConfig, BrokerError, InFlight, MovePlan, MoveSession
+from messaging.brokers.base import BrokerConfig, BrokerError, InFlight
 from messaging.brokers.http import HttpClient
+from messaging.brokers.moves import MovePlan, MoveSession
 from messaging.brokers.rabbitmq.buffered_transport import BufferedConnection
 from messaging.brokers.rabbitmq.connection import parse_amqp_url
 from messaging.brokers.rabbitmq.move_session import CONFIRM_TIMEOUT_S, RabbitMQMoveSession

@@ -39,14 +39,13 @@ from messaging.brokers.base import (
     BrokerError,
     BrokerSample,
     InFlight,
-    MovePlan,
-    MoveSession,
     QueueStats,
     RawMessage,
 )
 from messaging.brokers.capabilities import IN_FLIGHT_MESSAGES, REDELIVER_AFTER_VISIBILITY_TIMEOUT, Capabilities
 from messaging.brokers.envelope import decode_envelope
 from messaging.brokers.kombu_routes import Routes
+from messaging.brokers.moves import MovePlan, MoveSession
 from messaging.brokers.redis import lua, write_lua
 from messaging.brokers.redis.errors import RedisErrors
 from messaging.brokers.redis.layout import (

@@ -43,7 +43,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession, RawMessage
+from messaging.brokers.base import BrokerError, RawMessage
+from messaging.brokers.moves import MovePlan, MoveProgress, MoveSession
 from messaging.brokers.redis.splice import absence_probes, members_text, rewritten_value, with_headers
 
 if TYPE_CHECKING:

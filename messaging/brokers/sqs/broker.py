@@ -25,12 +25,11 @@ from messaging.brokers.base import (
     BrokerConfig,
     BrokerSample,
     BrowseEffects,
-    MovePlan,
-    MoveSession,
     QueueNotFound,
     RawMessage,
 )
 from messaging.brokers.capabilities import REDELIVER_AFTER_VISIBILITY_TIMEOUT, Capabilities
+from messaging.brokers.moves import MovePlan, MoveSession
 from messaging.brokers.sqs import move_task
 from messaging.brokers.sqs.client import broker_error, is_missing, make_client, queue_name_of_arn, settings_for
 from messaging.brokers.sqs.messages import raw_message

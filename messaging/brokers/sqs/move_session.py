@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession, RawMessage
+from messaging.brokers.base import BrokerError, RawMessage
+from messaging.brokers.moves import MovePlan, MoveProgress, MoveSession
 from messaging.brokers.sqs.client import broker_error, is_purge_in_progress
 from messaging.brokers.sqs.messages import raw_message, send_entry
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from messaging.brokers.base import BrokerError, MovePlan, MoveProgress, MoveSession
+from messaging.brokers.base import BrokerError
+from messaging.brokers.moves import MovePlan, MoveProgress, MoveSession
 from messaging.brokers.sqs.client import broker_error, error_code
 
 if TYPE_CHECKING:

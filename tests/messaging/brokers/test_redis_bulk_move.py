@@ -11,7 +11,8 @@ import pytest
 from messaging import actions
 from messaging.actions.plan import build_plan
 from messaging.actions.runner import claim, run_action
-from messaging.brokers.base import BrokerError, BulkMove
+from messaging.brokers.base import BrokerError
+from messaging.brokers.moves import BulkMove
 from messaging.brokers.redis import RedisBroker
 from messaging.brokers.redis.splice import with_headers
 from messaging.models import Action

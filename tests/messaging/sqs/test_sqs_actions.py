@@ -182,7 +182,7 @@ def test_a_purge_sqs_itself_refuses_fails_with_the_reason(redrive, client):
 def test_the_move_task_fast_path_is_tried_and_refused_on_moto_then_messages_move_by_hand(redrive):
     """moto answers StartMessageMoveTask with a 500: detected at run time, and the redrive falls
     back to receive/send/delete (the provenance headers above show it ran)."""
-    from messaging.brokers.base import BulkMove, MovePlan
+    from messaging.brokers.moves import BulkMove, MovePlan
     from messaging.brokers.registry import broker_for
     from messaging.brokers.sqs import move_task
     from messaging.brokers.sqs.move_session import SQSMoveSession
