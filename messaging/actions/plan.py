@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from messaging import decoding, poison
@@ -22,26 +23,16 @@ def build_plan(action: Action, token: str, capabilities: Capabilities) -> MovePl
     deleting = action.kind in (Action.DELETE, Action.PURGE)
     ids = action.selection.get("ids")
     default_target = action.selection.get("default_target")
-    target_of = None
-    if action.kind == Action.REQUEUE and not action.target:
-
-        def target_of(message: RawMessage) -> str | None:
-            return decoding.dead_lettered_from(message) or default_target
-
+    target_of = _origin_finder(action)
     remembers = capabilities.may_redeliver_acknowledged and not action.dry_run
 
     def in_doubt(count: int) -> None:
         Action.objects.filter(pk=action.pk, claim_token=token).update(in_doubt=count)
 
     stamp = None if deleting else provenance_headers(action)
-    selector = selector_for(action.selection, now=action.created_at.timestamp())
-    poison_limit = 0 if ids is not None or action.selection.get("include_poison") else poison.threshold()
-    if action.kind == Action.REQUEUE and poison_limit:
-        # Requeueing all or filtered messages leaves poison where it is (messaging/poison.py).
-        selector = poison.excluding_poison(selector, poison_limit)
+    poison_limit = _poison_limit(action)
     rewrites = rewrite.rewriter(action.selection["edit"]) if action.selection.get("edit") else None
-    if rewrites is not None:
-        selector = rewrite.only_rewritable(selector, rewrites)
+    selector = _selector(action, poison_limit, rewrites)
     transform = None
     if stamp is not None:
         note = None if action.dry_run else marks.recorder(action, target_of)
@@ -55,8 +46,7 @@ def build_plan(action: Action, token: str, capabilities: Capabilities) -> MovePl
     if stamp is not None and not action.dry_run and action.selection.get("all") is True and rewrites is None:
         # Every message is taken and gets the same headers: the adapter may move server-side. When
         # poison stays behind, a message that could carry a death count is judged one by one.
-        deaths = poison_limit if action.kind == Action.REQUEUE else 0
-        bulk = BulkMove(headers=stamp, by_origin=target_of is not None, poison_deaths=deaths)
+        bulk = BulkMove(headers=stamp, by_origin=target_of is not None, poison_deaths=poison_limit)
     return MovePlan(
         source=action.queue_name,
         target=None if deleting else (action.target or default_target),
@@ -85,6 +75,35 @@ def build_plan(action: Action, token: str, capabilities: Capabilities) -> MovePl
         rewrite=rewrites,
         purge=action.kind == Action.PURGE,
     )
+
+
+def _origin_finder(action: Action) -> Callable[[RawMessage], str | None] | None:
+    """A requeue without a target sends each message back where it died (else the default)."""
+    if action.kind != Action.REQUEUE or action.target:
+        return None
+    default_target = action.selection.get("default_target")
+
+    def target_of(message: RawMessage) -> str | None:
+        return decoding.dead_lettered_from(message) or default_target
+
+    return target_of
+
+
+def _poison_limit(action: Action) -> int:
+    """Deaths that keep a message out of this requeue (0: none kept out). Requeueing all or
+    filtered messages leaves poison where it is (messaging/poison.py); named ids are taken."""
+    if action.kind != Action.REQUEUE or action.selection.get("ids") is not None:
+        return 0
+    return 0 if action.selection.get("include_poison") else poison.threshold()
+
+
+def _selector(action: Action, poison_limit: int, rewrites: Any) -> Callable[[RawMessage], bool]:
+    selector = selector_for(action.selection, now=action.created_at.timestamp())
+    if poison_limit:
+        selector = poison.excluding_poison(selector, poison_limit)
+    if rewrites is not None:
+        selector = rewrite.only_rewritable(selector, rewrites)
+    return selector
 
 
 def provenance_headers(action: Action) -> dict[str, Any]:
