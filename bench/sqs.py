@@ -7,7 +7,8 @@ a DLQ among them), median of the rounds; anchor: a bare sequential boto3 loop (L
 GetQueueAttributes per queue), the same calls without the thread pool. Target: < 1 s.
 Redrive: a requeue of every message of a DLQ back to its source through ``run_action``
 (receive 10, SendMessageBatch, DeleteMessageBatch, the action's progress saved per batch); anchor:
-a bare boto3 loop doing the same three calls per batch of 10 on an identical queue, nothing else.
+a bare boto3 loop doing the same three calls per batch of 10 on an identical queue, keeping what a
+lossless redrive must keep (message attributes; group and deduplication ids), nothing else.
 Rounds alternate the pair; medians are reported. Target: >= 100 % of the bare loop.
 Against moto (the default endpoint, scripts/ensure-services.sh) ReceiveMessage costs time in
 proportion to the queue's length, so keep ``--messages`` in the hundreds there; credentials come
@@ -77,14 +78,24 @@ def bare_redrive(sqs, source_url: str, target_url: str, count: int) -> float:
     started = time.perf_counter()
     moved = 0
     while moved < count:
-        got = sqs.receive_message(QueueUrl=source_url, MaxNumberOfMessages=10, VisibilityTimeout=120).get(
-            "Messages", []
-        )
+        # What a redrive that keeps every message whole must ask for and send: its message
+        # attributes, and on FIFO queues its group and deduplication ids.
+        got = sqs.receive_message(
+            QueueUrl=source_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=120,
+            AttributeNames=["MessageGroupId", "MessageDeduplicationId"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
         if not got:
             break
-        sqs.send_message_batch(
-            QueueUrl=target_url, Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(got)]
-        )
+        entries = []
+        for i, m in enumerate(got):
+            entry = {"Id": str(i), "MessageBody": m["Body"]}
+            if m.get("MessageAttributes"):
+                entry["MessageAttributes"] = m["MessageAttributes"]
+            entries.append(entry)
+        sqs.send_message_batch(QueueUrl=target_url, Entries=entries)
         handles = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
         sqs.delete_message_batch(QueueUrl=source_url, Entries=handles)
         moved += len(got)

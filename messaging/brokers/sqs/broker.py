@@ -33,7 +33,7 @@ from messaging.brokers.moves import MovePlan, MoveSession
 from messaging.brokers.sqs import move_task
 from messaging.brokers.sqs.client import broker_error, is_missing, make_client, queue_name_of_arn, settings_for
 from messaging.brokers.sqs.messages import raw_message
-from messaging.brokers.sqs.move_session import BATCH, SQSMoveSession
+from messaging.brokers.sqs.move_session import BATCH, STEP, SQSMoveSession
 from messaging.brokers.sqs.sampling import attributes, max_receive_count, redrive_policy, take_sample
 
 #: How long a browse holds the messages it shows before making them visible again at once: the
@@ -57,7 +57,7 @@ class SQSBroker(Broker):
         browse_consumes=True,
         max_browse_window=BROWSE_WINDOW,
         redelivery=REDELIVER_AFTER_VISIBILITY_TIMEOUT,
-        move_batch_size=BATCH,
+        move_batch_size=STEP,
         # Send, then delete by receipt handle: a crash between them leaves one batch in both queues.
         move_duplicate_bound=BATCH,
         deletes_messages=True,

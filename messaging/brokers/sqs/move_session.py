@@ -39,7 +39,14 @@ if TYPE_CHECKING:
     from messaging.brokers.sqs.broker import SQSBroker
 
 BATCH = 10
+#: Messages one runner step looks at, in calls of at most BATCH: the runner writes the action's
+#: progress once per step, so a step of several calls saves database round trips. At most one
+#: batch is ever in doubt.
+STEP = 50
 MOVE_VISIBILITY_S = 120
+#: What a move reads of each message besides its body and message attributes: FIFO ids to keep,
+#: the send time (age filters, deduplication) and the receive count (shown, filtered on).
+MOVE_ATTRIBUTES = ["MessageGroupId", "MessageDeduplicationId", "SentTimestamp", "ApproximateReceiveCount"]
 IDLE_ROUNDS = 2
 IDLE_WAIT_S = 1
 
@@ -54,6 +61,7 @@ class SQSMoveSession(MoveSession):
         self.resumed = earlier.moved > 0 or earlier.missing > 0
         self.visibility = int(broker.config.options.get("move_visibility_timeout_s") or MOVE_VISIBILITY_S)
         self.held: list[str] = []
+        self.in_doubt_reported = 0
         self.idle_rounds = 0
         self.opened_at = time.monotonic()
         self.source_url = broker.queue_url(plan.source)
@@ -89,9 +97,29 @@ class SQSMoveSession(MoveSession):
         try:
             if self.plan.purge and not self.plan.dry_run:
                 return self._purge()
-            return self._step(min(batch_size, BATCH))
+            return self._steps(batch_size)
         except (ClientError, BotoCoreError) as exc:
             raise broker_error("move", exc, self.plan.source) from None
+
+    def _steps(self, batch_size: int) -> MoveProgress:
+        """Calls of at most BATCH messages until ``batch_size`` were looked at, the move is over or
+        the source gave nothing. An exception keeps the batch it interrupted reported in doubt."""
+        p = self.progress
+        goal = p.scanned + batch_size
+        while True:
+            before = p.scanned
+            self._step(min(goal - p.scanned, BATCH))
+            if p.finished or p.scanned == before or p.scanned >= goal:
+                break
+        self._report_in_doubt(0)
+        return p
+
+    def _report_in_doubt(self, count: int) -> None:
+        """Tell the runner how many sent messages may still be in the source too; written only
+        when it changes (between a step's batches it stays at the batch size: an upper bound)."""
+        if self.plan.on_in_doubt and count != self.in_doubt_reported:
+            self.plan.on_in_doubt(count)
+            self.in_doubt_reported = count
 
     def _step(self, batch_size: int) -> MoveProgress:
         p, plan = self.progress, self.plan
@@ -136,7 +164,7 @@ class SQSMoveSession(MoveSession):
             MaxNumberOfMessages=count,
             VisibilityTimeout=self.visibility,
             WaitTimeSeconds=IDLE_WAIT_S if self.idle_rounds else 0,
-            AttributeNames=["All"],
+            AttributeNames=MOVE_ATTRIBUTES,
             MessageAttributeNames=["All"],
         )
         return answer.get("Messages") or []
@@ -160,8 +188,7 @@ class SQSMoveSession(MoveSession):
             send_entry(message, str(i), plan.transform(raw) if plan.transform else None, fifo, plan.progress_key, now)
             for i, (message, raw) in enumerate(batch)
         ]
-        if plan.on_in_doubt:
-            plan.on_in_doubt(len(batch))
+        self._report_in_doubt(len(batch))
         answer = self.client.send_message_batch(QueueUrl=url, Entries=entries)
         sent = {entry["Id"] for entry in answer.get("Successful") or []}
         for i, (message, _) in enumerate(batch):
@@ -169,8 +196,6 @@ class SQSMoveSession(MoveSession):
                 p.missing += 1
                 self.held.append(message["ReceiptHandle"])
         p.moved += self._delete([m for i, (m, _) in enumerate(batch) if str(i) in sent], duplicated_on_failure=True)
-        if plan.on_in_doubt:
-            plan.on_in_doubt(0)
 
     def _delete(self, messages: list[dict[str, Any]], duplicated_on_failure: bool) -> int:
         """Delete by receipt handle; the number deleted. A failed delete after a send leaves a
