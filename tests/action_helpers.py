@@ -92,6 +92,27 @@ def celery_envelope(
     return json.dumps(envelope).encode()
 
 
+def requeue_setup_script(broker: str, dlq_name: str, request: str) -> str:
+    """Python run in a fresh process (``python -c``) before a crash test: an operator ``user``, the
+    queue ``sys.argv[1]`` of ``broker`` and its dead-letter queue ``dlq`` (``dlq_name``, an
+    expression), then ``request``: statements that request the action and print its id."""
+    return f"""
+import django, sys
+django.setup()
+from django.contrib.auth import get_user_model
+from console.roles import set_role
+from messaging import actions
+from messaging.models import Action, Queue
+user = get_user_model().objects.create_user(username="op")
+set_role(user, "operator")
+source = Queue.objects.create(broker={broker!r}, name=sys.argv[1], depth=0)
+dlq = Queue.objects.create(broker={broker!r}, name={dlq_name}, depth=0, is_dlq=True)
+source.dlq = dlq
+source.save()
+{request}
+"""
+
+
 def death_record(queue: str, exception: str = "ValueError", message: str = "boom") -> dict[str, Any]:
     return {
         "queue": queue,

@@ -17,6 +17,7 @@ from tests.action_helpers import (
     death_record,
     push,
     redis_broker,  # noqa: F401  (fixture)
+    requeue_setup_script,
     task_ids_in,
 )
 
@@ -24,24 +25,15 @@ ROOT = Path(__file__).resolve().parents[2]
 # A requeue of 50,000 dead letters, killed at 30%.
 COUNT = 50_000
 
-SETUP = """
-import django, json, sys
-django.setup()
-from django.contrib.auth import get_user_model
-from console.roles import set_role
-from messaging import actions
-from messaging.models import Action, Queue
-user = get_user_model().objects.create_user(username="op")
-set_role(user, "operator")
-source = Queue.objects.create(broker="default", name=sys.argv[1], depth=0)
-dlq = Queue.objects.create(broker="default", name=sys.argv[1] + ".dlq", depth=0, is_dlq=True)
-source.dlq = dlq
-source.save()
+SETUP = requeue_setup_script(
+    "default",
+    'sys.argv[1] + ".dlq"',
+    """
 # A third argument, a task name, selects by filter (every message matches): the per-message path.
 selection = {"filter": {"task": sys.argv[3]}} if len(sys.argv) > 3 else {"all": True}
 action = actions.request_move(user, dlq, kind=Action.REQUEUE, rate=float(sys.argv[2]), **selection)
-print(action.pk)
-"""
+print(action.pk)""",
+)
 
 
 def manage(env, *args, **kwargs):

@@ -15,27 +15,16 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from messaging.brokers.kafka import KafkaBroker
+from tests.action_helpers import requeue_setup_script
 from tests.messaging.kafka.replay_helpers import KAFKA, create_topics, produce, topic_name
 from tests.messaging.kafka.test_kafka_replay import ids_of, read_all
 
 ROOT = Path(__file__).resolve().parents[3]
 COUNT = 10_000
 
-SETUP = """
-import django, sys
-django.setup()
-from django.contrib.auth import get_user_model
-from console.roles import set_role
-from messaging import actions
-from messaging.models import Action, Queue
-user = get_user_model().objects.create_user(username="op")
-set_role(user, "operator")
-source = Queue.objects.create(broker="events", name=sys.argv[1], depth=0)
-dlt = Queue.objects.create(broker="events", name=sys.argv[1] + ".DLT", depth=0, is_dlq=True)
-source.dlq = dlt
-source.save()
-print(actions.request_move(user, dlt, kind=Action.REQUEUE, all=True).pk)
-"""
+SETUP = requeue_setup_script(
+    "events", 'sys.argv[1] + ".DLT"', "print(actions.request_move(user, dlq, kind=Action.REQUEUE, all=True).pk)"
+)
 
 CONFIG = """
 [brokers.events]

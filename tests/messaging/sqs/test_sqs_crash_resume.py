@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from messaging.brokers.sqs.messages import raw_message
+from tests.action_helpers import requeue_setup_script
 from tests.messaging.sqs.conftest import AWS_ENV, REGION, SQS_ENDPOINT
 from tests.messaging.sqs.test_sqs_actions import kombu_body
 from tests.waiting import wait_for
@@ -27,22 +28,11 @@ COUNT = 1_000
 # Short, so that the batch the killed run held comes back within seconds.
 VISIBILITY_S = 3
 
-SETUP = """
-import django, sys
-django.setup()
-from django.contrib.auth import get_user_model
-from console.roles import set_role
-from messaging import actions
-from messaging.models import Action, Queue
-user = get_user_model().objects.create_user(username="op")
-set_role(user, "operator")
-source = Queue.objects.create(broker="aws", name=sys.argv[1], depth=0)
-dlq = Queue.objects.create(broker="aws", name=sys.argv[2], depth=0, is_dlq=True)
-source.dlq = dlq
-source.save()
-action = actions.request_move(user, dlq, kind=Action.REQUEUE, all=True, rate=float(sys.argv[3]))
-print(action.pk)
-"""
+SETUP = requeue_setup_script(
+    "aws",
+    "sys.argv[2]",
+    "print(actions.request_move(user, dlq, kind=Action.REQUEUE, all=True, rate=float(sys.argv[3])).pk)",
+)
 
 
 def manage(env, *args, **kwargs):
