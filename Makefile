@@ -12,14 +12,16 @@ run: venv migrate  ## serve the console on http://127.0.0.1:8000 (SQLite, in-mem
 # The database tests run a second time on PostgreSQL (a test database of their own, created and
 # dropped by pytest-django; one per xdist worker), unless PYTEST_ARGS picks a subset.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
-# The Kafka and SQS tests are about their brokers, not the database: they run in the first pass only.
-POSTGRES_PYTEST_ARGS ?= -n 2 tests/console tests/messaging --ignore=tests/messaging/kafka --ignore=tests/messaging/sqs \
-	-m "not browser and not celery and not scale and not faults"
+# The parallel tier of tests/console and tests/messaging (tests/conftest.py): the Kafka and SQS tests
+# are about their brokers, and browsers, workers and faults about timings, not the database.
+POSTGRES_PYTEST_ARGS ?= -n 2 --tier parallel tests/console tests/messaging
 
+# The whole suite runs in three passes (scripts/run-tests.sh): the tests that may share the machine
+# on two workers, the others alone, then the PostgreSQL pass; it ends with what failed in any.
 test: dev-venv services  ## everything the tests need, then the whole suite (and its database tests on PostgreSQL)
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
-	@if [ -z "$(PYTEST_ARGS)" ]; then $(MAKE) --no-print-directory test-postgres; fi
+	@if [ -n "$(PYTEST_ARGS)" ]; then $(PY) -m pytest $(PYTEST_ARGS); \
+	else TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) POSTGRES_PYTEST_ARGS='$(POSTGRES_PYTEST_ARGS)' scripts/run-tests.sh; fi
 
 test-postgres:  ## the database-relevant tests again, against PostgreSQL on 127.0.0.1:5432
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -q $(POSTGRES_PYTEST_ARGS)

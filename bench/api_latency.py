@@ -7,6 +7,15 @@ pages of 100: from the middle, deepest first, by name substring), GET /api/v1/ta
 Builds a temporary SQLite database (queue rows with bulk_create, task rows with one executemany
 per 50,000), serves it with ``manage.py serve --no-monitor`` on a free port and times real HTTP
 calls with a viewer token (the first call of each URL is a warm-up and not counted). Prints JSON.
+
+    .venv/bin/python -m bench.api_latency --fleet 10000 [--repeats 60]
+
+The fleet under monitor load (issue 18 items 3 and 4) instead: a private redis-server holding
+``--fleet`` Celery-bound queues with one message each, one ``manage.py serve`` with its monitor
+in-process sampling every 2 s (every queue changes every round: 10,000 row writes per round),
+and, while it runs, pages of 100 of the API (middle, deepest first, worst first, by name) and the
+overview page (logged in) timed in turn, with ``/api/v1/health`` beside them as the floor any
+request pays under that load. Prints a table next to the targets on stderr, JSON on stdout.
 """
 
 from __future__ import annotations
@@ -109,7 +118,16 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--queues", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--fleet", type=int, default=0, help="queues: time pages under monitor load instead")
+    parser.add_argument(
+        "--monitor-process", action="store_true", help="with --fleet: the monitor in a process of its own"
+    )
     args = parser.parse_args()
+    if args.fleet:
+        from bench.api_fleet import run_fleet
+
+        print(json.dumps(run_fleet(args.fleet, args.repeats, args.monitor_process)))
+        return
 
     workdir = Path(tempfile.mkdtemp(prefix="sy-bench-api-"))
     env = dict(

@@ -1,6 +1,7 @@
 """WebSocket fan-out across two web processes, and process sizes for docs/deployment.md.
 
     .venv/bin/python bench/fanout.py [--clients 100] [--seconds 10] [--queues 1000]
+    .venv/bin/python bench/fanout.py --routing [--clients 200] [--queues 10000] [--watch 100]
 
 Starts a scaled-out Switchyard (two ``serve --no-monitor``, one ``monitor``; PostgreSQL database
 created for the run and dropped; channel layer and leader lock in the local Redis under names of
@@ -11,6 +12,13 @@ their own), then:
    coalesced) while N WebSocket clients, half on each web process, count what they receive;
 2. sizes: RSS of a web process idle and with the N clients connected; RSS of the monitor and its
    round time while sampling ``--queues`` Redis queues.
+
+``--routing`` measures instead, in this process and without sockets, the CPU a round of
+``--queues`` changed queues costs to hand to ``--clients`` consumers (``messaging.stream``'s
+in-process delivery, each consumer's topic filter, bounded buffer and one batched frame's text),
+three ways: every client watching every queue; each watching ``--watch`` queues routed by key
+(the in-memory layer); each watching them with a set lookup per event (what a consumer behind
+channels-redis does).
 """
 
 from __future__ import annotations
@@ -104,12 +112,89 @@ async def fanout(urls: list[str], token: str, clients: int, seconds: float) -> d
     }
 
 
+class BenchConsumer:
+    """What a ``StreamConsumer`` does with a batch, without the socket: keep what it watches,
+    buffer it, and at its flush make one batched frame's text."""
+
+    def __init__(self, capacity: int, keys: frozenset[str] | None = None) -> None:
+        from console.stream.buffer import ClientBuffer
+
+        self.buffer = ClientBuffer(capacity)
+        self.keys = keys
+        self.sent_events = 0
+
+    def take_events(self, events: list[dict]) -> None:
+        from messaging.stream_routes import watched
+
+        if self.keys is not None:
+            events = watched(events, self.keys)
+        self.buffer.add_all([e for e in events if e["topic"] == "queues"])
+
+    def flush(self) -> None:
+        events, _dropped = self.buffer.drain()
+        self.sent_events += len(events)
+        "[" + ",".join(e["viewer_text"] for e in events) + "]"  # noqa: B018 - the text is the cost
+
+
+def routing_cost(clients: int, queues: int, watch: int, rounds: int = 5) -> dict:
+    """CPU seconds per round to hand ``queues`` changed queues to ``clients`` consumers."""
+    from django.conf import settings
+
+    from messaging import stream
+    from messaging.stream_routes import queue_key
+
+    events = [
+        stream.make_event("queues", "queue.sample", {"id": str(n), "depth": n}, key=queue_key(n))
+        for n in range(1, queues + 1)
+    ]
+    encoded = [stream.encode_for_clients(e) for e in events]
+    pages = [
+        frozenset(queue_key(n) for n in range(i * watch % queues + 1, i * watch % queues + watch + 1))
+        for i in range(clients)
+    ]
+    capacity = settings.SWITCHYARD_STREAM_CLIENT_BUFFER
+    figures = {}
+    for mode in ("every_queue", "watching_by_key", "watching_by_set_lookup"):
+
+        async def one_round(consumers: list[BenchConsumer], mode: str) -> float:
+            for i, consumer in enumerate(consumers):
+                stream.subscribe_locally("queues", consumer, pages[i] if mode == "watching_by_key" else None)
+            started = time.process_time()
+            for _ in range(rounds):
+                stream._deliver_locally("queues", encoded)
+                for consumer in consumers:
+                    consumer.flush()
+            took = (time.process_time() - started) / rounds
+            for consumer in consumers:
+                stream.unsubscribe_locally("queues", consumer)
+            return took
+
+        keys = (lambda i: pages[i]) if mode == "watching_by_set_lookup" else (lambda i: None)
+        consumers = [BenchConsumer(capacity, keys(i)) for i in range(clients)]
+        cpu_s = asyncio.run(one_round(consumers, mode))
+        figures[mode] = {
+            "cpu_ms_per_round": round(cpu_s * 1000, 1),
+            "events_sent_per_client_per_round": consumers[0].sent_events / rounds,
+        }
+    return {"clients": clients, "queues_changed_per_round": queues, "watch": watch, **figures}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--queues", type=int, default=1000)
+    parser.add_argument("--routing", action="store_true", help="the in-process cost of one round's fan-out")
+    parser.add_argument("--watch", type=int, default=100, help="with --routing: queues each client watches")
     args = parser.parse_args()
+    if args.routing:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+        import django
+
+        django.setup()
+        figures = routing_cost(args.clients, args.queues, args.watch)
+        print(json.dumps({**figures, "loadavg": [round(v, 2) for v in os.getloadavg()]}, indent=2))
+        return
 
     from tests.brokers import delete_prefixed_keys
     from tests.scale.cluster import Cluster, PostgresDatabase

@@ -5,11 +5,11 @@
     .venv/bin/python -m bench.run --only ingest,requeue
 
 Runs each part as a subprocess (bench/ingest.py, requeue.py, sampling.py, api_latency.py,
-live.py, load.py), collects the JSON each prints last, prints one table (Switchyard, anchor, ratio,
-target, met) and writes everything to bench/results/<UTC date-time>.json. Flower 2.2 is
-installed into bench/.venv-flower (pinned in bench/requirements-flower.txt) when missing; it is
-never a dependency of Switchyard. Timing is not asserted anywhere: machines are noisy, the
-ratios in one run are what to read.
+live.py, load.py, kafka_sampling.py, kafka_replay.py, sqs.py), collects the JSON each prints last,
+prints one table (Switchyard, anchor, ratio, target, met) and writes everything to
+bench/results/<UTC date-time>.json. Flower 2.2 is installed into bench/.venv-flower (pinned in
+bench/requirements-flower.txt) when missing; it is never a dependency of Switchyard. Timing is
+not asserted anywhere: machines are noisy, the ratios in one run are what to read.
 """
 
 from __future__ import annotations
@@ -24,10 +24,20 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.part_rows import add_fleet_rows, add_kafka_replay_row, add_load_rows
+
 ROOT = Path(__file__).resolve().parents[1]
 FLOWER_VENV = ROOT / "bench" / ".venv-flower"
 FLOWER_CELERY = FLOWER_VENV / "bin" / "celery"
 
+# Issue 18's fleet-scale targets (and SQS, issue 16): the same sizes in full and quick runs.
+FLEET = {
+    "sampling_redis_10k": ["--only", "redis", "--queues", "10000", "--redis-queues", "10000", "--rounds", "10"],
+    "sampling_rabbitmq_10k": ["--only", "rabbitmq", "--queues", "10000", "--rounds", "8"],
+    "api_fleet": ["--fleet", "10000", "--repeats", "40"],
+    "api_fleet_monitor_process": ["--fleet", "10000", "--repeats", "40", "--monitor-process"],
+    "sqs": ["--queues", "200", "--messages", "300", "--rounds", "4"],
+}
 FULL = {
     "ingest": ["--events", "1000000", "--rate", "30000", "--flood-events", "200000", "--worker-tasks", "2000"],
     "requeue": ["--messages", "100000", "--rounds", "3"],
@@ -35,7 +45,9 @@ FULL = {
     "api": ["--tasks", "1000000", "--queues", "1000", "--repeats", "40"],
     "live": ["--clients", "1,200", "--rounds", "15"],
     "load": ["--clients", "200", "--rate", "50", "--duration", "60"],
-    "kafka_sampling": ["--topics", "10", "--partitions", "100", "--groups", "100", "--rounds", "10"],
+    "kafka_sampling": ["--topics", "10", "--partitions", "100", "--groups", "100", "--rounds", "10", "--fresh-tansu"],
+    "kafka_replay": ["--records", "20000", "--rounds", "5"],
+    **FLEET,
 }
 QUICK = {
     "ingest": ["--events", "100000", "--rate", "30000", "--flood-events", "100000", "--worker-tasks", "500"],
@@ -45,7 +57,9 @@ QUICK = {
     "live": ["--clients", "1,200", "--rounds", "6"],
     # 20 s: the slow clients pause 16 s, so a smaller outbox shows them stream.dropped.
     "load": ["--clients", "200", "--rate", "50", "--duration", "20", "--client-buffer", "100"],
-    "kafka_sampling": ["--topics", "10", "--partitions", "100", "--groups", "100", "--rounds", "4"],
+    "kafka_sampling": ["--topics", "10", "--partitions", "100", "--groups", "100", "--rounds", "4", "--fresh-tansu"],
+    "kafka_replay": ["--records", "10000", "--rounds", "3"],
+    **FLEET,
 }
 MODULES = {
     "ingest": "bench.ingest",
@@ -55,6 +69,12 @@ MODULES = {
     "live": "bench.live",
     "load": "bench.load",
     "kafka_sampling": "bench.kafka_sampling",
+    "kafka_replay": "bench.kafka_replay",
+    "sampling_redis_10k": "bench.sampling",
+    "sampling_rabbitmq_10k": "bench.sampling",
+    "api_fleet": "bench.api_latency",
+    "api_fleet_monitor_process": "bench.api_latency",
+    "sqs": "bench.sqs",
 }
 
 
@@ -207,6 +227,9 @@ def rows(parts: dict) -> list[tuple]:
                     ">= 100%",
                     row["switchyard_msgs_s"] >= row["raw_confirm_ack_msgs_s"],
                 )
+    replay = parts.get("kafka_replay", {}).get("result")
+    if replay:
+        add_kafka_replay_row(add, replay)
     sm = parts.get("sampling", {}).get("result")
     if sm:
         for key, row in sm.items():
@@ -274,22 +297,8 @@ def rows(parts: dict) -> list[tuple]:
     under_load = parts.get("load", {}).get("result")
     if under_load:
         add_load_rows(add, under_load)
+    add_fleet_rows(add, parts)
     return out
-
-
-def add_load_rows(add, load: dict) -> None:
-    asked = load["api_rate_asked"]
-    clients = f"{load['clients']} WebSocket clients"
-    add("load", f"API requests/s achieved, {clients}", load["api_rate_achieved"], asked, "rate asked", ">= 95%",
-        load["api_rate_achieved"] >= 0.95 * asked)  # fmt: skip
-    p50, p95 = load["api_latency_ms_p50_p95"] or (None, None)
-    add("load", f"API latency p95 ms (p50 {p50}), {clients}", p95, None, "", "", None)
-    add("load", "errors (non-200, disconnects, stream.error)", len(load["errors"]), None, "", "0", not load["errors"])
-    add("load", f"server RSS MB at end (start {load['rss_mb_start']}, peak {load['rss_mb_peak']})",
-        load["rss_mb_end"], load["rss_mb_at_5s"], "RSS 5 s in", "level", None)  # fmt: skip
-    dropped = load["slow_clients_dropped"]
-    add("load", f"slow clients told stream.dropped ({sum(dropped):,} events dropped)",
-        sum(1 for n in dropped if n > 0), len(dropped), "slow clients", "all", all(n > 0 for n in dropped))  # fmt: skip
 
 
 def fmt(value) -> str:

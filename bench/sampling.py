@@ -2,7 +2,9 @@
 
 Run: .venv/bin/python -m bench.sampling [--queues 1000] [--redis-queues 10000] [--rounds 10] [--soak-s 0]
 Prints wall time and CPU per round for each broker (alert evaluation with the default rules
-included, unless --no-alerts), next to the bare adapter sample and their ratio, the load average,
+included, unless --no-alerts), next to the bare adapter sample and their ratio, on Redis next to
+the broker's own cost of the sample's calls (``broker_call``: raw pipelines, no Python decoding;
+``round_p50_over_broker_call``, ``round_p95_over_broker_call``), the load average,
 and the process's memory over the run (with --soak-s, sampling continuously for that long).
 """
 
@@ -106,6 +108,54 @@ def drop_rabbit_vhost(vhost: str) -> None:
         print(f"could not delete vhost {vhost}: {exc}", file=sys.stderr)
 
 
+#: What the RabbitMQ adapter asked every round before it sampled in two lanes: the listing with
+#: statistics, cut to its columns (the broker still aggregates every queue's statistics).
+STATS_LISTING_COLUMNS = (
+    "name,vhost,type,messages_ready,messages_unacknowledged,consumers,arguments,effective_policy_definition,"
+    "head_message_timestamp,message_stats.publish_details.rate,message_stats.deliver_get_details.rate"
+)
+
+
+def time_rabbit_lists(vhost: str, anchors: dict[str, list[float]]) -> None:
+    """Before each round: the anchor, one plain ``GET /api/queues`` (every column, every vhost) as
+    any client of the management API would list queues, and the one-call statistics listing of
+    the vhost the adapter used to make. A listing RabbitMQ drops (it gives up on a request after
+    a while under load) counts as a failure, not a figure."""
+    import requests
+
+    from messaging.brokers.http import path_segment
+
+    for name, path, params in (
+        ("mgmt_list", "/api/queues", None),
+        ("stats_list", f"/api/queues/{path_segment(vhost)}", {"columns": STATS_LISTING_COLUMNS}),
+    ):
+        started = time.perf_counter()
+        try:
+            response = requests.get(
+                "http://127.0.0.1:15672" + path, params=params, auth=("guest", "guest"), timeout=120
+            )
+            response.raise_for_status()
+            response.json()
+        except requests.RequestException as exc:
+            print(f"{name} failed: {exc}", file=sys.stderr)
+            anchors.setdefault(name + "_failures", []).append(1.0)
+            continue
+        anchors.setdefault(name, []).append(time.perf_counter() - started)
+
+
+def anchor_figures(result: dict, anchors: dict[str, list[float]]) -> dict:
+    """The listings' p50 and the round's p50 and p95 over the plain listing (rounds after the first)."""
+    out: dict = {}
+    for name in ("mgmt_list", "stats_list"):
+        times = anchors.get(name, [])
+        out[f"{name}_p50_ms"] = round(statistics.median(times[1:] or times) * 1000, 1) if times else None
+        out[f"{name}_failures"] = len(anchors.get(name + "_failures", []))
+    if out["mgmt_list_p50_ms"]:
+        out["round_p50_over_mgmt_list"] = round(result["round_p50_ms"] / out["mgmt_list_p50_ms"], 2)
+        out["round_p95_over_mgmt_list"] = round(result["round_p95_ms"] / out["mgmt_list_p50_ms"], 2)
+    return out
+
+
 def churn_redis(prefix: str, count: int) -> None:
     """Change every queue's depth, so each round has to write every queue (the worst case)."""
     import redis
@@ -117,10 +167,20 @@ def churn_redis(prefix: str, count: int) -> None:
     pipe.execute()
 
 
-def measure(config, rounds: int, soak_s: float, churn=None, alerts: bool = True, profile: str | None = None) -> dict:
+def measure(
+    config,
+    rounds: int,
+    soak_s: float,
+    churn=None,
+    alerts: bool = True,
+    profile: str | None = None,
+    broker_call=None,
+) -> dict:
     """``alerts``: the round includes alert evaluation (the default rules a new installation has,
     as ``build_monitor`` wires it); ``profile``: write a pyinstrument text profile of the rounds
-    after the first to that path."""
+    after the first to that path; ``broker_call``: given the broker after its first sample, a
+    function timing the broker's own cost of one sample (the raw calls), measured every round
+    next to the bare adapter sample."""
     from messaging.monitor import Monitor, MonitorHooks
 
     monitor = Monitor(config, interval=2.0, hooks=MonitorHooks())
@@ -131,17 +191,21 @@ def measure(config, rounds: int, soak_s: float, churn=None, alerts: bool = True,
         engine = AlertEngine(monitor)
         monitor.hooks.after_sample.append(engine.after_sample)
     broker = monitor.brokers[0]
-    bare, full, cpu, soak_rss, alert_s = [], [], [], [], []
+    bare, full, cpu, soak_rss, alert_s, raw = [], [], [], [], [], []
     profiler = None
+    raw_call = None
 
     async def run() -> None:
-        nonlocal profiler
+        nonlocal profiler, raw_call
         for n in range(rounds):
             if churn:
                 churn()
             started = time.perf_counter()
             broker.sample(())
             bare.append(time.perf_counter() - started)
+            if broker_call is not None:
+                raw_call = raw_call or broker_call(broker)
+                raw.append(raw_call())
             if profile and n == 1:
                 from pyinstrument import Profiler
 
@@ -182,6 +246,8 @@ def measure(config, rounds: int, soak_s: float, churn=None, alerts: bool = True,
         "bare_sample_p50_ms": round(statistics.median(bare) * 1000, 1),
         # Round time over the bare broker call (both medians of the same rounds).
         "round_over_bare_p50": round(statistics.median(after_first) / statistics.median(bare[1:] or bare), 2),
+        # The broker's own cost (raw calls, no Python decoding) and the round over it.
+        **(raw_call_figures(raw, full) if raw else {}),
         "alert_eval_p50_ms": round(statistics.median(alert_s[1:] or alert_s) * 1000, 1) if alert_s else None,
         "round_p50_ms": round(statistics.median(full[1:] or full) * 1000, 1),
         "round_max_ms": round(max(full) * 1000, 1),
@@ -199,6 +265,17 @@ def measure(config, rounds: int, soak_s: float, churn=None, alerts: bool = True,
         "soak_rss_mb_first_last": [round(soak_rss[0], 1), round(soak_rss[-1], 1)] if soak_rss else None,
         # RSS about once a minute of the soak (every 30th round at the 2 s interval).
         "soak_rss_mb_series": [round(value, 1) for value in soak_rss[::30]],
+    }
+
+
+def raw_call_figures(raw: list[float], full: list[float]) -> dict:
+    """The raw broker call's p50 and the round's p50 and p95 over it (rounds after the first)."""
+    call = statistics.median(raw[1:] or raw)
+    after_first = full[1:] or full
+    return {
+        "broker_call_p50_ms": round(call * 1000, 1),
+        "round_p50_over_broker_call": round(statistics.median(after_first) / call, 2),
+        "round_p95_over_broker_call": round(p95(after_first) / call, 2),
     }
 
 
@@ -221,6 +298,7 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="swbench-"))
     setup_django(workdir / "bench.sqlite3")
+    from bench.redis_anchor import bare_broker_call
     from messaging.brokers.base import BrokerConfig
     from messaging.config import SwitchyardConfig
 
@@ -240,7 +318,9 @@ def main() -> None:
                 churn = (lambda p=prefix, c=count: churn_redis(p, c)) if args.churn else None
                 soak = args.soak_s if count == args.queues else 0
                 profile = args.profile if count == max(args.queues, args.redis_queues) else None
-                results[f"redis_{count}"] = measure(config, args.rounds, soak, churn, not args.no_alerts, profile)
+                results[f"redis_{count}"] = measure(
+                    config, args.rounds, soak, churn, not args.no_alerts, profile, bare_broker_call
+                )
             finally:
                 drop_redis_queues(prefix)
     if args.only in (None, "rabbitmq"):
@@ -251,7 +331,12 @@ def main() -> None:
             config = SwitchyardConfig(
                 brokers=(BrokerConfig(name="rabbit", url=f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"),)
             )
-            results[f"rabbitmq_{args.queues}"] = measure(config, args.rounds, args.soak_s, alerts=not args.no_alerts)
+            anchors: dict[str, list[float]] = {}
+            # measure() calls this before each round (its ``churn`` hook): the listings run next to it.
+            result = measure(
+                config, args.rounds, args.soak_s, lambda: time_rabbit_lists(vhost, anchors), not args.no_alerts
+            )
+            results[f"rabbitmq_{args.queues}"] = {**result, **anchor_figures(result, anchors)}
         finally:
             drop_rabbit_vhost(vhost)
     print(json.dumps(results, indent=2))

@@ -1,15 +1,18 @@
 """SQS: one sample of many queues, and redrive throughput next to a bare boto3 loop, same run.
 
-    .venv/bin/python -m bench.sqs [--queues 200] [--messages 300] [--rounds 3] [--endpoint URL]
+    .venv/bin/python -m bench.sqs [--queues 200] [--messages 300] [--rounds 4] [--endpoint URL]
 
 Sampling: ``SQSBroker.sample()`` of ``--queues`` queues (a quarter of them with a RedrivePolicy to
 a DLQ among them), median of the rounds; anchor: a bare sequential boto3 loop (ListQueues, then one
 GetQueueAttributes per queue), the same calls without the thread pool. Target: < 1 s.
 Redrive: a requeue of every message of a DLQ back to its source through ``run_action``
-(receive 10, SendMessageBatch, DeleteMessageBatch, the action's progress saved per batch); anchor:
-a bare boto3 loop doing the same three calls per batch of 10 on an identical queue, keeping what a
-lossless redrive must keep (message attributes; group and deduplication ids), nothing else.
-Rounds alternate the pair; medians are reported. Target: >= 100 % of the bare loop.
+(receive 10, SendMessageBatch, DeleteMessageBatch, one after the other by default; the action's
+progress saved per runner step); anchor: a bare sequential boto3 loop doing the same three calls
+per batch of 10, keeping what a lossless redrive must keep (message attributes; group and
+deduplication ids), nothing else. Each side of each round moves the same ``--messages`` from a
+freshly filled DLQ to a fresh queue, and deletes both afterwards; rounds alternate which side goes
+first; medians are reported, with each side's client CPU and (where /proc shows the local
+moto_server) the server's CPU. Target: >= 100 % of the bare loop.
 Against moto (the default endpoint, scripts/ensure-services.sh) ReceiveMessage costs time in
 proportion to the queue's length, so keep ``--messages`` in the hundreds there; credentials come
 from the AWS chain (``testing`` is set when none is).
@@ -152,6 +155,44 @@ def measure_sampling(sqs, endpoint: str, queues: int, rounds: int) -> dict:
     return {"queues": queues, "switchyard_s": statistics.median(ours), "bare_sequential_s": statistics.median(bare)}
 
 
+def moto_cpu_s(endpoint: str) -> float | None:
+    """CPU seconds the local moto_server serving ``endpoint`` has used (Linux /proc), else None:
+    on a loaded machine the server's work per side says more than the wall clock."""
+    port = endpoint.rsplit(":", 1)[-1].strip("/")
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+            if any(a.endswith(b"moto_server") for a in args) and port.encode() in args:
+                fields = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def redrive_side(sqs, endpoint: str, side: str, name: str, messages: int) -> dict:
+    """One timed redrive of ``messages`` from a freshly filled DLQ to a fresh empty queue; both
+    queues are deleted afterwards (moto's calls slow down as its state grows)."""
+    dlq_url = fill(sqs, f"{name}-dlq", messages)
+    target_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    cpu, server = time.process_time(), moto_cpu_s(endpoint)
+    try:
+        if side == "switchyard":
+            done, elapsed = switchyard_redrive(name, f"{name}-dlq")
+            assert done == messages, done
+        else:
+            elapsed = bare_redrive(sqs, dlq_url, target_url, messages)
+        after = moto_cpu_s(endpoint)
+        return {
+            "msgs_s": messages / elapsed,
+            "client_cpu_s": time.process_time() - cpu,
+            "moto_cpu_s": None if server is None or after is None else after - server,
+        }
+    finally:
+        sqs.delete_queue(QueueUrl=dlq_url)
+        sqs.delete_queue(QueueUrl=target_url)
+
+
 def measure_redrive(sqs, endpoint: str, messages: int, rounds: int) -> dict:
     from messaging.brokers.base import BrokerConfig
     from messaging.config import SwitchyardConfig
@@ -162,39 +203,39 @@ def measure_redrive(sqs, endpoint: str, messages: int, rounds: int) -> dict:
         name="aws", url="sqs://", options={"region": REGION, "endpoint_url": endpoint, "queue_name_prefix": prefix}
     )
     set_config(SwitchyardConfig(brokers=(config,)))
-    ours, bare = [], []
+    runs: dict[str, list[dict]] = {"switchyard": [], "bare": []}
     try:
         # A first small redrive finds out whether the endpoint has move tasks (moto: no).
-        fill(sqs, f"{prefix}warm-dlq", 10)
-        sqs.create_queue(QueueName=f"{prefix}warm")
-        switchyard_redrive(f"{prefix}warm", f"{prefix}warm-dlq")
+        redrive_side(sqs, endpoint, "switchyard", f"{prefix}warm", 10)
         for round_ in range(rounds):
-            source, dlq = f"{prefix}s{round_}", f"{prefix}s{round_}-dlq"
-            sqs.create_queue(QueueName=source)
-            fill(sqs, dlq, messages)
-            done, elapsed = switchyard_redrive(source, dlq)
-            assert done == messages, done
-            ours.append(messages / elapsed)
-            bare_source = fill(sqs, f"{prefix}b{round_}-dlq", messages)
-            bare_target = sqs.create_queue(QueueName=f"{prefix}b{round_}")["QueueUrl"]
-            bare.append(messages / bare_redrive(sqs, bare_source, bare_target, messages))
+            order = ("switchyard", "bare") if round_ % 2 == 0 else ("bare", "switchyard")
+            for side in order:
+                runs[side].append(redrive_side(sqs, endpoint, side, f"{prefix}{side[0]}{round_}", messages))
     finally:
         delete_prefixed(sqs, prefix)
+
+    def median(side: str, key: str) -> float | None:
+        values = [run[key] for run in runs[side] if run[key] is not None]
+        return statistics.median(values) if values else None
+
     return {
         "messages": messages,
         "rounds": rounds,
-        "switchyard_msgs_s": statistics.median(ours),
-        "bare_boto3_msgs_s": statistics.median(bare),
-        "switchyard_rounds": ours,
-        "bare_rounds": bare,
+        **{f"{side}_{key}": median(side, key) for side in runs for key in ("msgs_s", "client_cpu_s", "moto_cpu_s")},
+        "switchyard_rounds": [round(run["msgs_s"], 1) for run in runs["switchyard"]],
+        "bare_rounds": [round(run["msgs_s"], 1) for run in runs["bare"]],
     }
+
+
+def _seconds(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.2f} s"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queues", type=int, default=200)
     parser.add_argument("--messages", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--endpoint", default=os.environ.get("TEST_SQS_ENDPOINT", "http://127.0.0.1:9324"))
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -204,14 +245,20 @@ def main() -> None:
         setup_django(str(Path(tmp) / "bench.sqlite3"))
         sampling = measure_sampling(sqs, args.endpoint, args.queues, args.rounds)
         redrive = measure_redrive(sqs, args.endpoint, args.messages, args.rounds)
-    ratio = redrive["switchyard_msgs_s"] / redrive["bare_boto3_msgs_s"]
+    ratio = redrive["switchyard_msgs_s"] / redrive["bare_msgs_s"]
     print(
         f"sqs sample of {sampling['queues']} queues  switchyard {sampling['switchyard_s']:.3f} s   "
         f"bare sequential {sampling['bare_sequential_s']:.3f} s   (target < 1 s)"
     )
     print(
         f"sqs redrive {redrive['messages']} msgs  switchyard {redrive['switchyard_msgs_s']:,.0f} msg/s   "
-        f"bare boto3 {redrive['bare_boto3_msgs_s']:,.0f} msg/s   ({ratio:.0%} of bare; target >= 100%)"
+        f"bare boto3 {redrive['bare_msgs_s']:,.0f} msg/s   ({ratio:.0%} of bare; target >= 100%)"
+    )
+    ours, bare = (f"{side}_client_cpu_s" for side in ("switchyard", "bare"))
+    print(
+        f"  medians, switchyard / bare: client CPU {redrive[ours]:.2f} s / {redrive[bare]:.2f} s, moto CPU "
+        f"{_seconds(redrive['switchyard_moto_cpu_s'])} / {_seconds(redrive['bare_moto_cpu_s'])}; "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
     print(json.dumps({"broker": "sqs", "sampling": sampling, "redrive": redrive}))
 

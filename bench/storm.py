@@ -9,7 +9,10 @@ message each (the head's age grows, so every queue's figures change every round:
 ``queue.sample`` events per round) and a ``manage.py serve`` process (SQLite in a temporary
 directory, in-memory channel layer, sampling every 2 s; the default alert rules, so "no consumers
 while messages wait" fires for every queue: 10,000 open alerts). Clients ask for batched frames
-(``{"batch": true}``) unless ``--frames``. Reports: what each client received
+(``{"batch": true}``) unless ``--frames``. With ``--watch N`` each client watches only N queues
+(``{"queues": [ids]}``, a page of the overview: client i the i-th page), and ``--compare`` runs
+the storm twice on the same server, clients watching every queue and then a page each, so the
+fan-out cost of both is measured side by side. Reports: what each client received
 (messages, distinct queues, ``stream.dropped`` counts), the server's CPU and RSS over the run,
 the overview page (logged in over HTTP) and ``GET /api/v1/queues?limit=100`` before and during
 the storm. Prints one JSON object.
@@ -95,16 +98,29 @@ def login(base: str, username: str) -> requests.Session:
     return session
 
 
-async def clients_read(ws_url: str, clients: int, seconds: float, batch: bool = True) -> list[dict]:
+def client_pages(base: str, token: str, clients: int, rows: int) -> list[list[str]]:
+    """Client i's page of ``rows`` queue ids (the i-th page of the fleet, wrapping round)."""
+    listed = requests.get(base + "/api/v1/queues", headers={"Authorization": f"Token {token}"}, timeout=120).json()
+    ids = [row["id"] for row in listed]
+    pages = max(1, len(ids) // rows)
+    return [ids[(i % pages) * rows : (i % pages + 1) * rows] for i in range(clients)]
+
+
+async def clients_read(
+    ws_url: str, clients: int, seconds: float, batch: bool = True, pages: list[list[str]] | None = None
+) -> list[dict]:
     from websockets.asyncio.client import connect
 
-    async def reader() -> dict:
+    async def reader(index: int) -> dict:
         seen: set[str] = set()
         figures = {"messages": 0, "samples": 0, "bytes": 0, "dropped": 0, "errors": []}
         stop_at = time.monotonic() + seconds
         try:
             async with connect(ws_url, open_timeout=30, max_size=2**22, ping_interval=None) as ws:
-                await ws.send(json.dumps({"subscribe": ["queues"], "batch": batch}))
+                hello: dict = {"subscribe": ["queues"], "batch": batch}
+                if pages is not None:
+                    hello["queues"] = pages[index]
+                await ws.send(json.dumps(hello))
                 while (left := stop_at - time.monotonic()) > 0:
                     try:
                         raw = await asyncio.wait_for(ws.recv(), timeout=left)
@@ -126,13 +142,18 @@ async def clients_read(ws_url: str, clients: int, seconds: float, batch: bool = 
 
     tasks = []
     for i in range(clients):
-        tasks.append(asyncio.create_task(reader()))
+        tasks.append(asyncio.create_task(reader(i)))
         if i % 20 == 19:
             await asyncio.sleep(0.05)
     return await asyncio.gather(*tasks)
 
 
-def start_console(workdir: str, broker_url: str, clients: int) -> tuple[subprocess.Popen, str, str, dict]:
+def start_console(
+    workdir: str, broker_url: str, clients: int, monitor_process: bool = False
+) -> tuple[subprocess.Popen, str, str, dict]:
+    """``manage.py serve`` with its monitor in-process, or (``monitor_process``) ``serve
+    --no-monitor`` beside a ``manage.py monitor`` of its own, as a fleet deployment runs them; the
+    monitor process ends with the server's (it is in ``MONITORS``, keyed by the server's pid)."""
     port = free_port()
     env = {
         **os.environ,
@@ -165,10 +186,31 @@ def start_console(workdir: str, broker_url: str, clients: int) -> tuple[subproce
         text=True,
     )
     log = open(f"{workdir}/serve.log", "wb")  # noqa: SIM115 - closed with the process
-    server = subprocess.Popen(
-        [python, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    serve = [python, "manage.py", "serve", "--port", str(port), *(["--no-monitor"] if monitor_process else [])]
+    server = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if monitor_process:
+        monitor_log = open(f"{workdir}/monitor.log", "wb")  # noqa: SIM115 - closed with the process
+        MONITORS[server.pid] = subprocess.Popen(
+            [python, "manage.py", "monitor"], cwd=ROOT, env=env, stdout=monitor_log, stderr=subprocess.STDOUT
+        )
     return server, f"http://127.0.0.1:{port}", token, env
+
+
+#: Server pid -> the monitor process started beside it (``start_console(monitor_process=True)``).
+MONITORS: dict[int, subprocess.Popen] = {}
+
+
+def stop_console(server: subprocess.Popen) -> None:
+    """Stop what :func:`start_console` started: the monitor process beside it, if any, then it."""
+    monitor = MONITORS.pop(server.pid, None)
+    for process in (monitor, server):
+        if process is None:
+            continue
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def wait_for_queues(base: str, token: str, count: int, server: subprocess.Popen, timeout: float = 180) -> float:
@@ -188,7 +230,15 @@ def wait_for_queues(base: str, token: str, count: int, server: subprocess.Popen,
     raise RuntimeError(f"{count} queues not listed within {timeout} s")
 
 
-def run(queues: int, clients: int, seconds: float, page_times: int, batch: bool = True) -> dict:
+def run(
+    queues: int,
+    clients: int,
+    seconds: float,
+    page_times: int,
+    batch: bool = True,
+    watch: int | None = None,
+    compare: bool = False,
+) -> dict:
     from tests.brokers import PrivateRedis
 
     workdir = tempfile.mkdtemp(prefix="switchyard-storm-")
@@ -215,64 +265,91 @@ def run(queues: int, clients: int, seconds: float, page_times: int, batch: bool 
             "rss_mb": round(rss_idle, 1),
             "pages": page_figures(base, token, session, page_times),
         }
-        rss_series: list[float] = []
-        stop = threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                rss_series.append(rss_mb(server.pid))
-                stop.wait(1.0)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        pages_during: dict = {}
-
-        def pages_later() -> None:
-            stop.wait(seconds / 2)
-            if not stop.is_set():
-                pages_during.update(page_figures(base, token, session, page_times))
-
-        pager = threading.Thread(target=pages_later, daemon=True)
-        pager.start()
-        cpu_start, started = cpu_seconds(server.pid), time.monotonic()
-        ws_url = f"{base.replace('http', 'ws')}/ws/stream?token={token}"
-        per_client = asyncio.run(clients_read(ws_url, clients, seconds, batch))
-        elapsed = time.monotonic() - started
-        cpu_used = cpu_seconds(server.pid) - cpu_start
-        pager.join(120)
-        stop.set()
-        watcher.join(5)
-        rounds = elapsed / 2.0
-        result["storm"] = {
-            "seconds": round(elapsed, 1),
-            "server_cpu_percent": round(100 * cpu_used / elapsed),
-            "changes_offered_per_client": round(queues * rounds),
-            "frames_per_client_p50": statistics.median(c["messages"] for c in per_client),
-            "samples_per_client_p50": statistics.median(c["samples"] for c in per_client),
-            "samples_per_client_min": min(c["samples"] for c in per_client),
-            "distinct_queues_per_client_p50": statistics.median(c["distinct_queues"] for c in per_client),
-            "dropped_told_per_client_p50": statistics.median(c["dropped"] for c in per_client),
-            "mb_per_client_p50": round(statistics.median(c["bytes"] for c in per_client) / 2**20, 1),
-            "clients_with_errors": sum(1 for c in per_client if c["errors"]),
-            "errors": [e for c in per_client for e in c["errors"]][:5],
-            "rss_mb_start_peak_end": [
-                round(rss_series[0], 1) if rss_series else None,
-                round(max(rss_series), 1) if rss_series else None,
-                round(rss_series[-1], 1) if rss_series else None,
-            ],
-            "rss_mb_every_10s": [round(v, 1) for v in rss_series[::10]],
-            "pages": pages_during,
-            "loadavg_end": [round(v, 2) for v in os.getloadavg()],
-        }
+        phases = [("every_queue", None)] if watch is None or compare else []
+        if watch is not None:
+            phases.append((f"watching_{watch}_queues", client_pages(base, token, clients, watch)))
+        for name, pages in phases:
+            result[name] = storm(server, base, token, session, (queues, clients, seconds, page_times, batch), pages)
+        result["fanout"] = fanout_figures(result, [name for name, _pages in phases])
         return result
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_console(server)
         redis_server.kill()
+
+
+def storm(server: subprocess.Popen, base: str, token: str, session: requests.Session, shape: tuple, pages) -> dict:
+    """One storm: ``shape`` = (queues, clients, seconds, page_times, batch): the clients read for
+    ``seconds``, watching ``pages`` (client i the queue ids ``pages[i]``) or every queue (None)."""
+    queues, clients, seconds, page_times, batch = shape
+    rss_series: list[float] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            rss_series.append(rss_mb(server.pid))
+            stop.wait(1.0)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    pages_during: dict = {}
+
+    def pages_later() -> None:
+        stop.wait(seconds / 2)
+        if not stop.is_set():
+            pages_during.update(page_figures(base, token, session, page_times))
+
+    pager = threading.Thread(target=pages_later, daemon=True)
+    pager.start()
+    cpu_start, started = cpu_seconds(server.pid), time.monotonic()
+    ws_url = f"{base.replace('http', 'ws')}/ws/stream?token={token}"
+    per_client = asyncio.run(clients_read(ws_url, clients, seconds, batch, pages))
+    elapsed = time.monotonic() - started
+    cpu_used = cpu_seconds(server.pid) - cpu_start
+    pager.join(120)
+    stop.set()
+    watcher.join(5)
+    rounds = elapsed / 2.0
+    return {
+        "seconds": round(elapsed, 1),
+        "server_cpu_percent": round(100 * cpu_used / elapsed),
+        "changes_offered_per_client": round(queues * rounds),
+        "queues_watched_per_client": len(pages[0]) if pages else queues,
+        "frames_per_client_p50": statistics.median(c["messages"] for c in per_client),
+        "samples_per_client_p50": statistics.median(c["samples"] for c in per_client),
+        "samples_per_client_min": min(c["samples"] for c in per_client),
+        "distinct_queues_per_client_p50": statistics.median(c["distinct_queues"] for c in per_client),
+        "dropped_told_per_client_p50": statistics.median(c["dropped"] for c in per_client),
+        "mb_per_client_p50": round(statistics.median(c["bytes"] for c in per_client) / 2**20, 1),
+        "clients_with_errors": sum(1 for c in per_client if c["errors"]),
+        "errors": [e for c in per_client for e in c["errors"]][:5],
+        "rss_mb_start_peak_end": [
+            round(rss_series[0], 1) if rss_series else None,
+            round(max(rss_series), 1) if rss_series else None,
+            round(rss_series[-1], 1) if rss_series else None,
+        ],
+        "rss_mb_every_10s": [round(v, 1) for v in rss_series[::10]],
+        "pages": pages_during,
+        "loadavg_end": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def fanout_figures(result: dict, phases: list[str]) -> dict:
+    """The target figures of each storm, first in the output: the server's CPU beyond the monitor's
+    own (the fan-out's cost), what each client received, and the RSS peak."""
+    monitor_cpu = result["monitor_only"]["server_cpu_percent"]
+    return {
+        name: {
+            "queues_watched_per_client": result[name]["queues_watched_per_client"],
+            "server_cpu_percent": result[name]["server_cpu_percent"],
+            "fanout_cpu_percent": result[name]["server_cpu_percent"] - monitor_cpu,
+            "samples_per_client_p50": result[name]["samples_per_client_p50"],
+            "mb_per_client_p50": result[name]["mb_per_client_p50"],
+            "rss_mb_peak": result[name]["rss_mb_start_peak_end"][1],
+            "loadavg_end": result[name]["loadavg_end"],
+        }
+        for name in phases
+    } | {"monitor_only_cpu_percent": monitor_cpu}
 
 
 def main() -> None:
@@ -282,8 +359,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--page-times", type=int, default=10)
     parser.add_argument("--frames", action="store_true", help="clients take one message per event (no batch)")
+    parser.add_argument("--watch", type=int, default=None, help="each client watches this many queues (a page)")
+    parser.add_argument("--compare", action="store_true", help="every queue, then --watch (default 100) queues")
     args = parser.parse_args()
-    print(json.dumps(run(args.queues, args.clients, args.seconds, args.page_times, not args.frames), indent=2))
+    watch = args.watch if args.watch is not None else (100 if args.compare else None)
+    figures = run(args.queues, args.clients, args.seconds, args.page_times, not args.frames, watch, args.compare)
+    print(json.dumps({"fanout": figures.pop("fanout"), **figures}, indent=2))
 
 
 if __name__ == "__main__":

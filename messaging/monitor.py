@@ -8,6 +8,7 @@ layer. Other parts plug in through :class:`MonitorHooks` (Celery activity, alert
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -46,6 +47,16 @@ class MonitorHooks:
     activity: ActivitySource | None = None
     after_sample: list[SampleListener] = field(default_factory=list)
     background: list[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
+
+
+def settle_long_lived() -> None:
+    """Take what the process holds now out of the garbage collector's scans (after a full
+    collection, so no garbage is kept). The monitor calls it once its per-queue memory is built:
+    at 10,000 queues its rows and histories made every full collection (one or two a round) cost
+    ~100 ms of CPU. Later objects are collected as usual; frozen ones are still freed when no
+    longer referenced, only a reference cycle among them would outlive its use."""
+    gc.collect()
+    gc.freeze()
 
 
 def run_fenced(fence: Fence | None, func: Callable[..., Any], *args: Any) -> Any:
@@ -145,13 +156,14 @@ class Monitor:
         current ``queue.sample`` event (and the broker's), as ``after_sample`` listeners get them."""
         loop = asyncio.get_running_loop()
         memory = self.memories[broker.name]
-        if not memory.loaded:
+        first_round = not memory.loaded
+        if first_round:
             await loop.run_in_executor(self._db, call_in_thread, load_memory, memory, broker.name)
         if self.fence is not None:
             self.fence.check_local()
         known = sorted(set(broker.config.queues) | set(memory.known_queue_names()))
         watched = await loop.run_in_executor(self._db, call_in_thread, watched_queue_names, broker.name)
-        started = time.monotonic()
+        started, taken_at = time.monotonic(), time.time()
         timeout = max(self.interval * SAMPLE_TIMEOUT_INTERVALS, MIN_SAMPLE_TIMEOUT_S)
         try:
             sample = await asyncio.wait_for(loop.run_in_executor(self._io, broker.sample, known, watched), timeout)
@@ -169,7 +181,9 @@ class Monitor:
             if self._down_since.pop(broker.name, None) is not None:
                 log.warning("monitor: broker %s is back up", broker.name)
             duration = round(time.monotonic() - started, 4)
-            published, events = await self._store_sample(broker, memory, sample, duration)
+            published, events = await self._store_sample(broker, memory, sample, duration, taken_at)
+            if first_round:
+                await loop.run_in_executor(self._db, settle_long_lived)
         self.rounds += 1
         self.last_round_at = time.time()
         if self.fence is not None:
@@ -183,7 +197,7 @@ class Monitor:
         return events
 
     async def _store_sample(
-        self, broker: Broker, memory: BrokerMemory, sample: BrokerSample, duration: float
+        self, broker: Broker, memory: BrokerMemory, sample: BrokerSample, duration: float, taken_at: float
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Store a successful sample (with Celery's consumed and consumer counts when known);
         returns (events to publish, every queue's events). A round that cannot be stored is
@@ -191,7 +205,7 @@ class Monitor:
         consumed, consumers = (None, None)
         if self.hooks.activity is not None:
             consumed, consumers = self.hooks.activity(broker.name)
-        arguments = (broker.config, memory, sample, duration, consumed, consumers)
+        arguments = (broker.config, memory, sample, duration, consumed, consumers, taken_at)
         job = asyncio.get_running_loop().run_in_executor(self._db, run_fenced, self.fence, record_sample, *arguments)
         try:
             outcome = await self._write(memory, job)

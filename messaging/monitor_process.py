@@ -15,6 +15,7 @@ from messaging.alerts.engine import AlertEngine
 from messaging.celery.figures import task_figures
 from messaging.celery.service import CeleryWatches
 from messaging.config import SwitchyardConfig
+from messaging.fleet_summary import FleetSummary
 from messaging.monitor import Monitor, MonitorHooks
 from messaging.runtime import Runtime, sample_interval
 
@@ -44,6 +45,9 @@ def build_monitor(
     # Alerts: evaluate after every sample (off the event loop), watch for stale brokers and task
     # figures on a timer, and deliver webhooks from their own threads.
     alerts = AlertEngine(monitor, task_figures=task_figures)
+    # The overview's summary over every queue, for clients that watch only the rows they show;
+    # first, since it is cheap and the alert engine's evaluation may take a while.
+    hooks.after_sample.append(FleetSummary().after_sample)
     hooks.after_sample.append(alerts.after_sample)
     hooks.background.extend(alerts.background_jobs())
     state.monitor = monitor

@@ -5,11 +5,12 @@ point is written, and which queues are dead-letter queues of which. No database 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats
 from messaging.brokers.dlq import resolve_by_vhost
 from messaging.lag import LagFigures, QueueHistory
-from messaging.models import Queue, QueueSample
+from messaging.models import Queue
 from messaging.queue_names import QueueRole, queue_role, storable_name
 
 # A raw history point is written when a figure changed, else only this rarely (a keep-alive, so a
@@ -105,24 +106,38 @@ def round_figure(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def history_row(last_written: dict[int, tuple[float, tuple]], queue: Queue, now_epoch: float) -> QueueSample | None:
+class HistoryPoint(NamedTuple):
+    """A raw history point to store (a ``QueueSample`` row with ``span_s`` 0), in column order."""
+
+    queue_id: int
+    at: datetime
+    depth: int | None
+    depth_max: int | None
+    unacked: int | None
+    consumers: int | None
+    publish_rate: float | None
+    consume_rate: float | None
+    oldest_age_s: float | None
+
+
+def history_row(last_written: dict[int, tuple[float, tuple]], queue: Queue, now_epoch: float) -> HistoryPoint | None:
     """A history point for ``queue`` when a figure changed since the last one written (``last_written``:
     queue id -> (epoch, figures), updated here), or at least every HISTORY_KEEPALIVE_S; else None."""
     figures = (queue.depth, queue.unacked, queue.consumers)
-    last = last_written.get(queue.pk)
+    last = last_written.get(queue.id)
     if last is not None and last[1] == figures and now_epoch - last[0] < HISTORY_KEEPALIVE_S:
         return None
-    last_written[queue.pk] = (now_epoch, figures)
-    return QueueSample(
-        queue_id=queue.pk,
-        at=datetime.fromtimestamp(now_epoch, tz=UTC),
-        depth=queue.depth,
-        depth_max=queue.depth,
-        unacked=queue.unacked,
-        consumers=queue.consumers,
-        publish_rate=queue.publish_rate,
-        consume_rate=queue.consume_rate,
-        oldest_age_s=queue.oldest_age_s,
+    last_written[queue.id] = (now_epoch, figures)
+    return HistoryPoint(
+        queue.id,
+        datetime.fromtimestamp(now_epoch, tz=UTC),
+        queue.depth,
+        queue.depth,
+        queue.unacked,
+        queue.consumers,
+        queue.publish_rate,
+        queue.consume_rate,
+        queue.oldest_age_s,
     )
 
 

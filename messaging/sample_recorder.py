@@ -8,8 +8,9 @@ names) is :mod:`messaging.queue_sampling`'s.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
@@ -18,11 +19,12 @@ from django.utils import timezone
 from messaging.brokers.base import BrokerConfig, BrokerSample, QueueStats
 from messaging.brokers.registry import transport_name
 from messaging.brokers.urls import redact_url
-from messaging.figure_writes import store_changed_figures
+from messaging.figure_writes import store_changed_figures, store_history_points
 from messaging.lag import Observation, QueueHistory, observe
-from messaging.models import BrokerState, Queue, QueueSample
+from messaging.models import BrokerState, Queue
 from messaging.queue_names import storable_name
 from messaging.queue_sampling import (
+    HistoryPoint,
     apply_figures,
     dead_letter_map,
     forget_figures,
@@ -43,6 +45,9 @@ class BrokerMemory:
     histories: dict[tuple[str, str], QueueHistory] = field(default_factory=dict)
     last_written: dict[int, tuple[float, tuple]] = field(default_factory=dict)
     last_stored: dict[int, tuple] = field(default_factory=dict)
+    #: Each queue's ``queue.sample`` event as last built: an unchanged queue's next one is a copy
+    #: with the new sample time (see :func:`current_events`).
+    last_events: dict[int, dict[str, Any]] = field(default_factory=dict)
     loaded: bool = False
 
     def known_queue_names(self) -> list[str]:
@@ -56,6 +61,7 @@ class BrokerMemory:
         self.queues.clear()
         self.last_written.clear()
         self.last_stored.clear()
+        self.last_events.clear()
         self.loaded = False
 
 
@@ -207,14 +213,18 @@ def record_sample(
     duration_s: float,
     consumed_counts: dict[str, int] | None = None,
     consumer_counts: dict[str, int] | None = None,
+    taken_at: float | None = None,
 ) -> SampleOutcome:
     """Store one successful sample; returns the events to publish and every queue's figures.
+    ``taken_at`` (epoch seconds) is when the broker was asked, which stamps the figures, their
+    history point and rates; not when the round got to the database, which waits behind other
+    writes: under load, history points stamped at write time came closer than one interval apart.
 
     Switchyard's own plumbing and inspection reply queues get no row; other clients' Celery
     plumbing is stored as system queues, and its row deleted once the broker no longer has it
     (auto-deleted). A name no database can hold is stored escaped (:func:`storable_name`) and
     counted in the broker's warning: one odd name never fails the round."""
-    now = timezone.now()
+    now = timezone.now() if taken_at is None else datetime.fromtimestamp(taken_at, tz=UTC)
     now_epoch = now.timestamp()
     system_names, escaped_names, warning = storable_queues(sample)
     with transaction.atomic():
@@ -224,7 +234,7 @@ def record_sample(
         dlq_of = dead_letter_map(config, sample)
         dlq_names = {(vhost, dlq) for (vhost, _source), dlq in dlq_of.items()}
         updated: list[Queue] = []
-        history_rows: list[QueueSample] = []
+        history_rows: list[HistoryPoint] = []
         for stats in sample.queues:
             queue = memory.queues[(stats.vhost, stats.name)]
             # Known before the figures: a dead-letter queue's trend is read differently.
@@ -232,7 +242,7 @@ def record_sample(
             _observe(memory, queue, stats, now, consumed_counts, consumer_counts)
             dlq_name = dlq_of.get((stats.vhost, stats.name))
             dlq = memory.queues.get((stats.vhost, dlq_name)) if dlq_name else None
-            if (dlq.pk if dlq is not None else None) != queue.dlq_id:
+            if (dlq.id if dlq is not None else None) != queue.dlq_id:
                 queue.dlq = dlq  # Django's descriptor costs ~10 us a call: 10,000 queues a round
             updated.append(queue)
             row = history_row(memory.last_written, queue, now_epoch)
@@ -240,12 +250,34 @@ def record_sample(
                 history_rows.append(row)
         updated += _retire_unseen(memory, {(stats.vhost, stats.name) for stats in sample.queues})
         changed = store_changed_figures(memory.last_stored, updated)
-        if history_rows:
-            QueueSample.objects.bulk_create(history_rows, batch_size=500)
-    changed_ids = {q.pk for q in changed}
-    events = [queue_event(q) for q in updated]
-    published = [broker_event(state)] + [e for e, q in zip(events, updated) if q.pk in changed_ids]
+        store_history_points(history_rows)
+    changed_ids = {q.id for q in changed}
+    events = current_events(memory.last_events, updated, changed_ids)
+    published = [broker_event(state)] + [e for e, q in zip(events, updated) if q.id in changed_ids]
     return SampleOutcome(published=published, all_events=[published[0]] + events)
+
+
+def current_events(
+    last_events: dict[int, dict[str, Any]], queues: list[Queue], changed_ids: set[int]
+) -> list[dict[str, Any]]:
+    """Every queue's ``queue.sample`` event after a round (``last_events`` updated). A queue whose
+    stored figures did not change gets a copy of its last event with its sample time and a new
+    ``ts``: the other fields follow from its stored figures and identity, and building 10,000
+    events afresh was a large part of a round in which nothing changed."""
+    events = []
+    for queue in queues:
+        last = last_events.get(queue.id)
+        if last is None or queue.id in changed_ids:
+            event = last_events[queue.id] = queue_event(queue)
+        else:
+            sampled_at = queue.sampled_at.timestamp() if queue.sampled_at else None
+            event = last_events[queue.id] = {
+                **last,
+                "data": {**last["data"], "sampled_at": sampled_at},
+                "ts": time.time(),
+            }
+        events.append(event)
+    return events
 
 
 def _add_new_rows(
@@ -342,4 +374,5 @@ def _retire_unseen(memory: BrokerMemory, seen_keys: set[tuple[str, str]]) -> lis
             memory.histories.pop(key, None)
             memory.last_stored.pop(queue.pk, None)
             memory.last_written.pop(queue.pk, None)
+            memory.last_events.pop(queue.pk, None)
     return absent

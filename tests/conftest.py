@@ -32,11 +32,48 @@ def unique(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+#: Where the tests that may share the machine with another pytest worker live (``--tier parallel``):
+#: they talk to the brokers and the database under names of their own and assert no timings.
+PARALLEL_DIRS = ("tests/console/", "tests/messaging/", "tests/security/")
+#: ... except these: brokers run as one process each for the whole suite (moto, Tansu), and the
+#: marks below start workers, browsers, processes or faults whose timings a neighbour would upset.
+SERIAL_DIRS = ("tests/messaging/kafka/", "tests/messaging/sqs/")
+SERIAL_MARKS = ("browser", "celery", "scale", "faults", "runtime", "scenarios", "packaging")
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--tier",
+        choices=("parallel", "serial"),
+        help="only the tests that may run beside another worker (parallel: run them with -n 2), or only the others",
+    )
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the test thread for
     the rest of the session, where async tests and ``async_to_sync`` cannot run."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
     _deselect_postgres_database_tests_on_sqlite(config, items)
+    _keep_tier(config, items)
+
+
+def runs_in_parallel_tier(item) -> bool:
+    path = item.nodeid.split("::", 1)[0]
+    return (
+        path.startswith(PARALLEL_DIRS)
+        and not path.startswith(SERIAL_DIRS)
+        and not any(item.get_closest_marker(mark) for mark in SERIAL_MARKS)
+    )
+
+
+def _keep_tier(config, items) -> None:
+    tier = config.getoption("--tier")
+    if tier is None:
+        return
+    kept = [item for item in items if runs_in_parallel_tier(item) == (tier == "parallel")]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
 
 
 def _deselect_postgres_database_tests_on_sqlite(config, items) -> None:

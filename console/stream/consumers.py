@@ -29,10 +29,13 @@ from console.stream import limits
 from console.stream.buffer import ClientBuffer
 from console.stream.protocol import SEND_MANY
 from messaging.stream import TOPICS, group_for, is_in_process, subscribe_locally, unsubscribe_locally
+from messaging.stream_routes import queue_key, watched
 
 log = logging.getLogger(__name__)
 
 MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
+# A screen shows a page of queues, not thousands: past this a client should watch every queue.
+MAX_WATCHED_QUEUES = 2000
 
 
 @database_sync_to_async
@@ -62,6 +65,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         # With {"batch": true} each flush is one WebSocket message, a JSON array of its events: a
         # 10,000-queue round is then a few messages per client, not thousands of frames.
         self.batched = False
+        # The queues whose samples this client wants (``{"queues": [ids]}``); None: every queue.
+        self.queue_keys: frozenset[str] | None = None
         self.buffer = ClientBuffer(settings.SWITCHYARD_STREAM_CLIENT_BUFFER)
         self.wakeup = asyncio.Event()
         self.flusher = asyncio.create_task(self._flush_loop())
@@ -108,6 +113,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 await self._error("batch takes true or false")
                 return
             self.batched = message["batch"]
+        if "queues" in message:
+            keys = _queue_keys(message["queues"])
+            if isinstance(keys, str):
+                await self._error(keys)
+                return
+            self.queue_keys = keys
+            if "queues" in self.topics and is_in_process(self.channel_layer):
+                subscribe_locally("queues", self, self.queue_keys)
         await self._change_subscriptions(message)
 
     async def _change_subscriptions(self, message: dict[str, Any]) -> None:
@@ -127,13 +140,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
             if topic in self.topics:
                 await self._leave(topic)
                 self.topics.discard(topic)
-        await self._send_json(
-            {"topic": "stream", "type": "stream.subscribed", "data": {"topics": sorted(self.topics)}, "ts": time.time()}
-        )
+        watching = None if self.queue_keys is None else sorted(k.split(":", 1)[1] for k in self.queue_keys)
+        data = {"topics": sorted(self.topics), "queues": watching}
+        await self._send_json({"topic": "stream", "type": "stream.subscribed", "data": data, "ts": time.time()})
 
     async def _join(self, topic: str) -> None:
         if is_in_process(self.channel_layer):
-            subscribe_locally(topic, self)
+            subscribe_locally(topic, self, self.queue_keys if topic == "queues" else None)
         else:
             await self.channel_layer.group_add(group_for(topic), self.channel_name)
 
@@ -144,11 +157,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group_for(topic), self.channel_name)
 
     async def stream_batch(self, message: dict[str, Any]) -> None:
-        """A batch from the channel layer (several processes): see :meth:`take_events`."""
-        self.take_events(message.get("events", []))
+        """A batch from the channel layer (several processes): see :meth:`take_events`. Every
+        process gets the whole batch; this client keeps the queues it watches (a set lookup each)."""
+        events = message.get("events", [])
+        if self.queue_keys is not None and events and events[0].get("topic") == "queues":
+            events = watched(events, self.queue_keys)
+        self.take_events(events)
 
     def take_events(self, events: list[dict[str, Any]]) -> None:
-        """Buffer a published batch and return at once (never wait on the client)."""
+        """Buffer a published batch and return at once (never wait on the client). In-process
+        delivery has already left out the queues this client does not watch."""
         wanted = [event for event in events if event.get("topic") in self.topics]
         if wanted:
             self.buffer.add_all(wanted)
@@ -190,3 +208,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _send_json(self, payload: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(payload, default=str))
+
+
+def _queue_keys(value: Any) -> frozenset[str] | None | str:
+    """The event keys of ``{"queues": [ids]}`` (null: every queue), or why the value is refused."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        return "queues takes a list of queue ids (as in GET queues), or null for every queue"
+    if len(value) > MAX_WATCHED_QUEUES:
+        return f"at most {MAX_WATCHED_QUEUES} queues; send null to watch every queue"
+    return frozenset(queue_key(v) for v in value)

@@ -48,20 +48,23 @@ def _evaluate(
     metrics: Iterable[str],
     open_alerts: QuerySet[Alert],
     rule_applies: Callable[[AlertRule], bool],
-    series_of: Callable[[list[AlertRule]], Callable[[AlertRule], Iterable[Series]]],
+    series_of: Callable[[list[AlertRule], set[int | None]], Callable[[AlertRule], Iterable[Series]]],
     now: datetime,
     interval: float,
 ) -> list[dict[str, Any]]:
     """Plan and record one evaluation (the caller holds :data:`evaluation_lock`): the enabled
     rules of ``metrics`` that ``rule_applies`` to, against the unresolved ones of ``open_alerts``.
     ``series_of`` reads the figures those rules need and returns the series of each rule; it is
-    not called when no rule applies and no alert is open."""
+    not called when no rule applies and no alert is open. It also gets the ids of the rules with
+    open alerts: a rule without any needs only the series whose condition holds
+    (:func:`~messaging.alerts.transitions.advance_rule` skips the others)."""
     enabled = [r for r in AlertRule.objects.filter(enabled=True, metric__in=list(metrics)) if rule_applies(r)]
     alerts = {alert.pk: alert for alert in open_alerts.filter(resolved_at__isnull=True)}
     if not enabled and not alerts:
         return []
+    with_open = {alert.rule_id for alert in alerts.values()}
     planned = plan_changes(
-        enabled, series_of(enabled), [open_series(a) for a in alerts.values()], now.timestamp(), interval
+        enabled, series_of(enabled, with_open), [open_series(a) for a in alerts.values()], now.timestamp(), interval
     )
     return record_changes(planned, alerts, now)
 
@@ -71,7 +74,7 @@ def evaluate_broker(broker: str, interval: float, now: datetime | None = None) -
     is the monitor's sample interval."""
     now = now or timezone.now()
 
-    def series_of(enabled: list[AlertRule]) -> Callable[[AlertRule], Iterable[Series]]:
+    def series_of(enabled: list[AlertRule], with_open: set[int | None]) -> Callable[[AlertRule], Iterable[Series]]:
         queues: list[QueueFigures] = []
         if any(r.metric != "broker_down" for r in enabled):
             rows = Queue.objects.filter(broker=broker).values_list(*QueueFigures._fields)
@@ -85,7 +88,7 @@ def evaluate_broker(broker: str, interval: float, now: datetime | None = None) -
         def of(rule: AlertRule) -> Iterable[Series]:
             if rule.metric == "broker_down":
                 return broker_down_series(rule, status, broker)
-            return queue_series(rule, queues, sources, poison)
+            return queue_series(rule, queues, sources, poison, holding_only=rule.pk not in with_open)
 
         return of
 
@@ -108,7 +111,7 @@ def evaluate_staleness(
     now = now or timezone.now()
     brokers = list(brokers)
 
-    def series_of(enabled: list[AlertRule]) -> Callable[[AlertRule], Iterable[Series]]:
+    def series_of(enabled: list[AlertRule], _with_open: set[int | None]) -> Callable[[AlertRule], Iterable[Series]]:
         checked = dict(BrokerState.objects.filter(name__in=brokers).values_list("name", "checked_at"))
         checked_at = {broker: checked.get(broker) for broker in brokers}
         return lambda rule: staleness_series(rule, checked_at, watching_since, now, interval)
@@ -132,7 +135,7 @@ def evaluate_tasks(
             rules.TASK_METRICS,
             Alert.objects.filter(metric__in=rules.TASK_METRICS),
             lambda _r: True,
-            lambda _enabled: lambda rule: task_series(rule, figures),
+            lambda _enabled, _with_open: lambda rule: task_series(rule, figures),
             now,
             interval,
         )

@@ -70,15 +70,23 @@ def queue_series(
     queues: Iterable[QueueFigures],
     sources: dict[int, str],
     poison: dict[int, float | None] | None = None,
+    holding_only: bool = False,
 ) -> Iterator[Series]:
     """One series per present queue the rule covers (by kind, and by the queue glob matching the
     queue's name or, for a dead-letter queue, the name of the queue it serves). ``poison``: the
-    ``poison_messages`` figure of each DLQ by id (``messaging.poison_counts``)."""
+    ``poison_messages`` figure of each DLQ by id (``messaging.poison_counts``). ``holding_only``:
+    only the series whose condition holds (all a rule without open alerts needs: 10,000 queues
+    whose labels were built to be dropped cost most of an evaluation)."""
     dlq_only = rule.metric in rules.DLQ_METRICS or rule.queue_kind == AlertRule.DLQ
     work_only = rule.queue_kind == AlertRule.WORK
+    poison = poison or {}
     for queue in queues:
         if not queue.present or (dlq_only and not queue.is_dlq) or (work_only and queue.is_dlq):
             continue
+        if holding_only:
+            value, holds = _queue_figure(rule, queue, poison)
+            if not holds:
+                continue
         source = sources.get(queue.id) if queue.is_dlq else None
         if not rules.glob_matches(rule.queue, queue.name) and not (source and rules.glob_matches(rule.queue, source)):
             continue
@@ -87,7 +95,8 @@ def queue_series(
             labels["vhost"] = queue.vhost
         if source:
             labels["source"] = source
-        value, holds = _queue_figure(rule, queue, poison or {})
+        if not holding_only:
+            value, holds = _queue_figure(rule, queue, poison)
         where = f"queue {queue.name} on {queue.broker}" + (
             f" ({queue.vhost})" if queue.vhost and queue.vhost != "/" else ""
         )

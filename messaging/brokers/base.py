@@ -188,6 +188,13 @@ class Broker(abc.ABC):
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
 
+    @classmethod
+    def kombu_connection_args(cls, config: BrokerConfig) -> tuple[str, dict[str, Any]]:
+        """The URL and transport options a Kombu client (Celery's events, inspect, control)
+        needs to reach this broker as its applications do: adapters whose URL carries options
+        of Switchyard's own move them into the options."""
+        return config.url, dict(config.options)
+
     @property
     def name(self) -> str:
         return self.config.name

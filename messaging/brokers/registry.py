@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.util import find_spec
 
 from messaging.brokers.base import Broker, BrokerConfig
 from messaging.brokers.capabilities import Capabilities
@@ -19,8 +20,20 @@ ADAPTERS: dict[str, str] = {
 }
 
 
+# Transports whose client library is an optional extra of the package (pyproject.toml):
+# scheme -> (the module the adapter imports, the extra that installs it).
+OPTIONAL_LIBRARIES: dict[str, tuple[str, str]] = {
+    "kafka": ("confluent_kafka", "kafka"),
+    "sqs": ("boto3", "sqs"),
+}
+
+
 class UnknownTransport(ValueError):
     pass
+
+
+class TransportLibraryMissing(UnknownTransport):
+    """The scheme has an adapter, but the client library it needs is not installed."""
 
 
 def supported_schemes() -> list[str]:
@@ -28,9 +41,16 @@ def supported_schemes() -> list[str]:
 
 
 def check_scheme(scheme: str) -> None:
-    """Raise :class:`UnknownTransport` unless an adapter serves ``scheme`` (imports nothing)."""
+    """Raise :class:`UnknownTransport` unless an adapter serves ``scheme``, and
+    :class:`TransportLibraryMissing` when its client library is absent (imports nothing)."""
     if scheme not in ADAPTERS:
         raise UnknownTransport(f"unknown broker URL scheme {scheme!r}; supported: {', '.join(supported_schemes())}")
+    module, extra = OPTIONAL_LIBRARIES.get(scheme, (None, None))
+    if module is not None and find_spec(module) is None:
+        raise TransportLibraryMissing(
+            f"{scheme}:// brokers need the Python package {module.replace('_', '-')!r}, which is not installed: "
+            f"pip install 'switchyard-console[{extra}]' (or `make run`, which installs requirements.txt)"
+        )
 
 
 def adapter_class(scheme: str) -> type[Broker]:

@@ -21,7 +21,7 @@ from kombu import Connection
 
 from messaging import runtime
 from messaging.brokers.base import BrokerConfig
-from messaging.brokers.registry import capabilities_for
+from messaging.brokers.registry import adapter_class, capabilities_for
 from messaging.config import SwitchyardConfig
 from messaging.queue_names import OWN_EVENT_QUEUE_PREFIX
 
@@ -67,13 +67,15 @@ class BoundedAMQP(AMQP):
     Connection = BoundedConnection
 
 
-def transport_options(config: BrokerConfig) -> dict:
-    """Kombu transport options for the monitor's connections: the broker's own, over bounded
-    defaults (reconnects; socket timeouts on Redis, whose client otherwise waits forever)."""
+def connection_args(config: BrokerConfig) -> tuple[str, dict]:
+    """The broker URL and Kombu transport options of the monitor's connections: the broker's
+    own (as its adapter reads them, URL query options included), over bounded defaults
+    (reconnects; socket timeouts on Redis, whose client otherwise waits forever)."""
+    url, own = adapter_class(config.scheme).kombu_connection_args(config)
     options: dict = {"max_retries": MAX_RETRIES}
-    if config.url.split("://", 1)[0].split("+", 1)[0] in REDIS_SCHEMES:
+    if config.scheme.split("+", 1)[0] in REDIS_SCHEMES:
         options.update(socket_timeout=REDIS_SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S)
-    return {**options, **dict(config.options)}
+    return url, {**options, **own}
 
 
 def celery_brokers(config: SwitchyardConfig | None = None) -> list[BrokerConfig]:
@@ -102,9 +104,10 @@ def app_for(config: BrokerConfig) -> Celery:
         app = state.celery_apps.get(key)
         if app is None:
             app = Celery(f"switchyard-{config.name}", set_as_current=False, amqp=BoundedAMQP)
+            url, options = connection_args(config)
             app.conf.update(
-                broker_url=config.url,
-                broker_transport_options=transport_options(config),
+                broker_url=url,
+                broker_transport_options=options,
                 accept_content=["json"],
                 result_accept_content=["json"],
                 event_serializer="json",

@@ -7,17 +7,24 @@
     if (panel) panel.replaceChildren();
   }
 
+  // Only a browse that reads for free is redone by itself; elsewhere browsing is the operator's
+  // call. Through SwitchyardLive.reload: a browse asked while the last is on its way comes after it.
+  function rebrowse() {
+    const browser = document.getElementById("message-browser");
+    if (browser && browser.dataset.refresh === "on-action") window.SwitchyardLive.reload(browser, "sy:browse");
+  }
+
   // After a confirmed action: the answer (the result line) has replaced the confirmation panel;
   // nothing on the page offers the same action again. Ticks, typed names and options are cleared,
   // and the action list and the message list are redone.
   document.body.addEventListener("sy:action-accepted", function () {
     document.querySelectorAll("#actions form.action-form").forEach(function (form) { form.reset(); });
     const list = document.getElementById("action-list");
-    if (list) htmx.trigger(list, "sy:refresh");
+    if (list) window.SwitchyardLive.reload(list);
     const browser = document.getElementById("message-browser");
     if (!browser) return;
     if (browser.dataset.refresh === "on-action") {
-      htmx.trigger(browser, "sy:browse");
+      rebrowse();
     } else {
       // Where browsing changes the broker the list is not redone by itself: the stale rows go, and
       // a GET (which changes nothing) brings back the offer to browse again.
@@ -47,15 +54,18 @@
     const event = evt.detail;
     if (event.type === "audit.entry") {
       const rows = document.getElementById("audit-rows");
-      if (rows) htmx.trigger(rows, "sy:refresh");
+      if (rows) window.SwitchyardLive.reload(rows);
       return;
     }
     if (event.type !== "action.progress" && event.type !== "action.finished") return;
     const a = event.data;
     const list = document.getElementById("action-list");
     if (!list || String(a.queue_id) !== list.dataset.queueId) return;
+    // The messages it took are gone, also when its row is not on the page yet (a fast action can
+    // end before the list redone at its acceptance arrives).
+    if (event.type === "action.finished") rebrowse();
     const row = list.querySelector("tr[data-action-id='" + CSS.escape(String(a.id)) + "']");
-    if (!row) { htmx.trigger(list, "sy:refresh"); return; }
+    if (!row) { window.SwitchyardLive.reload(list); return; }
     const bar = row.querySelector("[data-field='progress']");
     bar.max = Math.max(a.requested, 1);
     bar.value = a.done;
@@ -68,9 +78,6 @@
       // A finished action has nothing left to cancel.
       const cancel = row.querySelector("form.cancel-action");
       if (cancel) cancel.remove();
-      const browser = document.getElementById("message-browser");
-      // Only a browse that reads for free is redone by itself; elsewhere browsing is the operator's call.
-      if (browser && browser.dataset.refresh === "on-action") htmx.trigger(browser, "sy:browse");
     }
   });
 })();

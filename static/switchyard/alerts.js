@@ -15,6 +15,6 @@
     if (!event || typeof event.type !== "string" || event.type.indexOf("alert.") !== 0) return;
     if (event.data && "firing_count" in event.data) setBadge(event.data.firing_count);
     const table = document.getElementById("alert-table");
-    if (table) htmx.trigger(table, "sy:refresh");
+    if (table) window.SwitchyardLive.reload(table);
   });
 })();

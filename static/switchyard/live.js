@@ -34,11 +34,59 @@
     }
   }
 
+  // htmx holds a request asked of an element while its last one is on its way, and drops it when
+  // that one's response replaced the element (hx-swap outerHTML): the reload, and what changed,
+  // would be lost. Such a reload is asked again of the new element once htmx has processed it
+  // (htmx:load), or of the same one when the request failed. Until it settles, a new element
+  // wears the old one's classes, htmx-request included, without a request of its own.
+  // The event each put-aside reload fires, by element id.
+  const reloadAfterResponse = new Map();
+  function settling(el) {
+    const c = el.classList;
+    return c.contains("htmx-swapping") || c.contains("htmx-settling") || c.contains("htmx-added");
+  }
+  function onItsWay(el) {
+    return el.classList.contains("htmx-request") && !settling(el);
+  }
+  // Only a part that replaces itself loses its queued request; one that swaps another element
+  // (#queue-table-refresh) stays, and htmx's own queue (hx-sync) serves it.
+  function replacesItself(el) {
+    return el.id && el.getAttribute("hx-swap") === "outerHTML" && !el.hasAttribute("hx-target");
+  }
+  // Fire ``trigger`` (the part's hx-trigger event, sy:refresh unless named) on ``el``, now or,
+  // when it would be lost, once the part's response is in.
+  function reload(el, trigger) {
+    const name = trigger || "sy:refresh";
+    if (replacesItself(el) && (onItsWay(el) || settling(el))) {
+      reloadAfterResponse.set(el.id, name);
+      return;
+    }
+    htmx.trigger(el, name);
+  }
+  function reloadWaiting(id) {
+    const name = reloadAfterResponse.get(id);
+    if (!name) return;
+    reloadAfterResponse.delete(id);
+    setTimeout(function () {
+      const el = document.getElementById(id);
+      if (!el) return;
+      if (onItsWay(el)) reloadAfterResponse.set(id, name);
+      else htmx.trigger(el, name);
+    }, 0);
+  }
+  document.addEventListener("htmx:load", function (evt) {
+    const el = evt.detail.elt;
+    if (el && el.id) reloadWaiting(el.id);
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    if (!evt.detail.successful) Array.from(reloadAfterResponse.keys()).forEach(reloadWaiting);
+  });
+
   function refresh(el, force) {
     const now = Date.now();
     if (!force && now - (lastRefresh.get(el) || 0) < REFRESH_AT_MOST_EVERY_MS) return;
     lastRefresh.set(el, now);
-    htmx.trigger(el, "sy:refresh");
+    reload(el);
   }
 
   // Re-fetch element ``id`` once, at most every ``throttleMs``: calls inside the window are folded
@@ -52,10 +100,10 @@
       timers[id] = null;
       lastScheduled[id] = Date.now();
       const el = document.getElementById(id);
-      if (el) htmx.trigger(el, "sy:refresh");
+      if (el) reload(el);
     }, wait);
   }
-  window.SwitchyardLive = {refreshSoon: refreshSoon};
+  window.SwitchyardLive = {refreshSoon: refreshSoon, reload: reload};
 
   function refreshAll() {
     document.querySelectorAll("[hx-trigger~='sy:refresh']").forEach(function (el) { refresh(el, true); });
@@ -96,28 +144,60 @@
     });
   }
 
-  // A queue with no row appears in the table only if it passes the table's filters.
-  function matchesFilters(filters, data) {
-    if (filters.filterName && data.name.toLowerCase().indexOf(filters.filterName.toLowerCase()) < 0) return false;
-    if (filters.filterBroker && data.broker !== filters.filterBroker) return false;
-    if (filters.filterDlq === "true" && !data.is_dlq) return false;
-    if (filters.filterSystem !== "1" && data.system) return false;
-    return true;
-  }
-
   function onQueueSample(data) {
     const row = document.querySelector("tr[data-queue-id='" + CSS.escape(String(data.id)) + "']");
     if (row) {
       applyFields(row, data);
       row.className = row.className.replace(/trend-\S+/, "trend-" + (data.trend || "none"));
-    } else {
-      // A paged table (more queues than one page) shows only its page: a sample of a queue on
-      // another page changes nothing here (at 10,000 queues that was a reload every few seconds).
-      const table = document.getElementById("queue-table");
-      if (table && table.dataset.paged !== "true" && data.present && matchesFilters(table.dataset, data)) refresh(table, false);
     }
     const figures = document.querySelector("#queue-figures[data-queue-id='" + CSS.escape(String(data.id)) + "']");
     if (figures) applyFields(figures, data);
+  }
+
+  // The queues whose samples this page shows: the queue table's rows, or the queue page's queue.
+  // The server then sends only those (docs/websocket.md, "Watching some queues"): at 10,000 queues
+  // a page of rows is a handful of events a round, not the fleet's. Null (every queue) on other
+  // pages (the routing map draws the queues of a broker).
+  function watchedQueues() {
+    const table = document.getElementById("queue-table");
+    const figures = document.getElementById("queue-figures");
+    if (!table && !(figures && figures.dataset.queueId)) return null;
+    const ids = [];
+    if (table) table.querySelectorAll("tr[data-queue-id]").forEach(function (row) { ids.push(row.dataset.queueId); });
+    if (figures && figures.dataset.queueId) ids.push(figures.dataset.queueId);
+    return ids;
+  }
+
+  let socketOpen = null;
+  let watching = "";
+  // After a swap (paging, a filter, a sort, a refresh) the rows changed: watch the new ones.
+  function watchRows() {
+    if (!socketOpen || socketOpen.readyState !== WebSocket.OPEN || !topics().includes("queues")) return;
+    const ids = watchedQueues();
+    const now = JSON.stringify(ids);
+    if (now === watching) return;
+    watching = now;
+    socketOpen.send(JSON.stringify({queues: ids}));
+  }
+
+  // The fleet's summary: figures over every queue, sent each round they change. A table that shows
+  // every (matching) queue reloads when the number of queues changes, and on the first summary
+  // after the socket opened: a new queue has no row, and this page does not watch it. A paged
+  // table keeps its page.
+  const SUMMARY_RELOAD_AT_MOST_EVERY_MS = 10000;
+  let summaryQueues = null;
+  function onSummary(data) {
+    const fields = document.querySelectorAll("[data-summary-field]");
+    fields.forEach(function (el) {
+      const value = data[el.dataset.summaryField];
+      el.textContent = value === null || value === undefined ? "—" : typeof value === "object" ? value.name : F.figure(value);
+    });
+    // A summary without fields to fill (rendered text only) is re-fetched, at most every 10 s.
+    if (!fields.length && document.querySelector("#brokers .fleet-summary")) refreshSoon("brokers", SUMMARY_RELOAD_AT_MOST_EVERY_MS);
+    const table = document.getElementById("queue-table");
+    const reloader = document.getElementById("queue-table-refresh");
+    if (table && reloader && table.dataset.paged !== "true" && summaryQueues !== data.queues) refresh(reloader, false);
+    summaryQueues = data.queues;
   }
 
   function onBrokerStatus(data) {
@@ -130,7 +210,14 @@
 
   function onOpen(socket) {
     // Each flush as one message (a JSON array): a fleet's round is a few messages, not thousands.
-    socket.send(JSON.stringify({subscribe: topics(), batch: true}));
+    const hello = {subscribe: topics(), batch: true};
+    if (topics().includes("queues")) {
+      hello.queues = watchedQueues();
+      watching = JSON.stringify(hello.queues);
+    }
+    socketOpen = socket;
+    summaryQueues = null;
+    socket.send(JSON.stringify(hello));
     const wasStale = staleSince !== null;
     staleSince = null;
     badge(true);
@@ -147,6 +234,7 @@
   function onEvent(event) {
     if (event.type === "queue.sample") onQueueSample(event.data);
     else if (event.type === "broker.status") onBrokerStatus(event.data);
+    else if (event.type === "queues.summary") onSummary(event.data);
     document.dispatchEvent(new CustomEvent("sy:event", {detail: event}));
   }
 
@@ -181,4 +269,5 @@
     setTimeout(function () { if (staleSince !== null) startPolling(); }, 3000);
     connect((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path, 0);
   });
+  document.addEventListener("htmx:afterSettle", watchRows);
 })();

@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from messaging.brokers.base import BrokerConfig
 from messaging.config import SwitchyardConfig
 from tests.brokers import delete_prefixed_keys, publish, redis_connection
+from tests.browser.holding import count_requests, hold_first_request
 from tests.conftest import unique
 
 pytestmark = pytest.mark.browser
@@ -120,3 +121,70 @@ def test_filter_sort_and_dlq_only_without_reload(live_console, logged_in_page, r
     assert page.evaluate("window.__noReload") is True
     page.screenshot(path="/tmp/overview.png", full_page=True)
     assert [p for p in page.problems if "favicon" not in p] == []
+
+
+def test_a_live_reload_never_undoes_a_filter_change_waiting_its_turn(live_console, logged_in_page, redis_prefix):
+    """A filter change made while another table request is on its way waits for it; a live reload
+    asked for meanwhile must not replace it (htmx keeps one waiting request per element) nor show
+    the table of the filters the page had before."""
+    config = SwitchyardConfig(
+        brokers=(BrokerConfig(name="main", url="redis://127.0.0.1:6379/0", options={"global_keyprefix": redis_prefix}),)
+    )
+    with redis_connection(redis_prefix) as connection:
+        publish(connection, "mail", [{"n": 1}])
+        publish(connection, "mail.dlq", [{"n": 1}])
+        publish(connection, "billing", [{"n": 1}])
+    console = live_console(config, interval=0.5)
+    page = logged_in_page(console, "viewer")
+    expect(page.locator("tr[data-queue-id]")).to_have_count(3, timeout=15000)
+    page.locator("#live-badge.live").wait_for(timeout=15000)
+
+    held = hold_first_request(page, r".*/\?.*", "queue-table")
+    page.evaluate("htmx.trigger('#queue-filters', 'sy:sort')")
+    expect(page.locator("#queue-filters")).to_have_class(re.compile(r"\bhtmx-request\b"))
+    page.check("input[name=dlq]")  # waits behind the held request
+    for _ in range(3):
+        page.evaluate("htmx.trigger('#queue-table-refresh', 'sy:refresh')")
+    assert len(held) == 1
+    held[0].continue_()
+
+    expect(page.locator("tr[data-queue-id]")).to_have_count(1, timeout=10000)
+    expect(page.locator("tr[data-queue-id]")).to_contain_text("mail.dlq")
+    page.wait_for_timeout(1500)  # any reload still waiting has landed by now, with the filter
+    expect(page.locator("tr[data-queue-id]")).to_have_count(1)
+    assert "dlq=true" in page.url
+
+
+def test_the_table_reloads_again_after_a_reload_asked_while_one_was_on_its_way(
+    live_console, logged_in_page, redis_prefix
+):
+    """The reload element swaps the table, not itself: a reload asked of it while its request is
+    in flight waits in htmx's queue and is made, and later reloads keep working."""
+    config = SwitchyardConfig(
+        brokers=(BrokerConfig(name="main", url="redis://127.0.0.1:6379/0", options={"global_keyprefix": redis_prefix}),)
+    )
+    with redis_connection(redis_prefix) as connection:
+        publish(connection, "mail", [{"n": 1}])
+    console = live_console(config, interval=0.5)
+    page = logged_in_page(console, "viewer")
+    page.locator("tr", has_text="mail").wait_for(timeout=15000)
+    page.locator("#live-badge.live").wait_for(timeout=15000)
+    page.wait_for_timeout(500)
+    count_requests(page, "queue-table-refresh")
+    held = hold_first_request(page, r".*/\?.*", "queue-table")
+    page.evaluate("SwitchyardLive.reload(document.getElementById('queue-table-refresh'))")
+    expect(page.locator("#queue-table-refresh")).to_have_class(re.compile(r"\bhtmx-request\b"))
+    page.evaluate("SwitchyardLive.reload(document.getElementById('queue-table-refresh'))")
+    held[0].continue_()
+    for _ in range(50):
+        if page.evaluate("window.__reloads") >= 2:
+            break
+        page.wait_for_timeout(100)
+    assert page.evaluate("window.__reloads") == 2
+    page.wait_for_timeout(300)
+    page.evaluate("SwitchyardLive.reload(document.getElementById('queue-table-refresh'))")
+    for _ in range(50):
+        if page.evaluate("window.__reloads") >= 3:
+            break
+        page.wait_for_timeout(100)
+    assert page.evaluate("window.__reloads") == 3, "a later reload was not made"

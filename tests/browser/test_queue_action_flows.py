@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.action_helpers import celery_envelope, death_record, push, redis_broker, task_ids_in, unique_name  # noqa: F401
+from tests.browser.holding import hold_first_request
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.browser
@@ -86,6 +87,44 @@ def test_a_confirmed_requeue_closes_clears_refreshes_and_cannot_be_replayed(redi
     assert Action.objects.filter(queue=dlq).count() == 1
     assert client.llen(prefix + name + ".dlq") == 3
     assert sorted(task_ids_in(client, prefix + name)) == sorted(ids[:2])
+    assert page.problems == []
+
+
+def test_an_action_that_ends_before_its_row_arrives_still_refreshes_a_stale_message_list(
+    redis_broker, live_console, logged_in_page
+):
+    """What CI once met: the action list redone at acceptance was still on its way when the
+    action's end arrived (no row to update), and the message list redone at acceptance had been
+    read before the action ran. Both are held here until the end has reached the page; the
+    message list is then answered with what it read before the confirmation."""
+    from messaging.models import Action
+
+    console, page, dlq, client, prefix, name, ids = _open_dlq(redis_broker, live_console, logged_in_page, "operator", 5)
+    browse_url = page.get_attribute("#message-browser", "data-url")
+    stale = page.evaluate(
+        "url => fetch(url, {headers: {'HX-Request': 'true', 'HX-Target': 'message-browser'}}).then(r => r.text())",
+        browse_url,
+    )
+    assert "5 messages" in stale
+    page.evaluate(
+        """() => { window.finishedSeen = false; document.addEventListener('sy:event', e => {
+                 if (e.detail.type === 'action.finished') window.finishedSeen = true; }); }"""
+    )
+    lists = hold_first_request(page, r".*/actions/.*", "action-list")
+    browses = hold_first_request(page, r".*/messages/.*", "message-browser")
+
+    page.check(f"input[type=checkbox][value='{ids[0]}']")
+    page.click("#requeue-button")
+    page.wait_for_selector("#confirm-button")
+    page.click("#confirm-button")
+    wait_for(lambda: Action.objects.filter(queue=dlq, state=Action.SUCCEEDED).exists(), message="the requeue")
+    page.wait_for_function("() => window.finishedSeen")
+    assert lists and browses, "the acceptance redid neither list"
+    browses[0].fulfill(status=200, content_type="text/html; charset=utf-8", body=stale)
+    lists[0].continue_()
+
+    expect(page.locator("tr[data-action-id] [data-field='state']")).to_have_text("succeeded", timeout=10_000)
+    expect(page.locator("#browse-range")).to_contain_text("4 messages", timeout=10_000)
     assert page.problems == []
 
 

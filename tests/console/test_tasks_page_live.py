@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from messaging.config import SwitchyardConfig
+from messaging.models import TaskRecord
 from tests.celery_helpers import redis_env
 from tests.waiting import wait_for
 
@@ -26,7 +28,14 @@ def test_a_new_task_appears_on_the_tasks_page_live(live_console, logged_in_page,
         navigations = []
         page.on("framenavigated", lambda frame: navigations.append(frame.url))
         task_id = env.send(env.producer_app(), "demo.add", (1, 2))
-        row = page.wait_for_selector(f"tr[data-task-id='{task_id}']", timeout=30_000)
+        try:
+            row = page.wait_for_selector(f"tr[data-task-id='{task_id}']", timeout=30_000)
+        except PlaywrightTimeout:
+            stored = list(TaskRecord.objects.filter(task_id=task_id).values_list("state", flat=True))
+            raise AssertionError(
+                f"no row for {task_id} after 30 s; stored: {stored}; capture: {watch.counters.__dict__}; "
+                f"badge: {page.locator('#live-badge').text_content()}; problems: {page.problems}"
+            ) from None
         assert row.query_selector("[data-field='state']").text_content() in (
             "PENDING",
             "RECEIVED",

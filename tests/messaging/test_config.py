@@ -113,3 +113,21 @@ def test_kafka_url_from_the_environment_and_client_settings_from_the_file(tmp_pa
     with pytest.raises(ConfigError) as error:
         load_config({"SWITCHYARD_CONFIG": str(path)})
     assert "client.sasl.password" in str(error.value) and "pw-never-shown" not in str(error.value)
+
+
+@pytest.mark.parametrize(("scheme", "extra"), [("kafka", "kafka"), ("sqs", "sqs")])
+def test_a_transport_whose_library_is_missing_names_the_extra_to_install(monkeypatch, scheme, extra):
+    from messaging.brokers import registry
+
+    monkeypatch.setitem(registry.OPTIONAL_LIBRARIES, scheme, ("switchyard_no_such_library", extra))
+    with pytest.raises(ConfigError) as refused:
+        load_config({"SWITCHYARD_BROKER_URL": f"{scheme}://127.0.0.1:1"})
+    assert f"switchyard-console[{extra}]" in str(refused.value)
+    assert "switchyard-no-such-library" in str(refused.value)
+
+
+def test_installed_optional_libraries_pass_the_check():
+    from messaging.brokers.registry import check_scheme
+
+    check_scheme("kafka")
+    check_scheme("sqs")

@@ -37,6 +37,20 @@ def test_rounds_that_change_nothing_write_no_history_row():
     assert depths_stored("busy") == [1, 2, 3]
 
 
+def test_a_round_is_stamped_when_the_broker_was_asked_not_when_it_reached_the_database():
+    """Rounds start one interval apart; their writes can wait behind other writes. Stamped at
+    write time, a slow round then a quick one read as two points closer than an interval."""
+    config = BrokerConfig(name="main", url="redis://127.0.0.1:6379/0")
+    memory = BrokerMemory()
+    asked = [NOW.timestamp(), NOW.timestamp() + 2.0]
+    record_sample(config, memory, sample(busy=1), 0.01, taken_at=asked[0])
+    record_sample(config, memory, sample(busy=2), 0.01, taken_at=asked[1])
+
+    stamps = list(QueueSample.objects.filter(queue__name="busy").order_by("at").values_list("at", flat=True))
+    assert [at.timestamp() for at in stamps] == asked
+    assert Queue.objects.get(name="busy").sampled_at.timestamp() == asked[1]
+
+
 def test_an_unchanged_queue_gets_a_keepalive_point_only_after_the_keepalive_interval():
     queue = Queue.objects.create(broker="main", name="quiet", depth=4, unacked=0, consumers=1)
     last_written: dict = {}

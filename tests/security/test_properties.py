@@ -128,4 +128,4 @@ def test_lag_invariants(observations):
             assert figures.time_to_drain_s >= 0 and math.isfinite(figures.time_to_drain_s)
         assert figures.oldest_age_s is None or figures.oldest_age_s >= 0
         assert figures.trend in TRENDS
-        json.dumps(figures.__dict__, allow_nan=False)
+        json.dumps(figures._asdict(), allow_nan=False)

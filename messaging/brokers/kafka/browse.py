@@ -20,7 +20,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaException, M
 
 from messaging.brokers.base import BrokerConfig, QueueNotFound, RawMessage
 from messaging.brokers.kafka.connection import CALL_TIMEOUT_S, broker_error, consumer_settings
-from messaging.dead_letter_headers import header_value, original_topic
+from messaging.dead_letter_headers import header_value
 
 #: Prefix of the throw-away groups browsing names its readers with (never committed).
 BROWSE_GROUP_PREFIX = "switchyard.browse."
@@ -190,30 +190,3 @@ def _offset_at(consumer: Consumer, config: BrokerConfig, topic: str, partition: 
         raise broker_error(exc, config, f"kafka time index of {topic!r}") from None
     offset = found[0].offset if found else -1
     return offset if offset >= 0 else high  # no record that late: nothing to show
-
-
-def newest_origins(config: BrokerConfig, topics: list[str], within_s: float = 1.0) -> dict[str, str | None]:
-    """Topic -> the topic its newest record says it was dead-lettered from (Spring's or Kafka
-    Connect's headers), or None, for the ``topics`` read within ``within_s`` seconds (in order;
-    those left unread are not in the answer)."""
-    origins: dict[str, str | None] = {}
-    deadline = time.monotonic() + within_s
-    with reader(config) as consumer:
-        for topic in topics:
-            if time.monotonic() > deadline:
-                break
-            origins[topic] = None
-            try:
-                marks = watermarks(consumer, config, topic)
-            except QueueNotFound:
-                continue
-            for partition, (low, high) in sorted(marks.items()):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                newest = read_range(consumer, config, topic, partition, max(low, high - 1), high, quiet_s=left)
-                source = original_topic(record_to_raw(newest[-1], 0).headers) if newest else None
-                if source:
-                    origins[topic] = source
-                    break
-    return origins

@@ -3,34 +3,27 @@ side effects, counting a topic's records, and opening replays and truncations fo
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException
 
 from messaging.brokers.base import (
     BrokerConfig,
-    BrokerError,
     QueueNotFound,
-    QueueStats,
     RawMessage,
 )
-from messaging.brokers.kafka import browse, dead_letters, replay
+from messaging.brokers.kafka import browse, replay, replay_pipeline
 from messaging.brokers.kafka.connection import broker_error
 from messaging.brokers.moves import MovePlan, MoveSession
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
-#: Batch of a replay step. One batch is confirmed while the next is produced, so a crash can
-#: replay at most two batches twice.
-REPLAY_BATCH = 500
-REPLAY_DUPLICATE_BOUND = 2 * REPLAY_BATCH
-#: Topics whose newest record is read for dead-letter headers per sampling round, and how long
-#: an answer is kept: a bounded cost whatever the number of topics.
-HEADER_CHECKS_PER_ROUND = 10
-HEADER_CHECK_EVERY_S = 600.0
-HEADER_CHECK_BUDGET_S = 0.25
+#: Batch of a replay step. Batches are produced without waiting for the previous ones; the
+#: position follows their confirmations, and a crash can replay at most the records produced past
+#: it, which the replay keeps under :data:`replay_pipeline.IN_DOUBT_LIMIT`.
+REPLAY_BATCH = replay_pipeline.REPLAY_BATCH
+REPLAY_DUPLICATE_BOUND = replay_pipeline.IN_DOUBT_LIMIT
 
 
 class KafkaMessages:
@@ -39,39 +32,6 @@ class KafkaMessages:
 
     config: BrokerConfig
     admin: AdminClient
-    _origins: dict[str, tuple[float, str | None]]
-
-    def mark_dead_letter_topics(self, rows: list[QueueStats]) -> None:
-        """Set ``dead_letter_queue`` on each source topic row (:mod:`dead_letters`): names and
-        configuration every round; the headers of the newest record of up to
-        :data:`HEADER_CHECKS_PER_ROUND` topics per round, each re-read every
-        :data:`HEADER_CHECK_EVERY_S`, for at most :data:`HEADER_CHECK_BUDGET_S` per round. A
-        failed header read leaves the name rules standing."""
-        topics = [row for row in rows if row.kind == "topic" and not row.system]
-        names = [row.name for row in topics]
-        if not hasattr(self, "_origins"):
-            self._origins = {}
-        self._read_origins(names)
-        origins = {topic: source for topic, (_, source) in self._origins.items() if source}
-        mapping = dead_letters.dead_letter_topics(names, self.config.dead_letter_queues, origins)
-        for row in topics:
-            row.dead_letter_queue = mapping.get(row.name)
-
-    def _read_origins(self, names: list[str]) -> None:
-        now = time.monotonic()
-        for gone in set(self._origins) - set(names):
-            del self._origins[gone]
-        due = [n for n in names if now - self._origins.get(n, (-HEADER_CHECK_EVERY_S, None))[0] >= HEADER_CHECK_EVERY_S]
-        due = sorted(due, key=lambda n: (not dead_letters.looks_like_dead_letter_topic(n), n))
-        due = due[:HEADER_CHECKS_PER_ROUND]
-        if not due:
-            return
-        try:
-            found = browse.newest_origins(self.config, due, within_s=HEADER_CHECK_BUDGET_S)
-        except BrokerError:
-            return
-        for name, source in found.items():
-            self._origins[name] = (now, source)
 
     def peek(self, queue: str, offset: int = 0, limit: int = 50) -> tuple[int, list[RawMessage]]:
         """``(retained records, records)`` oldest first across partitions, read with ``assign()``

@@ -3,15 +3,17 @@ purge.
 
 Guarantees (docs/brokers.md, "Browse and replay"):
 
-- Nothing is lost: a batch's position is committed only after every record of it was confirmed
-  by its target (``acks=all``, idempotent producer, every delivery report checked). One batch is
-  confirmed while the next is produced.
+- Nothing is lost: the replay's position is committed only past records confirmed by their
+  target (``acks=all``, idempotent producer, every delivery report checked; :mod:`replay_pipeline`).
+  Batches are produced without waiting for the previous ones; the position follows their
+  confirmations, one commit outstanding at a time.
 - The replay's position is the committed offset of a Switchyard-owned group per dead-letter topic
   and action, :func:`position_group` (``switchyard.replay.<topic>.action.<id>``); the range (the
   topic's start and end offsets when the replay started) is kept as the committed offsets of
   ``<group>.start`` and ``<group>.end``. A run that died resumes after the last committed
-  offset and never repeats what was confirmed and committed; it can replay again at most the two
-  batches produced but not yet committed (``Capabilities.move_duplicate_bound``, 2 x 500),
+  offset and never repeats what was confirmed and committed; it can replay again at most the
+  records produced past the committed position, which never exceed
+  :data:`~replay_pipeline.IN_DOUBT_LIMIT` (``Capabilities.move_duplicate_bound``, 5,000),
   counted through ``MovePlan.on_in_doubt`` as for RabbitMQ. ``moved`` counts a batch when it is
   produced, so after a crash it includes the copies replayed again (at most ``duplicated``).
 - Records are never removed from the dead-letter topic (Kafka cannot delete one record): a
@@ -21,21 +23,24 @@ Guarantees (docs/brokers.md, "Browse and replay"):
 from __future__ import annotations
 
 import json
-import time
 import uuid
+from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from messaging.brokers.base import BrokerConfig, BrokerError, RawMessage
-from messaging.brokers.kafka import browse
+from messaging.brokers.kafka import browse, replay_offsets, replay_pipeline
 from messaging.brokers.kafka.connection import CALL_TIMEOUT_S, broker_error, client_settings, consumer_settings
+from messaging.brokers.kafka.replay_pipeline import Outgoing, ReplayPipeline
 from messaging.brokers.moves import MovePlan, MoveProgress, MoveSession
 
 REPLAY_GROUP_PREFIX = "switchyard.replay."
-#: Seconds a batch may wait for its delivery reports before the run stops (resumable).
-FLUSH_TIMEOUT_S = 30.0
+#: Batches read ahead while the producer waits for room (for its producer id, for confirmations):
+#: neither produced nor counted until their step, so a crash reads them again.
+READ_AHEAD_BATCHES = 5
 PRODUCER_SETTINGS = {"acks": "all", "enable.idempotence": True, "linger.ms": 5, "compression.type": "none"}
 
 
@@ -65,21 +70,6 @@ def header_bytes(value: Any) -> bytes:
     return json.dumps(value, default=str).encode()
 
 
-class InFlightBatch:
-    """One produced batch awaiting its delivery reports, and the position to commit after them."""
-
-    def __init__(self, positions: list[TopicPartition], size: int) -> None:
-        self.positions = positions
-        self.size = size
-        self.pending = size
-        self.failures: list[str] = []
-
-    def delivered(self, error: Any, _message: Any) -> None:
-        self.pending -= 1
-        if error is not None:
-            self.failures.append(str(error))
-
-
 class KafkaReplaySession(MoveSession):
     """One run of a replay (see the module docstring). Per-message targets that do not exist
     count as unroutable (never auto-created); a missing ``plan.target`` is created only with
@@ -93,21 +83,34 @@ class KafkaReplaySession(MoveSession):
         self._known_topics: dict[str, bool] = {}
         self._stamp_of: dict[str, Any] | None = None
         self._stamp: list[tuple[str, bytes]] = []
-        self._in_flight: InFlightBatch | None = None
+        self._from_partition: dict[int, tuple[str, bytes]] = {}
         self._moves_known = True
-        self._commits_pending = 0
-        self._commit_errors: list[str] = []
-        self._consumer = self._open_consumer(self.group)
-        self._committer: Consumer | None = None
+        self._reported_doubt: int | None = None
+        self._low: dict[int, int] = {}
+        #: Batches read ahead: (records, the position after them per partition they touch).
+        self._ahead: deque[tuple[list[RawMessage], dict[int, int]]] = deque()
+        self._batch_size = 0
         self._producer: Producer | None = None
+        self._pipeline: ReplayPipeline | None = None
+        if not plan.dry_run:
+            # First: an idempotent producer waits ~0.5 s for its producer id (librdkafka retries
+            # the request on a timer when no broker is up yet), which the setup and first read hide.
+            self._producer = self._open_producer(plan.source)
         try:
-            self._ranges = self._load_ranges()
+            self._consumer = self._open_consumer(self.group)
+            partitions = browse.partitions_of(self._consumer, config, plan.source)
+            # A first run starts reading now, from the topic's start, while the range is looked
+            # up: a fetch is the slow part on some brokers (Tansu's costs time in proportion to the
+            # records after its offset). A resumed run reads from its position once it is known.
+            reading_early = self.progress.scanned == 0
+            if reading_early:
+                self._consumer.assign([TopicPartition(plan.source, p, OFFSET_BEGINNING) for p in partitions])
+            self._ranges = self._load_ranges(partitions)
             self._check_target()
-            if not plan.dry_run:
-                self._producer = Producer(client_settings(config, **producer_settings(config)))
-                # Never assigned: it only commits the position, and its poll() only serves callbacks.
-                self._committer = self._open_consumer(self.group, on_commit=self._on_commit)
-            self._assign()
+            if self._producer is not None:
+                limit = replay_pipeline.IN_DOUBT_LIMIT
+                self._pipeline = ReplayPipeline(self._producer, admin, plan.source, self.group, limit)
+            self._aim_reader(reading_early)
         except KafkaException as exc:
             self.close()
             raise broker_error(exc, config, "kafka replay could not start") from None
@@ -117,26 +120,45 @@ class KafkaReplaySession(MoveSession):
 
     # -- opening -------------------------------------------------------------------------------
 
+    def _open_producer(self, topic: str) -> Producer:
+        """A producer already connected: its producer id is asked for on a 0.5 s timer, once a
+        broker connection is up. Connecting at once (one metadata request) gets the id at the
+        first tick; a producer left idle until its first batch (~0.15 s later) measured 1.0 s."""
+        try:
+            producer = Producer(client_settings(self.config, **producer_settings(self.config)))
+            producer.list_topics(topic, timeout=CALL_TIMEOUT_S)
+            return producer
+        except KafkaException as exc:
+            raise broker_error(exc, self.config, "kafka replay producer refused") from None
+
     def _open_consumer(self, group: str, **extra: Any) -> Consumer:
         try:
             return Consumer(consumer_settings(self.config, group, **{"enable.partition.eof": False, **extra}))
         except KafkaException as exc:
             raise broker_error(exc, self.config, "kafka replay reader refused") from None
 
-    def _load_ranges(self) -> dict[int, list[int]]:
+    def _load_ranges(self, partitions: list[int]) -> dict[int, list[int]]:
         """Partition -> [position, end]: the committed position (else the start snapshot) and the
         end snapshot, both taken and committed on the first run. The totals the caller kept are
         set to what the committed position says was confirmed (the caller saves its progress
         after a batch is committed: a crash between the two must not lose a batch's count)."""
         topic = self.plan.source
-        marks = browse.watermarks(self._consumer, self.config, topic)
-        parts = [TopicPartition(topic, p) for p in sorted(marks)]
+        marks = replay_offsets.watermarks(self.admin, topic, partitions)
+        self._low = {p: low for p, (low, _) in marks.items()}
         if self.plan.dry_run:  # nothing was committed: a resumed dry run starts again
             self.progress.scanned = self.progress.moved = self.progress.unroutable = 0
             return {p: [low, high] for p, (low, high) in marks.items()}
-        starts = self._snapshot(".start", parts, {p: low for p, (low, _) in marks.items()})
-        ends = self._snapshot(".end", parts, {p: high for p, (_, high) in marks.items()})
-        done = {tp.partition: tp.offset for tp in self._consumer.committed(parts, timeout=CALL_TIMEOUT_S)}
+        found = replay_offsets.committed(
+            self.admin, topic, partitions, [self.group + s for s in ("", ".start", ".end")]
+        )
+        done, starts, ends = found[self.group], found[self.group + ".start"], found[self.group + ".end"]
+        first_run = {}
+        if len(starts) < len(marks):
+            starts = first_run[self.group + ".start"] = {p: low for p, (low, _) in marks.items()}
+        if len(ends) < len(marks):
+            ends = first_run[self.group + ".end"] = {p: high for p, (_, high) in marks.items()}
+        if first_run:
+            replay_offsets.commit_all(self.admin, topic, first_run)
         ranges = {p: [max(done.get(p, -1), starts[p], low), ends[p]] for p, (low, _) in marks.items()}
         # Scanned is what the committed position says: the saved total also counts batches still
         # in flight when a run died, which this run reads again (and must not be cut off for).
@@ -150,20 +172,6 @@ class KafkaReplaySession(MoveSession):
         if behind > 0 and bulk is not None and not bulk.poison_deaths:  # every record was taken and replayed
             self.progress.moved += behind
         return ranges
-
-    def _snapshot(self, suffix: str, parts: list[TopicPartition], now: dict[int, int]) -> dict[int, int]:
-        """The offsets committed for the group ``<group><suffix>``; on the first run, ``now``,
-        committed there."""
-        consumer = self._open_consumer(self.group + suffix)
-        try:
-            found = {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=CALL_TIMEOUT_S)}
-            if any(found.get(p, -1) < 0 for p in now):
-                found = dict(now)
-                offsets = [TopicPartition(parts[0].topic, p, offset) for p, offset in found.items()]
-                consumer.commit(offsets=offsets, asynchronous=False)
-        finally:
-            consumer.close()
-        return found
 
     def _check_target(self) -> None:
         target = self.plan.target
@@ -192,72 +200,107 @@ class KafkaReplaySession(MoveSession):
                 self._known_topics[topic] = False
         return self._known_topics[topic]
 
-    def _assign(self) -> None:
-        pending = [TopicPartition(self.plan.source, p, pos) for p, (pos, end) in self._ranges.items() if pos < end]
-        self._consumer.assign(pending)
+    def _aim_reader(self, reading_early: bool) -> None:
+        """Read from the position; a reader that started early from the topic's start keeps its
+        fetch when the position is the start, with the partitions that have nothing left paused."""
+        source = self.plan.source
+        pending = [TopicPartition(source, p, pos) for p, (pos, end) in self._ranges.items() if pos < end]
+        if not reading_early or any(tp.offset > self._low[tp.partition] for tp in pending):
+            self._consumer.assign(pending)
+            return
+        done = [TopicPartition(source, p) for p, (pos, end) in self._ranges.items() if pos >= end]
+        if done:
+            self._consumer.pause(done)
 
     # -- batches -------------------------------------------------------------------------------
 
     def step(self, batch_size: int) -> MoveProgress:
-        """Read and produce one batch, then wait for the previous batch's delivery reports and
-        commit its position: one batch is confirmed while the next is produced. A batch is counted
-        in the step that produces it and committed in a later one, so the caller's saved totals
-        never fall behind the committed position (a crash re-reads only counted batches)."""
+        """Read one batch and hand it to the producer without waiting for it; the position follows
+        the confirmations (:mod:`replay_pipeline`). A batch is counted in the step that produces it
+        and committed only in a later one, so the caller's saved totals never fall behind the
+        committed position (a crash re-reads only counted batches)."""
         if self.progress.finished:
             return self.progress
-        want = min(batch_size, self.plan.budget - self.progress.scanned)
-        records = self._read(want) if want > 0 else []
+        pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.mark_counted()  # the caller saved the progress that counts them
+            self._call(pipeline.advance)
+        self._batch_size = batch_size
+        records, positions = self._ahead.popleft() if self._ahead else self._read_batch()
         outgoing = self._choose(records)
-        current = None
-        if not self.plan.dry_run:
-            self._await_commits()
-        if records and not self.plan.dry_run:
-            # In doubt from here: the batch in flight and this one (the older ones are committed).
-            current = InFlightBatch(self._positions(records), len(outgoing))
-            self._doubt((self._in_flight.size if self._in_flight else 0) + current.size)
-            self._produce(outgoing, current)
-        self._settle_in_flight()
-        self._in_flight = current
+        if records and pipeline is not None:
+            self._call(pipeline.make_room, len(outgoing), self._read_ahead)
+            # In doubt from here: every record produced past the committed position, and this batch.
+            self._doubt(pipeline.in_doubt + len(outgoing))
+            self._call(pipeline.produce, self._outgoing(outgoing), positions, len(outgoing))
         self.progress.moved += len(outgoing)
-        reading_done = not records or self._exhausted() or self._budget_spent()
-        if reading_done and current is None and not self.plan.dry_run:
-            self._await_commits()
+        reading_done = not records or (not self._ahead and (self._exhausted() or self._budget_spent()))
+        produced_now = bool(records) and pipeline is not None
+        if reading_done and not produced_now and pipeline is not None:
+            self._call(pipeline.drain)
             self._doubt(0)
-        self.progress.finished = reading_done and current is None
+        self.progress.finished = reading_done and not produced_now
         return self.progress
 
     def settle(self) -> MoveProgress | None:
-        if self._in_flight is None and not self._commits_pending:
+        if self._pipeline is None or self._pipeline.idle:
             return None
-        self._settle_in_flight()
-        self._await_commits()
+        self._call(self._pipeline.drain)
         self._doubt(0)
         return self.progress
+
+    def _read_batch(self) -> tuple[list[RawMessage], dict[int, int]]:
+        """The next batch within the budget (records read ahead count against it), and the
+        position after it in each partition it touches: what committing it will record."""
+        ahead = sum(len(records) for records, _ in self._ahead)
+        want = min(self._batch_size, self.plan.budget - self.progress.scanned - ahead)
+        records = self._read(want) if want > 0 else []
+        return records, {p: self._ranges[p][0] for p in {raw.properties["partition"] for raw in records}}
+
+    def _read_ahead(self) -> bool:
+        """Read one more batch while the producer waits; False once enough are read or nothing is
+        left. Not when ids are named: the replay stops at the last one found."""
+        if len(self._ahead) >= READ_AHEAD_BATCHES or self.plan.max_moves is not None or self._exhausted():
+            return False
+        records, positions = self._read_batch()
+        if not records:
+            return False
+        self._ahead.append((records, positions))
+        return True
+
+    def _call(self, operation: Any, *args: Any) -> None:
+        """A pipeline operation; a librdkafka error becomes a :class:`BrokerError` with context."""
+        try:
+            operation(*args)
+        except KafkaException as exc:
+            raise broker_error(exc, self.config, "kafka replay") from None
 
     def _choose(self, records: list[RawMessage]) -> list[tuple[str, RawMessage]]:
         """The selected records with their targets; the rest counted as scanned or unroutable."""
         outgoing: list[tuple[str, RawMessage]] = []
-        wanted = self.plan.max_moves if self._moves_known else None
+        room = None if not self._moves_known or self.plan.max_moves is None else self.plan.max_moves
+        if room is not None:
+            room -= self.progress.moved
+        selector, destination, known = self.plan.selector, self.plan.destination, self._known_topics
+        self.progress.scanned += len(records)
+        unroutable = 0
         for raw in records:
-            self.progress.scanned += 1
-            if wanted is not None and self.progress.moved + len(outgoing) >= wanted:
-                continue  # every selected id found: the rest of the batch is only passed over
-            if not self.plan.selector(raw):
+            if room is not None and len(outgoing) >= room:
+                break  # every selected id found: the rest of the batch is only passed over
+            if not selector(raw):
                 continue
-            target = self.plan.destination(raw)
-            if target is None or not self._exists(target):
-                self.progress.unroutable += 1
+            target = destination(raw)
+            if target is None or not (known.get(target) or self._exists(target)):
+                unroutable += 1
                 continue
             outgoing.append((target, raw))
+        self.progress.unroutable += unroutable
         return outgoing
 
-    def _positions(self, records: list[RawMessage]) -> list[TopicPartition]:
-        touched = sorted({raw.properties["partition"] for raw in records})
-        return [TopicPartition(self.plan.source, p, self._ranges[p][0]) for p in touched]
-
     def _doubt(self, count: int) -> None:
-        if self.plan.on_in_doubt:
+        if self.plan.on_in_doubt and count != self._reported_doubt:
             self.plan.on_in_doubt(count)
+            self._reported_doubt = count
 
     def _budget_spent(self) -> bool:
         if self.progress.scanned >= self.plan.budget:
@@ -281,105 +324,68 @@ class KafkaReplaySession(MoveSession):
             idle = 0 if batch else idle + 1
             if idle * 0.2 > CALL_TIMEOUT_S * 2:
                 raise BrokerError(f"kafka replay read: no records from {self.plan.source!r} before its end offsets")
-            for message in batch:
-                self._take(message, found)
+            self._take(batch, found)
         return found
 
-    def _take(self, message: Message, found: list[RawMessage]) -> None:
-        error = message.error()
-        if error is not None:
-            if error.fatal():
-                raise broker_error(KafkaException(error), self.config, "kafka replay read")
-            return
-        position, end = self._ranges[message.partition()]
-        if message.offset() < position or message.offset() >= end:
-            if message.offset() >= end:  # past the snapshot: this partition is done
-                self._ranges[message.partition()][0] = end
-                self._consumer.pause([TopicPartition(self.plan.source, message.partition())])
-            return
-        self._ranges[message.partition()][0] = message.offset() + 1
-        if self._ranges[message.partition()][0] >= end:
-            self._consumer.pause([TopicPartition(self.plan.source, message.partition())])
-        found.append(browse.record_to_raw(message, self.progress.scanned + len(found)))
+    def _take(self, batch: list[Message], found: list[RawMessage]) -> None:
+        """Keep the records of ``batch`` inside the range, each partition's position moving past
+        them; a partition that reached its end snapshot is paused."""
+        base = self.progress.scanned + sum(len(records) for records, _ in self._ahead)
+        ranges, ended = self._ranges, set()
+        for message in batch:
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise broker_error(KafkaException(error), self.config, "kafka replay read")
+                continue
+            partition, offset = message.partition(), message.offset()
+            span = ranges[partition]
+            if offset >= span[1]:  # past the snapshot: this partition is done
+                span[0] = span[1]
+                ended.add(partition)
+                continue
+            if offset < span[0]:
+                continue
+            span[0] = offset + 1
+            if span[0] >= span[1]:
+                ended.add(partition)
+            found.append(browse.record_to_raw(message, base + len(found)))
+        if ended:
+            self._consumer.pause([TopicPartition(self.plan.source, p) for p in sorted(ended)])
 
-    def _produce(self, outgoing: list[tuple[str, RawMessage]], batch: InFlightBatch) -> None:
-        """Hand the batch to the producer (its delivery reports arrive in ``batch``)."""
-        assert self._producer is not None
-        try:
-            for index, (target, raw) in enumerate(outgoing):
-                self._producer.produce(
-                    target,
-                    value=raw.body,
-                    key=raw.properties.get("key"),
-                    headers=self._headers(raw),
-                    on_delivery=batch.delivered,
-                )
-                if index % 64 == 0:  # serve delivery reports now and then, not per record
-                    self._producer.poll(0)
-        except (KafkaException, BufferError) as exc:
-            raise broker_error(exc, self.config, "kafka replay produce") from None
-
-    def _settle_in_flight(self) -> None:
-        """Wait for every delivery report of the batch in flight, then commit its position; any
-        failure stops the run with the batch in doubt (its position not committed)."""
-        batch, self._in_flight = self._in_flight, None
-        if batch is None:
-            return
-        assert self._producer is not None
-        deadline = time.monotonic() + FLUSH_TIMEOUT_S
-        while batch.pending > 0 and not batch.failures and time.monotonic() < deadline:
-            self._producer.poll(0.05)
-        if batch.failures or batch.pending > 0:
-            self._in_flight = batch
-            reason = batch.failures[0] if batch.failures else f"{batch.pending} record(s) unconfirmed"
-            raise BrokerError(f"kafka replay produce: {reason}")
-        self._commit(batch)
-
-    def _commit(self, batch: InFlightBatch) -> None:
-        """Commit a confirmed batch's position without waiting (the broker's answer is awaited
-        before the next batch is produced: :meth:`_await_commits`)."""
-        assert self._committer is not None
-        self._commits_pending += 1
-        try:
-            self._committer.commit(offsets=batch.positions, asynchronous=True)
-        except KafkaException as exc:
-            raise broker_error(exc, self.config, "kafka replay position commit") from None
-
-    def _on_commit(self, error: Any, _partitions: Any) -> None:
-        self._commits_pending -= 1
-        if error is not None:
-            self._commit_errors.append(str(error))
-
-    def _await_commits(self) -> None:
-        deadline = time.monotonic() + FLUSH_TIMEOUT_S
-        while self._commits_pending > 0 and not self._commit_errors and time.monotonic() < deadline:
-            self._committer.poll(0.05)  # an unassigned consumer: poll only serves the callbacks
-        if self._commit_errors or self._commits_pending > 0:
-            reason = self._commit_errors[0] if self._commit_errors else "no answer"
-            raise BrokerError(f"kafka replay position commit: {reason}")
-
-    def _headers(self, raw: RawMessage) -> list[tuple[str, bytes]]:
+    def _outgoing(self, outgoing: list[tuple[str, RawMessage]]) -> Iterator[Outgoing]:
         # The record's own headers as stored (Spring's numbers are binary), then provenance.
-        headers = list(raw.properties.get("record_headers") or [])
-        added = self.plan.transform(raw) if self.plan.transform else None
-        if added:
-            if added is not self._stamp_of:  # the same dict for every record: encode it once
-                self._stamp_of = added
-                self._stamp = [(name, header_bytes(value)) for name, value in added.items()]
-            headers += self._stamp
-        headers += [
-            ("x-switchyard-replayed-from-topic", raw.queue.encode()),
-            ("x-switchyard-replayed-from-partition", str(raw.properties["partition"]).encode()),
-            ("x-switchyard-replayed-from-offset", str(raw.properties["offset"]).encode()),
-        ]
-        return headers
+        transform, from_partition = self.plan.transform, self._from_partition
+        from_topic = ("x-switchyard-replayed-from-topic", self.plan.source.encode())
+        for target, raw in outgoing:
+            properties = raw.properties
+            partition = properties["partition"]
+            if partition not in from_partition:
+                from_partition[partition] = ("x-switchyard-replayed-from-partition", str(partition).encode())
+            headers = [
+                *(properties.get("record_headers") or ()),
+                *self._stamped(transform(raw) if transform else None),
+                from_topic,
+                from_partition[partition],
+                ("x-switchyard-replayed-from-offset", b"%d" % properties["offset"]),
+            ]
+            yield target, raw.body, properties.get("key"), headers
+
+    def _stamped(self, added: dict[str, Any] | None) -> list[tuple[str, bytes]]:
+        if not added:
+            return []
+        if added is not self._stamp_of:  # the same dict for every record: encode it once
+            self._stamp_of = added
+            self._stamp = [(name, header_bytes(value)) for name, value in added.items()]
+        return self._stamp
 
     def close(self) -> None:
-        """Stop; a batch still in flight stays uncommitted (in doubt: a later run replays it)."""
+        """Stop; batches still in flight stay uncommitted (in doubt: a later run replays them)."""
+        self._pipeline = None
         if self._producer is not None:
             self._producer.flush(CALL_TIMEOUT_S)
             self._producer = None
-        for consumer in (self._consumer, self._committer):
-            if consumer is not None:
-                consumer.close()
-        self._consumer = self._committer = None  # type: ignore[assignment]
+        consumer = getattr(self, "_consumer", None)
+        if consumer is not None:
+            consumer.close()
+        self._consumer = None  # type: ignore[assignment]

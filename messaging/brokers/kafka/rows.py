@@ -5,7 +5,8 @@ lag). Internal topics and Switchyard's own groups are system rows (hidden by def
 from __future__ import annotations
 
 from messaging.brokers.base import QueueStats
-from messaging.brokers.kafka.lag import TIMESTAMP_BUDGET_S, HeadTimestamps, RowMemory
+from messaging.brokers.kafka.heads import Head, Key
+from messaging.brokers.kafka.lag import RowMemory
 from messaging.brokers.kafka.sampling import OWN_GROUP_PREFIX, ClusterView, Group, Partition
 from messaging.brokers.kafka.status import WINDOW, OffsetPoint, group_status
 
@@ -48,17 +49,36 @@ def topic_rows(view: ClusterView, memory: dict[str, RowMemory]) -> list[QueueSta
 
 
 def group_rows(
-    view: ClusterView,
-    memory: dict[str, RowMemory],
-    timestamps: HeadTimestamps,
-    window: int = WINDOW,
-    heads_budget_s: float = TIMESTAMP_BUDGET_S,
+    view: ClusterView, memory: dict[str, RowMemory], heads: dict[Key, Head], window: int = WINDOW
 ) -> list[QueueStats]:
-    """One row per (group, topic) the group committed on; ``window``: samples a status is judged
-    over; ``heads_budget_s``: seconds the round may spend reading heads for lag as time."""
-    pairs = [(g, t) for g in view.groups for t in sorted({t for t, _ in g.committed}) if t in view.topics]
-    heads = timestamps.lookup(_lagging_heads(view, pairs), heads_budget_s)
-    return [_group_row(view, group, topic, memory, heads, window) for group, topic in pairs]
+    """One row per (group, topic) the group committed on; ``heads``: the records read at
+    :func:`lagging_heads` (lag as time, unknown where absent); ``window``: samples a status is
+    judged over."""
+    return [_group_row(view, group, topic, memory, heads, window) for group, topic in _pairs(view)]
+
+
+def shortest_logs_first(view: ClusterView, keys: list[Key]) -> list[Key]:
+    """``keys`` in the order to read them: records of short logs first (a new dead-letter
+    topic's; and what a broker serves fastest: Tansu takes about a second for a record of a log
+    of some 10,000)."""
+    sizes = {(p.topic, p.partition): _retained(p) or 0 for parts in view.topics.values() for p in parts}
+    return sorted(keys, key=lambda key: sizes.get(key[:2], 0))
+
+
+def lagging_heads(view: ClusterView) -> list[Key]:
+    """(topic, partition, offset) of the next record of each partition a group lags on: the
+    records whose time is the groups' lag as time."""
+    wanted = set()
+    for group, topic in _pairs(view):
+        for part in view.topics[topic]:
+            committed = group.committed.get((topic, part.partition))
+            if _lag(part, committed):
+                wanted.add((topic, part.partition, max(committed, part.low or 0)))
+    return sorted(wanted)
+
+
+def _pairs(view: ClusterView) -> list[tuple[Group, str]]:
+    return [(g, t) for g in view.groups for t in sorted({t for t, _ in g.committed}) if t in view.topics]
 
 
 def _group_row(
@@ -66,7 +86,7 @@ def _group_row(
     group: Group,
     topic: str,
     memory: dict[str, RowMemory],
-    heads: dict[tuple[str, int, int], float | None],
+    heads: dict[Key, Head],
     window: int,
 ) -> QueueStats:
     name = row_name(group.group_id, topic)
@@ -77,8 +97,8 @@ def _group_row(
         lag = _lag(part, committed)
         stamp = None
         if lag:
-            key = (topic, part.partition, max(committed, part.low or 0))
-            stamp = heads.get(key)
+            head = heads.get((topic, part.partition, max(committed, part.low or 0)))
+            stamp = head.stamp if head is not None else None
             if stamp is None:
                 stamps_known = False
             elif oldest_stamp is None or stamp < oldest_stamp:
@@ -118,16 +138,6 @@ def _group_row(
         system=is_internal_topic(topic) or group.group_id.startswith(OWN_GROUP_PREFIX),
         queue_type=group.state.lower().replace("_", " "),
     )
-
-
-def _lagging_heads(view: ClusterView, pairs: list[tuple[Group, str]]) -> list[tuple[str, int, int]]:
-    wanted = set()
-    for group, topic in pairs:
-        for part in view.topics[topic]:
-            committed = group.committed.get((topic, part.partition))
-            if _lag(part, committed):
-                wanted.add((topic, part.partition, max(committed, part.low or 0)))
-    return sorted(wanted)
 
 
 def _lag(part: Partition, committed: int | None) -> int | None:

@@ -7,9 +7,14 @@ URL is ``config.management_url`` or ``http://<host>:15672`` (``https://<host>:15
 with the AMQP credentials.
 
 Guarantees:
-- :meth:`sample` and :meth:`ping` only read: two GETs (queues, bindings) plus an overview GET at
-  most every ten minutes, or passive declares. Nothing is created, changed or consumed.
+- :meth:`sample` and :meth:`ping` only read: four or five GETs a round (``sampling.py``: queue
+  totals without statistics, one page of queue statistics, consumers, policies; bindings when
+  the queues change or every 30 s) plus an overview GET at most every ten minutes, or passive
+  declares. Nothing is created, changed or consumed.
 - :meth:`peek` is NOT free; see its docstring.
+- Rates and the head timestamp come from the statistics lane, so they can be up to a minute old
+  on a vhost of more than 500 queues (``sampling.py``); depth, unacked, consumers and dead-letter
+  routing are read every round.
 - Rates: RabbitMQ omits ``message_stats`` until a queue has seen traffic. When the server
   collects rates (``rates_mode`` is not ``none`` and stats are not disabled) a missing figure
   means nothing happened and reads 0.0; otherwise rates are None (unknown). ``consume_rate`` is
@@ -33,7 +38,6 @@ from messaging.brokers.base import (
     BrowseEffects,
     InFlight,
     QueueNotFound,
-    QueueStats,
     RawMessage,
 )
 from messaging.brokers.capabilities import IN_FLIGHT_CHANNELS, REDELIVER_ON_DISCONNECT, Capabilities
@@ -41,15 +45,10 @@ from messaging.brokers.http import HttpClient, HttpError, path_segment
 from messaging.brokers.moves import MovePlan, MoveSession
 from messaging.brokers.rabbitmq.connection import check_connect, parse_amqp_url, passive_declares
 from messaging.brokers.rabbitmq.moves import RabbitMQMoves
+from messaging.brokers.rabbitmq.sampling import QueueSampler
 from messaging.brokers.rabbitmq.topology import read_topology
 from messaging.brokers.topology import Topology
 
-QUEUE_COLUMNS = (
-    "name,vhost,type,messages_ready,messages_unacknowledged,consumers,arguments,"
-    "effective_policy_definition,head_message_timestamp,"
-    "message_stats.publish_details.rate,message_stats.deliver_get_details.rate"
-)
-BINDING_COLUMNS = "source,vhost,destination,destination_type,routing_key"
 PEEK_TRUNCATE_BYTES = 50_000
 #: What one peek may hold of payloads in all (the management API answers every message taken,
 #: skipped ones too): past it each payload is cut shorter, down to PEEK_MIN_TRUNCATE_BYTES.
@@ -97,9 +96,11 @@ class RabbitMQBroker(Broker):
             if self.address.ssl
             else f"http://{_netloc(self.address.host)}:15672"
         )
-        self.http = HttpClient(management_url, auth=(self.address.user, self.address.password))
+        auth = (self.address.user, self.address.password)
+        self.http = HttpClient(management_url, auth=auth)
         self.moves = RabbitMQMoves(config, self.http)
-        self._rates_known: tuple[float, bool] | None = None
+        self.sampler = QueueSampler(self.http, HttpClient(management_url, auth=auth), self.address.vhost)
+        self._stats_mode: tuple[float, bool, bool] | None = None
 
     # -- interface ---------------------------------------------------------------------------
 
@@ -131,19 +132,17 @@ class RabbitMQBroker(Broker):
         fallback's warning names it). Raises :class:`BrokerError` when neither answers, or the
         API refuses the request (e.g. 401, unknown vhost: permanent).
         """
-        vhost = self.address.vhost
-        suffix = "" if vhost is None else "/" + path_segment(vhost)
+        rates_known, stats_enabled = self._stats_collected()
         try:
-            rows = self.http.get_json("/api/queues" + suffix, params={"columns": QUEUE_COLUMNS})
-            links = self.http.get_json("/api/bindings" + suffix, params={"columns": BINDING_COLUMNS})
+            queues, links, warning = self.sampler.sample(rates_known, stats_enabled)
         except HttpError as exc:
             if not exc.unreachable:
                 raise
             return self._sample_by_passive_declares([*known_queues, *watched_queues], str(exc))
-        rates_known = self._rates_collected()
-        by_vhost = bindings_by_vhost(links or [])
+        by_vhost = bindings_by_vhost(links)
         return BrokerSample(
-            queues=[queue_stats(row, rates_known) for row in rows or []],
+            queues=queues,
+            warning=warning,
             bindings=by_vhost.get(self.address.connect_vhost, {}),
             bindings_by_vhost=by_vhost,
         )
@@ -220,6 +219,7 @@ class RabbitMQBroker(Broker):
         return BrowseEffects(changes=(*BROWSE_CHANGES, counted), delivery_limit=limit, queue_type=queue_type)
 
     def close(self) -> None:
+        self.sampler.close()
         self.http.close()
 
     # -- operator actions (see ``moves.py``) -----------------------------------------------------
@@ -264,41 +264,19 @@ class RabbitMQBroker(Broker):
         major = version.split(".", 1)[0]
         return DEFAULT_QUORUM_DELIVERY_LIMIT_V4 if major.isdigit() and int(major) >= 4 else None
 
-    def _rates_collected(self) -> bool:
-        """Whether the server collects message rates (so a missing rate means 0.0)."""
+    def _stats_collected(self) -> tuple[bool, bool]:
+        """(rates collected, so a missing rate means 0.0; statistics collected at all, so the
+        consumers listing is complete)."""
         now = time.monotonic()
-        if self._rates_known and now - self._rates_known[0] < STATS_MODE_TTL_S:
-            return self._rates_known[1]
+        if self._stats_mode and now - self._stats_mode[0] < STATS_MODE_TTL_S:
+            return self._stats_mode[1], self._stats_mode[2]
         try:
             overview = self.http.get_json("/api/overview", params={"columns": "rates_mode,disable_stats"})
         except HttpError:
-            return False  # unknown for now; ask again next time
-        known = overview.get("rates_mode", "none") != "none" and not overview.get("disable_stats")
-        self._rates_known = (now, known)
-        return known
-
-
-def queue_stats(row: dict[str, Any], rates_known: bool) -> QueueStats:
-    """One ``/api/queues`` row as :class:`QueueStats`."""
-    arguments = _as_dict(row.get("arguments"))
-    policy = _as_dict(row.get("effective_policy_definition"))
-    stats = row.get("message_stats")
-    return QueueStats(
-        name=row["name"],
-        vhost=row.get("vhost", ""),
-        depth=row.get("messages_ready"),
-        unacked=row.get("messages_unacknowledged"),
-        consumers=row.get("consumers"),
-        publish_rate=_rate(stats, "publish_details", rates_known),
-        consume_rate=_rate(stats, "deliver_get_details", rates_known),
-        head_published_at=_number(row.get("head_message_timestamp")),
-        dead_letter_exchange=_first_str(arguments.get("x-dead-letter-exchange"), policy.get("dead-letter-exchange")),
-        dead_letter_routing_key=_first_str(
-            arguments.get("x-dead-letter-routing-key"), policy.get("dead-letter-routing-key")
-        ),
-        queue_type=row.get("type"),
-        arguments=arguments,
-    )
+            return False, True  # unknown for now; ask again next time
+        enabled = not overview.get("disable_stats")
+        self._stats_mode = (now, enabled and overview.get("rates_mode", "none") != "none", enabled)
+        return self._stats_mode[1], self._stats_mode[2]
 
 
 def bindings_by_vhost(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[tuple[str, str]]]]:
@@ -370,24 +348,9 @@ def _truncate_for(count: int) -> int:
     return max(PEEK_MIN_TRUNCATE_BYTES, min(PEEK_TRUNCATE_BYTES, PEEK_PAYLOAD_BUDGET_BYTES // max(count, 1)))
 
 
-def _rate(stats: Any, detail: str, rates_known: bool) -> float | None:
-    if not rates_known:
-        return None
-    value = _as_dict(_as_dict(stats).get(detail)).get("rate")
-    return float(value) if isinstance(value, int | float) else 0.0
-
-
 def _as_dict(value: Any) -> dict[str, Any]:
     # Erlang's empty proplist comes out of the API as [] rather than {}.
     return value if isinstance(value, dict) else {}
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _first_str(*values: Any) -> str | None:
-    return next((v for v in values if isinstance(v, str)), None)
 
 
 def _netloc(host: str) -> str:

@@ -51,15 +51,17 @@ from messaging.brokers.redis.errors import RedisErrors
 from messaging.brokers.redis.layout import (
     BINDING_PREFIX,
     DLQ_SUFFIX,
-    PUBLISHED_AT_HEADER,
+    PUBLISHED_AT_HEADER,  # noqa: F401 (re-exported)
     attribute_unacked,
     bound_names,
     glob_escape,
     in_flight_origin,
+    parse_binding_tables,
     split_url_options,
     text_of,
 )
 from messaging.brokers.redis.moves import RedisMoveSession, age_of, restored_value
+from messaging.brokers.redis.sample_keys import PackedCommands, SubQueueKeys, send_packed
 from messaging.brokers.urls import redact_url, scrub_secret
 
 
@@ -90,10 +92,16 @@ class RedisBroker(Broker):
         edits_messages=True,  # the per-message move script pushes the rewritten value
     )
 
+    @classmethod
+    def kombu_connection_args(cls, config: BrokerConfig) -> tuple[str, dict[str, Any]]:
+        """redis-py refuses unknown URL query keys: ``global_keyprefix`` from the URL becomes the
+        transport option Kombu reads (the configured options win, as for the adapter)."""
+        url, url_options = split_url_options(config.url)
+        return url, {**url_options, **config.options}
+
     def __init__(self, config: BrokerConfig) -> None:
         super().__init__(config)
-        url, url_options = split_url_options(config.url)
-        options = {**url_options, **config.options}
+        url, options = self.kombu_connection_args(config)
         self.prefix: str = options.get("global_keyprefix", "") or ""
         self.sep: str = options.get("sep", "\x06\x16")
         self.steps: list[int] = sorted(int(s) for s in options.get("priority_steps", [0, 3, 6, 9]))
@@ -102,6 +110,10 @@ class RedisBroker(Broker):
         self.scan_count = int(options.get("scan_count", 10_000))
         self.attribution_limit = int(options.get("unacked_attribution_limit", 10_000))
         self.chunk_size = max(1, int(options.get("script_chunk_queues", 1000)))
+        self._sample_keys = SubQueueKeys(self.prefix, self.sep, self.steps)
+        self._sample_calls = PackedCommands()
+        self._binding_calls = PackedCommands()
+        self._last_bindings: tuple[Any, dict[str, list[tuple[str, str, str]]]] = (None, {})
         try:
             self.client = redis_py.Redis.from_url(
                 url,
@@ -177,7 +189,8 @@ class RedisBroker(Broker):
                     head_published_at=float(published) if published else None,
                 )
             )
-        warning = attribute_unacked(stats, groups, Routes(tables))
+        # Routes are indexed only when there are in-flight messages to place.
+        warning = attribute_unacked(stats, groups, Routes(tables) if groups else None)
         return BrokerSample(
             queues=stats,
             bindings={ex: [(rk, q) for rk, _, q in rows] for ex, rows in tables.items()},
@@ -330,13 +343,14 @@ class RedisBroker(Broker):
                 break
         if not keys:
             return {}
-        head = len(self._key(BINDING_PREFIX))
         chunks = [keys[i : i + self.chunk_size] for i in range(0, len(keys), self.chunk_size)]
         for attempt in (1, 2):
-            with self.client.pipeline(transaction=False) as pipe:
-                for chunk in chunks:
-                    pipe.evalsha(self._bindings_sha, len(chunk), *chunk)
-                replies = pipe.execute(raise_on_error=False)
+            packed, count = self._binding_calls.packed(
+                self.client,
+                (self._bindings_sha, tuple(keys)),
+                lambda: [("EVALSHA", self._bindings_sha, len(chunk), *chunk) for chunk in chunks],
+            )
+            replies = send_packed(self.client, packed, count)
             if attempt == 1 and any(isinstance(r, redis_py.exceptions.NoScriptError) for r in replies):
                 self._bindings_sha = self.client.script_load(lua.BINDINGS)  # Redis restarted
                 continue
@@ -345,35 +359,27 @@ class RedisBroker(Broker):
             if isinstance(reply, Exception):
                 raise reply
         members = [rows for reply in replies for rows in reply]
-        tables: dict[str, list[tuple[str, str, str]]] = {}
-        for key, rows in zip(keys, members, strict=True):
-            if rows is None:  # not a set: not Kombu's
-                continue
-            exchange = text_of(key[head:])
-            parsed = [tuple(text_of(m).split(self.sep)) for m in rows]
-            tables[exchange] = sorted(r for r in parsed if len(r) == 3)  # type: ignore[misc]
-        return tables
+        # The same sets as last time (the usual case) need no parsing again.
+        if self._last_bindings[0] != (keys, members):
+            tables = parse_binding_tables(keys, members, len(self._key(BINDING_PREFIX)), self.sep)
+            self._last_bindings = ((keys, members), tables)
+        return dict(self._last_bindings[1])
 
     def _measure(self, names: list[str]) -> tuple[list[Any], Any, Any]:
         """Run the sample script over ``names`` in chunks, all in one pipelined round trip.
 
         Chunks keep each script short (Redis serves nobody else while a script runs); the first
         call also reads the ``unacked`` hash. After a Redis restart the script is loaded and
-        the pipeline sent once more.
+        the pipeline sent once more. The packed calls are reused while ``names`` stay the same.
         """
-        steps = len(self.steps)
-        unacked = self._key(self.unacked_key)
-        header = f'"{PUBLISHED_AT_HEADER}"'
-        chunks = [names[i : i + self.chunk_size] for i in range(0, len(names), self.chunk_size)]
-        chunks = chunks or [[]]
+        unacked, limit = self._key(self.unacked_key), self.attribution_limit
         for attempt in (1, 2):
-            with self.client.pipeline(transaction=False) as pipe:
-                for n, chunk in enumerate(chunks):
-                    keys = [self._key(k) for name in chunk for k in self._sub_queues(name)]
-                    keys.append(unacked)
-                    args = [steps, self.attribution_limit, header, int(n == 0)]
-                    pipe.evalsha(self._sample_sha, len(keys), *keys, *args)
-                replies = pipe.execute(raise_on_error=False)
+            packed, count = self._sample_calls.packed(
+                self.client,
+                (self._sample_sha, tuple(names)),
+                lambda: self._sample_keys.script_calls(self._sample_sha, names, self.chunk_size, unacked, limit),
+            )
+            replies = send_packed(self.client, packed, count)
             if attempt == 1 and any(isinstance(r, redis_py.exceptions.NoScriptError) for r in replies):
                 self._sample_sha = self.client.script_load(lua.SAMPLE)
                 continue

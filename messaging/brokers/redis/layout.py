@@ -26,8 +26,9 @@ DLQ_SUFFIX = ".dlq"
 URL_OPTIONS = ("global_keyprefix",)
 
 
-def attribute_unacked(stats: list[QueueStats], groups: Any, routes: Routes) -> str | None:
-    """Give each queue its in-flight count from the script's (exchange, key, count) groups."""
+def attribute_unacked(stats: list[QueueStats], groups: Any, routes: Routes | None) -> str | None:
+    """Give each queue its in-flight count from the script's (exchange, key, count) groups;
+    ``routes`` may be None when there are none."""
     if groups is None:
         return None
     by_name = {s.name: s for s in stats}
@@ -37,7 +38,7 @@ def attribute_unacked(stats: list[QueueStats], groups: Any, routes: Routes) -> s
     for i in range(0, len(groups), 3):
         exchange, routing_key, count = groups[i : i + 3]
         queue = None
-        if exchange is not None and routing_key is not None:
+        if exchange is not None and routing_key is not None and routes is not None:
             queue = routes.queue_for(json_text(exchange), json_text(routing_key), by_name)
         if queue in by_name:
             by_name[queue].unacked += count  # type: ignore[operator]
@@ -55,6 +56,21 @@ def bound_names(tables: dict[str, list[tuple[str, str, str]]]) -> list[str]:
         if exchange not in PUBSUB_EXCHANGES and exchange not in CONTROL_REPLY_EXCHANGES:
             names.update(dict.fromkeys(q for _, _, q in rows if q))
     return list(names)
+
+
+def parse_binding_tables(
+    keys: list[bytes], members: list[Any], head: int, sep: str
+) -> dict[str, list[tuple[str, str, str]]]:
+    """Exchange -> sorted [(routing_key, pattern, queue)] from the binding-table ``keys`` and each
+    one's members (None for a key that is not a set: not Kombu's); ``head`` is the length of the
+    key prefix before the exchange's name."""
+    tables: dict[str, list[tuple[str, str, str]]] = {}
+    for key, rows in zip(keys, members, strict=True):
+        if rows is None:
+            continue
+        parsed = [tuple(text_of(m).split(sep)) for m in rows]
+        tables[text_of(key[head:])] = sorted(r for r in parsed if len(r) == 3)  # type: ignore[misc]
+    return tables
 
 
 def split_url_options(url: str) -> tuple[str, dict[str, str]]:

@@ -31,7 +31,7 @@ from messaging.brokers.base import (
 from messaging.brokers.capabilities import REDELIVER_AFTER_VISIBILITY_TIMEOUT, Capabilities
 from messaging.brokers.moves import MovePlan, MoveSession
 from messaging.brokers.sqs import move_task
-from messaging.brokers.sqs.client import broker_error, is_missing, make_client, queue_name_of_arn, settings_for
+from messaging.brokers.sqs.client import broker_error, is_missing, queue_name_of_arn, settings_for, shared_client
 from messaging.brokers.sqs.messages import raw_message
 from messaging.brokers.sqs.move_session import BATCH, STEP, SQSMoveSession
 from messaging.brokers.sqs.sampling import attributes, max_receive_count, redrive_policy, take_sample
@@ -71,7 +71,7 @@ class SQSBroker(Broker):
     def __init__(self, config: BrokerConfig) -> None:
         super().__init__(config)
         self.settings = settings_for(config)
-        self.client = make_client(self.settings)
+        self.client = shared_client(self.settings)
         self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -238,4 +238,4 @@ class SQSBroker(Broker):
         return self.find_queue_url(queue) is not None
 
     def close(self) -> None:
-        self.client.close()
+        """Nothing to release: the client is the process's (``client.shared_client``)."""

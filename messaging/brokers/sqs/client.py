@@ -1,4 +1,5 @@
-"""One boto3 SQS client per adapter: where it points, how long it may wait, what its errors mean.
+"""One boto3 SQS client per process and endpoint: where it points, how long it may wait, what
+its errors mean.
 
 Credentials come from the standard AWS chain only (environment, shared profile, instance or task
 role): Switchyard never stores one and never shows one. Every call has connect and read timeouts
@@ -22,6 +23,9 @@ from messaging.brokers.base import BrokerConfig, BrokerError, QueueNotFound
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 MAX_ATTEMPTS = 2
+#: The longest one call can take before it returns or fails: every attempt's connect and read
+#: timeouts, and the standard retry mode's backoff before the second attempt (at most 2 s).
+CALL_LIMIT_S = MAX_ATTEMPTS * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + 2.0
 POOL_CONNECTIONS = 32
 DEFAULT_REGION = "us-east-1"
 #: Where the endpoint comes from when ``SWITCHYARD_BROKER_URL=sqs://`` names no host.
@@ -70,20 +74,33 @@ def _endpoint_in_url(url: str) -> str | None:
 
 
 _session_lock = threading.Lock()
+_clients: dict[tuple[SQSSettings, int], Any] = {}
 
 
-def make_client(settings: SQSSettings) -> Any:
-    """A thread-safe boto3 SQS client with bounded timeouts and retries."""
+def shared_client(settings: SQSSettings) -> Any:
+    """The process's client for ``settings``, built on first use and kept: building one costs
+    more CPU than a batch of moves (botocore loads its service model and endpoint data), and its
+    connection pool stays warm from one action to the next. boto3 clients are thread-safe; a
+    forked child builds its own (connections must not be shared across a fork)."""
+    key = (settings, os.getpid())
+    with _session_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _build_client(settings)
+        return client
+
+
+def _build_client(settings: SQSSettings) -> Any:
+    """A thread-safe boto3 SQS client with bounded timeouts and retries. Called under the lock:
+    boto3's sessions are not safe to build clients from concurrently."""
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
         retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
         max_pool_connections=POOL_CONNECTIONS,
     )
-    # boto3's default session is not safe to build clients from concurrently.
-    with _session_lock:
-        session = boto3.session.Session(region_name=settings.region)
-        return session.client("sqs", endpoint_url=settings.endpoint_url, config=config)
+    session = boto3.session.Session(region_name=settings.region)
+    return session.client("sqs", endpoint_url=settings.endpoint_url, config=config)
 
 
 def error_code(exc: ClientError) -> str:

@@ -23,7 +23,7 @@ def test_queue_rows_carry_exactly_the_declared_fields():
                          trend="rising", dlq=dead, queue_type="classic", sampled_at=now)  # fmt: skip
     Queue.objects.create(broker="other", vhost="v/1", name="<b>x</b> ☃", sampled_at=None)
     Queue.objects.create(broker="other", name="gone", present=False, sampled_at=now)
-    rows = {q.name: q for q in queue_queries.queues(include_absent=True)}
+    rows = {q.name: q for chunk in queue_queries.each(queue_queries.queues(include_absent=True)) for q in chunk}
     assert len(rows) == 4
     data = {row["name"]: row for row in QueueSerializer(list(rows.values()), many=True).data}
     declared = list(QueueSerializer().fields)
@@ -40,7 +40,7 @@ def test_queue_rows_carry_exactly_the_declared_fields():
     assert (data["gone"]["broker_status"], data["gone"]["broker_error"]) == ("down", "connection refused")
     assert data["<b>x</b> ☃"]["depth"] is None and data["<b>x</b> ☃"]["sampled_at"] is None
 
-    detail = QueueDetailSerializer(rows["orders"], context={"history": []}).data
+    detail = QueueDetailSerializer(queue_queries.queue_by_id(data["orders"]["id"]), context={"history": []}).data
     assert list(detail) == [*declared, "history", "partitions", "details"] and detail["history"] == []
     assert detail["partitions"] is None
     # The stream's queue.sample event carries the same core fields, the DLQ's id and epoch time.

@@ -1,16 +1,23 @@
 """GET /api/v1/queues paged, filtered and sorted in the database (issue 18 item 3): with ``limit``
 the answer is ``{count, results}``; without it, the plain list scripts already read."""
 
+import json
+
 import pytest
 
+from console.api.serializers import QueueSerializer
+from messaging import queue_queries
 from messaging.models import BrokerState, Queue
+
+# The whole list is streamed from an async iterator; the test client reads it synchronously.
+pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume")
 
 
 @pytest.fixture
 def get_queues(client, tokens):
     def call(**params):
         answer = client.get("/api/v1/queues", params, HTTP_AUTHORIZATION=f"Token {tokens['viewer']}")
-        return answer.status_code, answer.json()
+        return answer.status_code, json.loads(b"".join(answer) if answer.streaming else answer.content)
 
     return call
 
@@ -81,3 +88,34 @@ def test_oldest_first_and_filters_combine(fleet, get_queues):
 def test_a_malformed_page_request_is_a_400_naming_the_parameter(fleet, get_queues, params, field):
     status, body = get_queues(**params)
     assert status == 400 and field in str(body), body
+
+
+def test_worst_first_puts_dlqs_holding_messages_first_and_minus_worst_is_refused(fleet, get_queues):
+    _, page = get_queues(limit=3, ordering="worst")
+    # emails.dlq holds 7, orders.dlq is growing; then q00, whose oldest message waited longest.
+    assert names(page["results"]) == ["emails.dlq", "orders.dlq", "q00"]
+    status, body = get_queues(ordering="-worst")
+    assert status == 400 and "ordering" in body["detail"]
+
+
+def test_a_page_costs_the_same_queries_whatever_the_fleet_size(db, django_assert_max_num_queries):
+    BrokerState.objects.create(name="a", status=BrokerState.UP)
+    dlq = Queue.objects.create(broker="a", name="big.dlq", is_dlq=True, depth=1)
+    Queue.objects.bulk_create(Queue(broker="a", name=f"big{n:04d}", depth=n, dlq=dlq) for n in range(1500))
+    rows = queue_queries.queues(ordering="-depth")
+    # ids of the page, its rows with their DLQ, the DLQs' sources, the broker states: none per row.
+    with django_assert_max_num_queries(4):
+        page = queue_queries.page(rows, 700, 100)
+        data = QueueSerializer(page, many=True).data
+    assert [row["name"] for row in data] == [f"big{n:04d}" for n in range(799, 699, -1)]
+    assert {row["dlq"] for row in data} == {"big.dlq"} and {row["broker_status"] for row in data} == {"up"}
+
+
+def test_the_whole_list_streams_in_chunks_with_every_row_once_in_order(db, get_queues):
+    Queue.objects.bulk_create(Queue(broker="a", name=f"s{n:04d}", depth=n % 7) for n in range(1203))
+    rows = queue_queries.queues(ordering="-depth")
+    chunks = list(queue_queries.each(rows, chunk=500))
+    assert [len(c) for c in chunks] == [500, 500, 203]
+    assert [q.pk for c in chunks for q in c] == list(rows.values_list("pk", flat=True))
+    status, listed = get_queues(ordering="-depth")
+    assert status == 200 and names(listed) == [q.name for c in chunks for q in c]

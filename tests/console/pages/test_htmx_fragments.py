@@ -82,7 +82,9 @@ def test_the_live_parts_refresh_from_the_page_url_without_a_fragment_parameter(r
         html = viewer_client.get(path).content.decode()
         assert "fragment=" not in html
     overview = viewer_client.get("/?name=inv&sort=-depth").content.decode()
-    assert 'hx-get="/?name=inv&amp;sort=-depth"' in overview
+    # The table's live reload sends the filter form, which holds the page's filters and sort.
+    assert 'hx-include="#queue-filters"' in overview
+    assert 'name="name" value="inv"' in overview and 'name="sort" value="-depth"' in overview
 
 
 def test_the_filter_form_gets_the_filtered_table_fragment(rows, viewer_client):

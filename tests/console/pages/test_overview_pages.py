@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from console.pages.views import PAGE_ROWS
 from messaging.models import Queue
@@ -30,15 +32,42 @@ def fleet():
 
 
 def row_names(html: str) -> list[str]:
-    return re.findall(r'<a href="/queues/\d+/">(q\d{4})</a>', html)
+    table = html[html.index("<tbody>") :]  # not the summary strip's "oldest waiting" link
+    return re.findall(r'<a href="/queues/\d+/">(q\d{4})</a>', table)
 
 
 def test_the_overview_shows_one_page_and_links_the_next(viewer_client, fleet):
-    html = viewer_client.get("/").content.decode()
+    html = viewer_client.get("/?sort=name").content.decode()
 
     assert row_names(html) == [f"q{n:04d}" for n in range(PAGE_ROWS)]
     assert f"Showing 1–{PAGE_ROWS} of {fleet} queues (page 1 of 3)" in html
     assert 'data-paged="true"' in html and 'rel="next"' in html and 'rel="prev"' not in html
+    assert 'href="?sort=name&page=2" rel="next"' in html
+
+
+def test_by_default_the_deepest_queues_come_first_when_nothing_else_is_wrong(viewer_client, fleet):
+    html = viewer_client.get("/").content.decode()
+
+    assert row_names(html) == [f"q{n:04d}" for n in range(fleet - 1, fleet - 1 - PAGE_ROWS, -1)]
+    assert "Worst first" in html
+
+
+def test_worst_first_puts_dlqs_holding_messages_then_stalled_then_the_oldest_wait(viewer_client):
+    Queue.objects.bulk_create(
+        [
+            Queue(broker="main", name="q0001", depth=5000, oldest_age_s=10.0, trend="steady"),
+            Queue(broker="main", name="q0002", depth=3, oldest_age_s=600.0, trend="steady"),
+            Queue(broker="main", name="q0003", depth=40, oldest_age_s=90.0, trend="stalled"),
+            Queue(broker="main", name="q0004", depth=2, is_dlq=True, oldest_age_s=5.0, trend="steady"),
+            Queue(broker="main", name="q0005", depth=0, is_dlq=True, trend="idle"),
+            Queue(broker="main", name="q0006", depth=7, oldest_age_s=30.0, trend="growing"),
+            Queue(broker="main", name="q0007", depth=None, trend=""),
+        ]
+    )
+
+    html = viewer_client.get("/").content.decode()
+
+    assert row_names(html) == ["q0004", "q0003", "q0006", "q0002", "q0001", "q0005", "q0007"]
 
 
 def test_pages_follow_the_sort_and_the_last_page_holds_the_rest(viewer_client, fleet):
@@ -47,7 +76,8 @@ def test_pages_follow_the_sort_and_the_last_page_holds_the_rest(viewer_client, f
     assert row_names(html) == [f"q{n:04d}" for n in range(4, -1, -1)]
     assert f"Showing {PAGE_ROWS * 2 + 1}–{fleet} of {fleet} queues (page 3 of 3)" in html
     assert 'href="?sort=-depth&page=2" rel="prev"' in html and 'rel="next"' not in html
-    assert 'hx-get="/?sort=-depth&amp;page=3"' in html  # live refreshes (polling) keep the page
+    # Live reloads (polling) send the form's filters and sort, and the page the table shows.
+    assert 'data-page="3"' in html and 'name="sort" value="-depth"' in html
 
 
 @pytest.mark.parametrize("page", ["99", "0", "-1", "x", "9999999"])
@@ -81,3 +111,16 @@ def test_the_summary_counts_every_queue_and_names_the_oldest_waiting_one(viewer_
     assert "1 DLQ holding 7 dead letters" in text
     emails = Queue.objects.get(name="emails").pk
     assert f'oldest waiting: <a href="/queues/{emails}/">emails</a>' in strip  # a DLQ's age is not a wait
+
+
+def test_a_summary_refresh_reads_no_page_of_queues(viewer_client, fleet):
+    with CaptureQueriesContext(connection) as seen:
+        answer = viewer_client.get("/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="brokers")
+    html = answer.content.decode()
+
+    assert f"{fleet} queues" in html and "<tbody>" not in html
+    assert not [q["sql"] for q in seen if '"pk" FROM "messaging_queue"' in q["sql"]]  # no page sorted
+    with CaptureQueriesContext(connection) as seen:
+        html = viewer_client.get("/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="queue-table").content.decode()
+    assert len(row_names(html)) == PAGE_ROWS and "fleet-summary" not in html
+    assert not [q["sql"] for q in seen if "SUM(" in q["sql"]]  # no fleet summary for the table alone

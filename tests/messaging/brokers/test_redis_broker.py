@@ -332,3 +332,20 @@ def test_unacked_attribution_reads_escaped_names_and_reports_strays(redis_space)
     assert stats_of(sample, queue).unacked == 1
     assert sample.unacked_total == 3
     assert sample.warning == "2 in-flight messages could not be attributed to a queue"
+
+
+def test_repeated_samples_read_fresh_figures_and_follow_new_queues(redis_space):
+    # The packed script calls are reused while the queues stay the same: the figures must not be.
+    first, second = redis_space.name("again-a"), redis_space.name("again-b")
+    adapter = broker(redis_space)
+    redis_space.client.lpush(redis_space.prefix + first, b"x")
+    assert stats_of(adapter.sample([first]), first).depth == 1
+
+    redis_space.client.lpush(redis_space.prefix + first, b"y", b"z")
+    assert stats_of(adapter.sample([first]), first).depth == 3
+
+    redis_space.client.lpush(redis_space.prefix + second, b"w")
+    sample = adapter.sample([first, second])
+    assert (stats_of(sample, first).depth, stats_of(sample, second).depth) == (3, 1)
+    redis_space.client.delete(redis_space.prefix + first)
+    assert stats_of(adapter.sample([first, second]), second).depth == 1

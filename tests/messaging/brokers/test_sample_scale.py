@@ -121,5 +121,5 @@ def test_sampling_1000_rabbitmq_queues(rabbit_vhost, capsys):
     with capsys.disabled():
         print(
             f"\nrabbitmq: sample of {QUEUES} queues in {elapsed * 1000:.1f} ms "
-            f"(2 HTTP GETs); passive-declare fallback {passive_elapsed * 1000:.1f} ms"
+            f"(totals, statistics page, consumers, policies); fallback {passive_elapsed * 1000:.1f} ms"
         )

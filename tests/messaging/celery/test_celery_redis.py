@@ -206,3 +206,29 @@ def test_malformed_unknown_and_hostile_events_are_counted_skipped_and_escaped(
     client.force_login(viewer)
     hidden = client.get(f"/tasks/{hostile_id}/", HTTP_HOST="localhost").content.decode()
     assert "AAAAAAAAAA" not in hidden and "hidden for your role" in hidden
+
+
+def test_key_prefix_in_the_broker_url_reaches_event_capture_and_inspection(live_console, env, tokens):
+    """``redis://…?global_keyprefix=…`` (the single-URL form of the setting) is Switchyard's option,
+    not redis-py's: Celery's connections get it as the transport option the workers use."""
+    from messaging.brokers.base import BrokerConfig
+    from messaging.config import SwitchyardConfig
+
+    prefix = env.options["global_keyprefix"]
+    config = BrokerConfig(name="default", url=f"{env.url}?global_keyprefix={prefix}")
+    console = live_console(config=SwitchyardConfig(brokers=(config,)), interval=0.5)
+    wait_for(lambda: console.monitor.celery.watches["default"].counters.connected, message="event capture")
+    hostname, _ = env.start_worker("w1")
+    workers = wait_for(
+        lambda: [w for w in console.api("/api/v1/workers", tokens["viewer"]).json() if w["pool"]],
+        timeout=20,
+        message="inspection",
+    )
+    assert [w["hostname"] for w in workers] == [hostname]
+    time.sleep(0.5)
+    task_id = env.send(env.producer_app(), "demo.add", (1, 2))
+    wait_for(
+        lambda: (t := task(console, tokens["admin"], task_id)) and t["state"] == "SUCCESS",
+        timeout=20,
+        message="the task's events",
+    )

@@ -107,7 +107,7 @@ def test_requeue_all_replays_every_record_once_to_its_original_topic(replay_setu
 def test_selected_offsets_and_a_filter_replay_exactly_those(replay_setup):
     source, dlt, operator, ids = replay_setup
     chosen = run_action(actions.request_move(operator, dlt, kind=Action.REQUEUE, ids=["0:3", "1:0"]).pk)
-    assert chosen.state == Action.SUCCEEDED and chosen.done == 2
+    assert chosen.state == Action.SUCCEEDED and chosen.done == 2, chosen.error
     # Partition 0 holds the even records, partition 1 the odd ones.
     assert sorted(ids_of(read_all(source.name))) == sorted([ids[6], ids[1]])
     target = topic_name("retry")
@@ -116,7 +116,7 @@ def test_selected_offsets_and_a_filter_replay_exactly_those(replay_setup):
         operator, dlt, kind=Action.MOVE, target=target, filter={"exception": "ValueError"}, rate=100_000
     )
     filtered = run_action(filtered.pk)
-    assert filtered.state == Action.SUCCEEDED and filtered.done == COUNT // 4
+    assert filtered.state == Action.SUCCEEDED and filtered.done == COUNT // 4, filtered.error
     assert sorted(ids_of(read_all(target))) == sorted(ids[::4])
 
 
@@ -124,7 +124,7 @@ def test_dry_run_produces_and_commits_nothing(replay_setup):
     source, dlt, operator, ids = replay_setup
     before = list_groups()
     action = run_action(actions.request_move(operator, dlt, kind=Action.REQUEUE, all=True, dry_run=True).pk)
-    assert action.state == Action.SUCCEEDED and action.done == COUNT
+    assert action.state == Action.SUCCEEDED and action.done == COUNT, action.error
     assert read_all(source.name) == []
     assert not {g for g in list_groups() - before if dlt.name in g}
 
@@ -146,7 +146,7 @@ def test_delete_is_refused_with_409_and_purge_says_why_it_is_unavailable(replay_
         assert purge.error == PURGE_UNAVAILABLE and not purge.interrupted
         assert len(read_all(dlt.name, partitions=2)) == COUNT
     else:  # a broker with DeleteRecords truncates
-        assert purge.state == Action.SUCCEEDED and purge.done == COUNT
+        assert purge.state == Action.SUCCEEDED and purge.done == COUNT, purge.error
 
 
 def test_viewer_cannot_replay(replay_setup, client, tokens):
@@ -167,7 +167,39 @@ def test_a_rate_limited_replay_settles_each_batch_and_keeps_every_record(replay_
     create_topics(target)
     # 120 records/s: batches of 120, each confirmed and committed before the pause (settle()).
     action = run_action(actions.request_move(operator, dlt, kind=Action.MOVE, target=target, all=True, rate=120).pk)
-    assert action.state == Action.SUCCEEDED and (action.done, action.duplicated, action.in_doubt) == (COUNT, 0, 0)
+    assert action.state == Action.SUCCEEDED, action.error
+    assert (action.done, action.duplicated, action.in_doubt) == (COUNT, 0, 0)
     assert sorted(ids_of(read_all(target))) == sorted(ids)
     group = f"switchyard.replay.{dlt.name}.action.{action.pk}"
     assert group_offsets(group) == {(dlt.name, 0): COUNT // 2, (dlt.name, 1): COUNT // 2}
+
+
+@pytest.mark.parametrize("count", [COUNT, 130])
+def test_batches_read_ahead_while_the_producer_waits_are_replayed_once_each_within_the_count(
+    replay_setup, monkeypatch, count
+):
+    """Small batches and a small in-doubt limit make every step wait for room, so the session reads
+    the next batches meanwhile: each record is still replayed once, a count stops where it says,
+    and the position committed is exactly after what was replayed."""
+    import dataclasses
+
+    from messaging.brokers.kafka import replay_pipeline, replay_session
+    from messaging.brokers.kafka.broker import KafkaBroker
+
+    monkeypatch.setattr(KafkaBroker, "capabilities", dataclasses.replace(KafkaBroker.capabilities, move_batch_size=15))
+    monkeypatch.setattr(replay_pipeline, "IN_DOUBT_LIMIT", 30)
+    read_ahead = []
+    original = replay_session.KafkaReplaySession._read_ahead
+    monkeypatch.setattr(
+        replay_session.KafkaReplaySession, "_read_ahead", lambda self: read_ahead.append(1) or original(self)
+    )
+    source, dlt, operator, ids = replay_setup
+    action = actions.request_move(operator, dlt, kind=Action.REQUEUE, all=True, count=count)
+    action = run_action(action.pk)
+    assert action.state == Action.SUCCEEDED, action.error
+    assert read_ahead, "no step waited for room: the read-ahead was not exercised"
+    assert (action.done, action.duplicated, action.in_doubt) == (count, 0, 0)
+    replayed = ids_of(read_all(source.name))
+    assert len(replayed) == len(set(replayed)) == count
+    group = f"switchyard.replay.{dlt.name}.action.{action.pk}"
+    assert sum(group_offsets(group).values()) == count

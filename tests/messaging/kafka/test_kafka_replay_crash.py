@@ -48,7 +48,7 @@ def run(env, *args, **kwargs):
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, **kwargs)
 
 
-def test_sigkill_halfway_then_resume_loses_nothing_and_duplicates_at_most_one_batch(tmp_path):
+def test_sigkill_halfway_then_resume_loses_nothing_and_duplicates_within_the_in_doubt_bound(tmp_path):
     source = topic_name("orders")
     create_topics(source)
     create_topics(source + ".DLT", partitions=2)

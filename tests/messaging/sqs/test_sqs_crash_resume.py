@@ -119,7 +119,9 @@ def test_sigkill_halfway_then_resume_loses_nothing_and_doubles_at_most_one_batch
         if runner.poll() is None:
             runner.kill()
             runner.wait(10)
-    assert 0 < left_in_dlq() <= COUNT // 2
+    # moto counts visible and in-flight messages in two passes: a receive the killed run sent
+    # just before it died can be counted in both until it is through.
+    wait_for(lambda: 0 < left_in_dlq() <= COUNT // 2, message="half of the DLQ left after the kill")
 
     resumed = manage(subprocess_env, "runaction", str(action_id), "--resume", "--stale-after", "0", timeout=600)
     assert resumed.returncode == 0, resumed.stderr
@@ -127,7 +129,7 @@ def test_sigkill_halfway_then_resume_loses_nothing_and_doubles_at_most_one_batch
     assert final["state"] == "succeeded", final
     # Whatever the killed run still held is visible again by now.
     wait_for(lambda: left_in_dlq() == 0 or sqs_space.attributes(dlq)["ApproximateNumberOfMessagesNotVisible"] == "0")
-    assert sqs_space.drain(dlq) == []
+    assert sqs_space.drain(dlq) == [], final
     moved = consumer.finish()
     assert set(moved) == set(ids)
     doubled = len(moved) - COUNT
