@@ -15,8 +15,10 @@ Two parts, each doing one job:
   successor has taken over, so no round is written (or published, or alerted on) twice.
 
 Guarantee: at most one process passes :meth:`Fence.check` for a given moment of the database's
-write order. A leader paused inside a round holds the lease row at most half a TTL (PostgreSQL
-ends its idle transaction, rolling the round back). Samples are lost only between the old
+write order. A leader paused inside a round holds the lease row at most half a TTL when paused
+between statements (PostgreSQL ends its idle transaction, rolling the round back), and at most a
+third of a TTL after the successor took the lock when paused in the middle of one (the successor
+ends its sessions: :mod:`messaging.lease_claims`). Samples are lost only between the old
 leader's last round and the successor's first: when the old leader dies without releasing, the
 TTL plus the successor's start-up (about 0.1 s), or plus up to ttl/3 when rounds are slower.
 """
@@ -34,12 +36,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
 from messaging import runtime
-from messaging.db import call_in_thread
+from messaging.db import call_once_in_thread
+from messaging.lease_claims import ClaimSession, claim_lease, end_sessions_blocking
 from messaging.models import MonitorLease
 from messaging.runtime import LeaderState
 
@@ -154,27 +157,14 @@ class Fence:
         """A leader paused (SIGSTOP, a long GC, a frozen VM) inside a round's transaction holds the
         lease row's lock, and a successor's :func:`claim_lease` would wait for it until the pause
         ends. PostgreSQL ends such a session after ``idle_timeout_ms``, which rolls back the paused
-        round and frees the row; the paused process finds its connection gone when it resumes."""
+        round and frees the row; the paused process finds its connection gone when it resumes.
+        Paused within a pipelined statement, the session is not idle: the successor ends it."""
         if self.idle_timeout_ms is None or connection.vendor != "postgresql":
             return
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT set_config('idle_in_transaction_session_timeout', %s, true)", [str(self.idle_timeout_ms)]
             )
-
-
-def claim_lease(name: str, identity: str) -> int:
-    """Record a takeover in the database and return the new fencing token."""
-    with transaction.atomic():
-        MonitorLease.objects.get_or_create(name=name)
-        lease = MonitorLease.objects.select_for_update().get(name=name)
-        now = timezone.now()
-        lease.token += 1
-        lease.holder = identity
-        lease.since = now
-        lease.renewed_at = now
-        lease.save()
-        return lease.token
 
 
 def idle_timeout_ms(ttl_s: float) -> int:
@@ -237,9 +227,14 @@ class LeaderElection:
 
     async def _claim(self, fence: Fence) -> int | None:
         """Bump the fencing token, renewing the lock (through ``fence``, not yet carrying a token)
-        while the claim waits: a paused predecessor's round may hold the lease row until PostgreSQL
-        ends its session. Returns the token, or None when the lock was lost meanwhile."""
-        claim = asyncio.ensure_future(asyncio.to_thread(call_in_thread, claim_lease, self.key, self.identity))
+        while the claim waits: a paused predecessor's round may hold the lease row. Each third of
+        the TTL the claim still waits, the sessions blocking it are ended
+        (:mod:`messaging.lease_claims`). Returns the token, or None when the lock was lost
+        meanwhile."""
+        session = ClaimSession()
+        claim = asyncio.ensure_future(
+            asyncio.to_thread(call_once_in_thread, claim_lease, self.key, self.identity, session)
+        )
         while True:
             done, _ = await asyncio.wait([claim], timeout=self.ttl_s / 3)
             if done:
@@ -250,6 +245,20 @@ class LeaderElection:
                 # the lock now claims a newer one.
                 await asyncio.gather(claim, return_exceptions=True)
                 return None
+            await self._end_blockers(session)
+
+    async def _end_blockers(self, session: ClaimSession) -> None:
+        try:
+            ended = await asyncio.to_thread(call_once_in_thread, end_sessions_blocking, session)
+        except Exception as exc:
+            log.warning("leader: cannot end the database sessions holding the lease: %s", exc)
+            return
+        if ended:
+            log.warning(
+                "leader: %s ended %d database session(s) holding the lease (a paused or stalled predecessor)",
+                self.identity,
+                ended,
+            )
 
     async def _lead(self, job: LeaderJob, stop: asyncio.Event, acquired_at: float) -> None:
         fence = Fence(self.key, 0, acquired_at + self.ttl_s * (1 - SAFETY_FRACTION), renew=None)

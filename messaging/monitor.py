@@ -21,7 +21,7 @@ from django.db import DatabaseError, transaction
 from messaging.brokers.base import Broker, BrokerError, BrokerSample
 from messaging.brokers.registry import broker_for
 from messaging.config import SwitchyardConfig
-from messaging.db import call_in_thread
+from messaging.db import call_in_thread, shut_down_database_thread
 from messaging.history import enforce_retention
 from messaging.leader import Fence, LeadershipLost
 from messaging.sample_recorder import BrokerMemory, load_memory, record_down, record_sample, watched_queue_names
@@ -131,7 +131,7 @@ class Monitor:
             self._io.shutdown(wait=False, cancel_futures=True)
             # A write already under way finishes before run() returns: whoever stops the monitor
             # (a test flushing its database, a successor taking over) must not meet it later.
-            await asyncio.to_thread(self._db.shutdown, wait=True, cancel_futures=True)
+            await asyncio.to_thread(shut_down_database_thread, self._db)
 
     async def _broker_loop(self, broker: Broker, stop: asyncio.Event) -> None:
         while not stop.is_set():

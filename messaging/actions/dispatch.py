@@ -20,6 +20,7 @@ from django.db import close_old_connections
 from messaging import runtime
 from messaging.actions import worker_app
 from messaging.actions.runner import reap_interrupted, run_action, stale_after_s
+from messaging.db import close_thread_connections
 from messaging.models import Action
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class ActionRunner:
             finally:
                 close_old_connections()
             self._wake.wait(self.poll_s)
+        close_thread_connections()
 
 
 def runner() -> ActionRunner:

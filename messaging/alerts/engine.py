@@ -20,7 +20,7 @@ from messaging import poison_counts
 from messaging.alerts import evaluation, retention
 from messaging.alerts.notify import DeliveryWorker
 from messaging.alerts.task_figures import TaskFiguresProvider
-from messaging.db import call_in_thread
+from messaging.db import call_in_thread, shut_down_database_thread
 from messaging.monitor import run_fenced
 from messaging.stream import publish_async
 
@@ -91,7 +91,7 @@ class AlertEngine:
                 except TimeoutError:
                     pass
         finally:
-            self.executor.shutdown(wait=False, cancel_futures=True)
+            shut_down_database_thread(self.executor, wait=False)
 
     async def _tick(self, brokers: list[str]) -> None:
         events = await self._run(evaluation.evaluate_staleness, brokers, self.interval, self.started_at)

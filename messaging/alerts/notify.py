@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from messaging.alerts.http import post_json
 from messaging.brokers.urls import redact_url, scrub_secret
-from messaging.db import call_in_thread
+from messaging.db import call_in_thread, close_thread_connections, shut_down_database_thread
 from messaging.models import Alert, AlertRule, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,8 @@ def _deliver_in_thread(delivery_id: int) -> str:
         log.exception("alert webhook delivery %s failed unexpectedly", delivery_id)
         return "error"
     finally:
-        close_old_connections()
+        # Deliveries are rare and the pool's threads end with the term: no connection is kept.
+        close_thread_connections()
 
 
 def due_deliveries(exclude: set[int], limit: int) -> list[int]:
@@ -201,4 +202,4 @@ class DeliveryWorker:
                     pass
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-            query.shutdown(wait=False, cancel_futures=True)
+            shut_down_database_thread(query, wait=False)

@@ -24,6 +24,7 @@ from messaging.brokers.base import BrokerError
 from messaging.celery import control
 from messaging.celery.ingest import text
 from messaging.celery.writer import Activity, EventWriter
+from messaging.db import close_thread_connections
 from messaging.models import Worker
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ class Inspector:
                 close_old_connections()
             fast = time.monotonic() < self._fast_until
             self._poke.wait(min(self.interval, 1.0) if fast else self.interval)
+        close_thread_connections()
 
     def inspect_once(self) -> None:
         online = sum(1 for w in self.writer.workers.values() if w.status == "online")

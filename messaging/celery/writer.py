@@ -46,6 +46,7 @@ from messaging.celery.records import (
     upsert_tasks,
     worker_summary,
 )
+from messaging.db import close_thread_connections
 from messaging.duplicates import duplicate_deliveries
 from messaging.models import EventStream, TaskRecord, Worker
 from messaging.stream import make_event, publish
@@ -158,7 +159,7 @@ class EventWriter:
             except Exception:
                 log.exception("celery events (%s): writing a batch failed; continuing", self.broker)
                 stop.wait(1.0)
-        close_old_connections()
+        close_thread_connections()
 
     def run_once(self, wait_s: float) -> int:
         """Take what is queued (waiting up to ``wait_s`` for the first event), fold, write, publish."""

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from django.db import connection
 
+from messaging.db import call_once_in_thread
 from messaging.leader import Fence, LeaderElection, LeadershipLost, RedisLock, claim_lease
 from messaging.models import MonitorLease
 from tests.conftest import REDIS_URL, unique
@@ -136,3 +137,68 @@ def test_a_leader_paused_inside_its_round_does_not_hold_up_the_successors_claim(
     assert waited < 2.0, f"the claim waited {waited:.2f}s for the paused leader"
     assert old_outcome and old_outcome[0] != "committed"
     assert MonitorLease.objects.get(name=name).holder == "new"
+
+
+def hold_lease_within_a_pipeline(name: str):
+    """A session that holds the lease row and is paused within a pipelined statement, as psycopg's
+    ``executemany`` leaves it: statements sent, no Sync, so the server is not idle and PostgreSQL's
+    idle-in-transaction timeout never applies. Returns the Django connection wrapper holding it."""
+    from django.db import connections
+
+    wrapper = connections.create_connection("default")
+    wrapper.ensure_connection()
+    raw = wrapper.connection
+    raw.autocommit = False
+    raw.execute("SELECT set_config('idle_in_transaction_session_timeout', '500', true)")
+    raw.execute("UPDATE messaging_monitorlease SET rounds = rounds + 1 WHERE name = %s", [name])
+    raw.pgconn.enter_pipeline_mode()
+    raw.pgconn.send_query_params(b"SELECT 1", None)
+    raw.pgconn.flush()
+    return wrapper
+
+
+def session_of(wrapper) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", [wrapper.connection.info.backend_pid])
+        return cursor.fetchone()
+
+
+def end_session(wrapper) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [wrapper.connection.info.backend_pid])
+
+
+@pytest.mark.postgres_database
+async def test_a_leader_paused_within_a_pipelined_statement_does_not_hold_up_the_successor(transactional_db):
+    """The CI failure of the scale test: a SIGSTOP within a round's ``executemany`` kept the lease
+    row locked for the whole pause. The successor, holding the lock, ends the sessions blocking its
+    claim once it has waited a third of the TTL."""
+    key = unique("sy-leader")
+    ttl = 1.5
+    old_token = await asyncio.to_thread(call_once_in_thread, claim_lease, key, "old")
+    paused = await asyncio.to_thread(hold_lease_within_a_pipeline, key)
+    await asyncio.sleep(1.0)  # twice the session's idle timeout: PostgreSQL has not ended it
+    assert await asyncio.to_thread(call_once_in_thread, session_of, paused) == ("active",)
+
+    led = asyncio.Event()
+
+    async def job(fence: Fence, stop: asyncio.Event) -> None:
+        led.set()
+        await stop.wait()
+
+    stop = asyncio.Event()
+    election = LeaderElection(REDIS_URL, key, ttl, identity="successor")
+    started = time.monotonic()
+    task = asyncio.create_task(election.run(job, stop))
+    try:
+        await asyncio.wait_for(led.wait(), timeout=10)
+        waited = time.monotonic() - started
+    finally:
+        stop.set()
+        # Unblocks a successor that did not end the session itself, so that the test can fail.
+        await asyncio.to_thread(call_once_in_thread, end_session, paused)
+        await task
+    assert waited < ttl / 3 + 1.0, f"the successor waited {waited:.2f}s for the paused session"
+    assert await asyncio.to_thread(call_once_in_thread, session_of, paused) is None
+    lease = await asyncio.to_thread(read_lease, key)
+    assert (lease.holder, lease.token, lease.rounds) == ("successor", old_token + 1, 0)
